@@ -1,0 +1,160 @@
+"""The hash ring as the room engine sees it: decider, picture, narration, JSON."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from apps.rooms import fragments
+from apps.rooms.registry import Concept, RoomView
+
+from . import picture as pic
+from . import sim
+from .sim import RingState
+
+
+def limits() -> sim.Limits:
+    conf = settings.DISTVIZ_LIMITS
+    return sim.Limits(max_nodes=conf["max_nodes"], max_vnodes=conf["max_vnodes"], max_keys=conf["max_keys"],
+                      max_name_length=conf["max_name_length"])
+
+
+def decide(state: RingState, command: dict[str, Any]) -> list[dict[str, Any]]:
+    return sim.decide(state, command, limits())
+
+
+def page_context(state: RingState, view: RoomView) -> dict[str, Any]:
+    picture = pic.picture(state, view)
+    return {
+        "layers": {k.replace("-", "_"): v for k, v in pic.svg_layers(picture).items()},
+        "panels": {k.replace("-", "_"): v for k, v in picture.panels.items()},
+        "ring": state,
+        "limits": limits(),
+        "rates": sorted({1, 5, 20, 100, 1000, state.stream_rate}),
+        "replica_choices": range(1, 8),
+    }
+
+
+def render_full(state: RingState, view: RoomView) -> str:
+    return fragments.full(pic.picture(state, view))
+
+
+def render_update(before: RingState, after: RingState, events: list[dict[str, Any]], view: RoomView) -> str:
+    fresh_lookup = any(e["kind"] == "key_looked_up" for e in events)
+    old = pic.picture(before, view)
+    new = pic.picture(after, view, before=before, fresh_lookup=fresh_lookup)
+    return fragments.diff(old, new)
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "0%"
+
+
+def narrate(before: RingState | None, after: RingState | None, event: dict[str, Any]) -> str:
+    """One plain-words line per event, written into the log when the event is appended."""
+    kind, data = event["kind"], event["data"]
+    change = after.last_change if after is not None else None
+    if kind in ("node_added", "node_removed", "vnodes_set") and change is not None and after is not None:
+        if kind == "node_added":
+            head = f"Added node {data['name']} with {data['vnodes']} virtual nodes"
+        elif kind == "node_removed":
+            head = f"Removed node {data['name']}"
+        else:
+            head = f"Set {data['name'] or 'every node'} to {data['vnodes']} virtual nodes"
+        total = change.total_keys
+        if not total:
+            return f"{head}. There are no keys yet, so nothing moves."
+        line = f"{head}: {change.moved:,} of {total:,} keys moved ({_pct(change.moved, total)}"
+        if change.ideal is not None:
+            line += f"; ideal {'K/(n+1)' if kind == 'node_added' else 'K/n'} = {_pct(change.ideal, total)}"
+        line += f"). hash % N would have moved {change.modulo_moved:,} ({_pct(change.modulo_moved, total)})."
+        ex = change.example
+        if ex:
+            line += f" {ex['key']} moved from {ex['from_node']} to {ex['to_node']}: "
+            if kind == "node_added":
+                line += (f"{ex['to_node']}'s vnode {ex['to_node']}#{ex['to_vnode']} now sits between the key and "
+                         f"{ex['from_node']}#{ex['from_vnode']}.")
+            elif kind == "node_removed":
+                line += (f"{ex['from_node']}#{ex['from_vnode']} is gone, so the walk clockwise now reaches "
+                         f"{ex['to_node']}#{ex['to_vnode']}.")
+            else:
+                line += f"the first vnode clockwise from it is now {ex['to_node']}#{ex['to_vnode']}."
+        return line
+    if kind == "node_added":
+        return f"Added node {data['name']} with {data['vnodes']} virtual nodes."
+    if kind == "node_removed":
+        return f"Removed node {data['name']}."
+    if kind == "vnodes_set":
+        return f"Set {data['name'] or 'every node'} to {data['vnodes']} virtual nodes."
+    if kind == "key_added":
+        key = data["key"]
+        if after is not None and after.nodes:
+            h = sim.key_position(key)
+            slot = after.table.owner_slot(h)
+            node = after.table.names[int(after.table.node_index[slot])]
+            vi = int(after.table.vnode_index[slot])
+            return (f"Added key {key}: it hashes to {h:,} ({360 * h / 2**32:.1f}°) and the first vnode clockwise "
+                    f"is {node}#{vi}, so {node} stores it.")
+        return f"Added key {key} (no node to store it yet)."
+    if kind == "keys_added":
+        return f"Added {data['count']:,} random keys."
+    if kind == "ticked":
+        return f"Tick: {data['count']:,} keys streamed in." if data["count"] else "Tick."
+    if kind == "key_removed":
+        return f"Removed key {data['key']}."
+    if kind == "keys_cleared":
+        return f"Cleared all {data['count']:,} keys."
+    if kind == "key_looked_up":
+        key = data["key"]
+        if after is not None and after.nodes:
+            view = pic.lookup_view(after)
+            assert view is not None
+            prefs = ", ".join(n for n, _ in view["prefs"])
+            wrap = " (past the top of the ring, so the walk wraps to the lowest position)" if view["wrapped"] else ""
+            return (f"Looked up {key}: position {view['hash']:,} ({view['degrees']}°). Walking clockwise, the first vnode "
+                    f"is {view['owner']}#{view['vnode']} at {view['vnode_pos']:,}{wrap}, so {view['owner']} owns it. "
+                    f"Preference list (R={view['replicas']}): {prefs}.")
+        return f"Looked up {key}."
+    if kind == "replicas_set":
+        return f"Replication factor set to {data['replicas']}: each key is kept on the next {data['replicas']} distinct nodes clockwise."
+    if kind == "stream_rate_set":
+        return f"While playing, {data['rate']} keys stream in per tick."
+    return kind
+
+
+def state_json(state: RingState) -> dict[str, Any]:
+    """The documented state: the fold of the log, plus what follows from it."""
+    doc = sim.to_json(state)
+    doc["derived"] = {
+        "counts": state.counts,
+        "shares": pic.arc_shares(state),
+        "load": pic.load_stats(state),
+        "lookup": None if state.lookup is None or not state.nodes else {
+            "key": state.lookup,
+            "position": sim.key_position(state.lookup),
+            "owner": state.owner_of(state.lookup),
+            "preference_list": [n for n, _ in state.preference_list(state.lookup)],
+        },
+    }
+    return doc
+
+
+CONCEPT = Concept(
+    slug="hashring",
+    title="Hash ring",
+    blurb="Consistent hashing with virtual nodes: add a server and watch only a few keys move.",
+    initial_state=sim.initial_state,
+    decide=decide,
+    evolve=sim.evolve,
+    to_json=sim.to_json,
+    from_json=sim.from_json,
+    rejected=sim.Rejected,
+    participant_commands=sim.PARTICIPANT_COMMANDS,
+    page_template="hashring/page.html",
+    page_context=page_context,
+    render_full=render_full,
+    render_update=render_update,
+    narrate=narrate,
+    state_json=state_json,
+    ticks=True,
+)

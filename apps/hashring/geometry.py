@@ -1,0 +1,55 @@
+"""Where things go on the picture: ring positions (0 .. 2**32-1) to SVG coordinates.
+
+The ring is drawn in a 1000 x 1000 viewBox, position 0 at twelve o'clock, clockwise.
+"""
+from __future__ import annotations
+
+import math
+
+VIEW = 1000
+CX = CY = VIEW / 2
+R_RING = 360  # the ring itself (ownership arcs)
+R_VNODE = 360  # vnode dots sit on the ring
+R_KEYS_OUTER = 320  # key dots live in a band inside the ring
+R_KEYS_INNER = 230
+R_LABEL = 430
+R_SHARE = 150  # the inner donut: each node's share of the ring
+RING_SIZE = 2**32
+
+# Okabe-Ito, the colour-blind-safe palette (black swapped for a dark grey that reads on both
+# themes); more than eight nodes reuse colours with a different dash/label.
+PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#6B6B6B"]
+
+
+def angle(position: int | float) -> float:
+    """Radians clockwise from twelve o'clock."""
+    return 2 * math.pi * (float(position) / RING_SIZE)
+
+
+def point(position: int | float, radius: float) -> tuple[float, float]:
+    a = angle(position)
+    return CX + radius * math.sin(a), CY - radius * math.cos(a)
+
+
+def fmt(v: float) -> str:
+    return f"{v:.1f}".rstrip("0").rstrip(".")
+
+
+def arc_path(start: int | float, end: int | float, radius: float) -> str:
+    """A clockwise arc from ring position ``start`` to ``end`` (wrapping if end < start).
+    Equal ends mean the whole circle (one vnode owns the whole ring)."""
+    span = (float(end) - float(start)) % RING_SIZE or RING_SIZE
+    x1, y1 = point(start, radius)
+    r = fmt(radius)
+    if span > RING_SIZE * 0.999:
+        # A full circle cannot be one arc command: draw two halves.
+        xm, ym = point(float(start) + RING_SIZE / 2, radius)
+        return f"M{fmt(x1)} {fmt(y1)}A{r} {r} 0 0 1 {fmt(xm)} {fmt(ym)}A{r} {r} 0 0 1 {fmt(x1)} {fmt(y1)}"
+    x2, y2 = point(float(start) + span, radius)
+    large = 1 if span > RING_SIZE / 2 else 0
+    return f"M{fmt(x1)} {fmt(y1)}A{r} {r} 0 {large} 1 {fmt(x2)} {fmt(y2)}"
+
+
+def key_radius(secondary_hash: int) -> float:
+    """Spread key dots over a band so that neighbours on the ring do not hide each other."""
+    return R_KEYS_INNER + (secondary_hash % 1000) / 1000 * (R_KEYS_OUTER - R_KEYS_INNER)

@@ -1,0 +1,378 @@
+"""The hash ring's picture as keyed fragments (see ``apps.rooms.fragments``).
+
+Geometry is computed here from the state; templates only draw. Element ids are stable
+(``v-<node>-<i>`` for a vnode, ``k-<key>`` for a key dot) so an update morphs the element that is
+already on the page and CSS transitions animate the change. Ids are built from a hash of the
+user's name, never from the name itself; names reach the page only through escaping.
+
+With many keys the ring stays readable and the broadcast small: at most ``KEY_SAMPLE`` key
+dots (a stable sample: the same keys stay picked while others come and go), and above
+``DENSE_VNODES`` virtual nodes the ring is drawn as 360 one-degree bins in the colour of the
+node owning most of each bin, with each node's exact share in the inner donut.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mmh3
+import numpy as np
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from apps.rooms.fragments import Picture
+from apps.rooms.registry import RoomView
+
+from . import geometry as g
+from .sim import RingState, key_position, moved_mask
+
+KEY_SAMPLE = 240
+DENSE_VNODES = 720
+BINS = 360
+LABEL_NODES = 24  # above this many nodes the ring carries no name labels (the legend does)
+
+
+def uid(name: str) -> str:
+    """A DOM-safe, stable id fragment for a user-given name."""
+    return format(mmh3.hash(name, 0x1D, signed=False), "08x")
+
+
+def colour(slot: int) -> str:
+    return f"c{slot % len(g.PALETTE)}"
+
+
+def scramble(hashes: np.ndarray) -> np.ndarray:
+    """A second, independent-looking order of the keys (Knuth's multiplicative hash)."""
+    return (hashes * np.uint64(2654435761)) % np.uint64(2**32)
+
+
+def key_sample(state: RingState) -> np.ndarray:
+    """Indices of the keys drawn as dots: the KEY_SAMPLE with the smallest scrambled hash."""
+    n = len(state.keys)
+    if n <= KEY_SAMPLE:
+        return np.arange(n)
+    mixed = scramble(state.key_hashes)
+    idx = np.argpartition(mixed, KEY_SAMPLE)[:KEY_SAMPLE]
+    return np.sort(idx)
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    name: str
+    uid: str
+    colour: str
+    vnodes: int
+    keys: int
+    share: float  # fraction of the ring's arc length this node owns
+    pct_keys: float
+
+    @property
+    def share_pct(self) -> float:
+        return 100 * self.share
+
+
+def node_rows(state: RingState) -> list[NodeRow]:
+    shares = arc_shares(state)
+    total = max(len(state.keys), 1)
+    counts = state.counts
+    return [
+        NodeRow(n.name, uid(n.name), colour(n.slot), n.vnodes, counts.get(n.name, 0), shares.get(n.name, 0.0),
+                100 * counts.get(n.name, 0) / total)
+        for n in state.nodes
+    ]
+
+
+def arc_shares(state: RingState) -> dict[str, float]:
+    table = state.table
+    if not len(table):
+        return {}
+    pos = table.positions.astype(np.float64)
+    spans = np.diff(np.concatenate([[pos[-1] - g.RING_SIZE], pos]))
+    if len(pos) == 1:
+        spans = np.array([float(g.RING_SIZE)])
+    owned = np.bincount(table.node_index, weights=spans, minlength=len(state.nodes)) / g.RING_SIZE
+    return {name: float(owned[i]) for i, name in enumerate(state.node_names)}
+
+
+def load_stats(state: RingState) -> dict[str, float] | None:
+    if not state.nodes or not state.keys:
+        return None
+    counts = np.array(list(state.counts.values()), dtype=np.float64)
+    mean = counts.mean()
+    return {"mean": float(mean), "std_over_mean": float(counts.std() / mean), "max_over_mean": float(counts.max() / mean)}
+
+
+# -- the ring (SVG layers) ---------------------------------------------------------------------
+
+def _ring_layers(pic: Picture, state: RingState, seq: int, before: RingState | None) -> None:
+    slots = {n.name: n.slot for n in state.nodes}
+    table = state.table
+    arcs = pic.layer("ring-arcs")
+    vnodes = pic.layer("ring-vnodes")
+    labels = pic.layer("ring-labels")
+    dense = len(table) > DENSE_VNODES
+    if not len(table):
+        arcs.add("arc-empty", mark_safe(f'<circle id="arc-empty" class="own empty" cx="{g.CX:g}" cy="{g.CY:g}" r="{g.R_RING}"/>'))
+    elif dense:
+        # Majority owner of each one-degree bin, from the arc lengths inside it.
+        edges = np.linspace(0, g.RING_SIZE, BINS + 1)
+        owners = _bin_owners(state, edges)
+        for b in range(BINS):
+            name = state.node_names[owners[b]]
+            arcs.add(f"b{b}", format_html('<path id="b{}" class="own {}" d="{}"/>', b, colour(slots[name]),
+                                           g.arc_path(edges[b], edges[b + 1] - 1, g.R_RING)))
+    else:
+        pos = table.positions
+        for s in range(len(table)):
+            name = table.names[int(table.node_index[s])]
+            i = int(table.vnode_index[s])
+            prev = int(pos[s - 1]) if len(table) > 1 else int(pos[s])
+            arcs.add(
+                f"a-{uid(name)}-{i}",
+                format_html('<path id="a-{}-{}" class="own {}" d="{}"/>', uid(name), i, colour(slots[name]),
+                            g.arc_path(prev, int(pos[s]), g.R_RING)),
+            )
+            x, y = g.point(int(pos[s]), g.R_VNODE)
+            vnodes.add(
+                f"v-{uid(name)}-{i}",
+                format_html(
+                    '<circle id="v-{}-{}" class="vnode {}" cx="{}" cy="{}" r="9" data-node="{}" tabindex="0" role="button">'
+                    "<title>{}#{} at {} (click to remove {})</title></circle>",
+                    uid(name), i, colour(slots[name]), g.fmt(x), g.fmt(y), name, name, i, f"{int(pos[s]):,}", name,
+                ),
+            )
+    if len(state.nodes) <= LABEL_NODES:
+        for n in state.nodes:
+            p0 = _label_position(state, n.name)
+            x, y = g.point(p0, g.R_LABEL)
+            labels.add(
+                f"l-{uid(n.name)}",
+                format_html(
+                    '<g id="l-{}" class="node-label {}" data-node="{}" tabindex="0" role="button">'
+                    '<circle cx="{}" cy="{}" r="30"/><text x="{}" y="{}">{}</text>'
+                    "<title>Node {}: click to remove it</title></g>",
+                    uid(n.name), colour(n.slot), n.name, g.fmt(x), g.fmt(y), g.fmt(x), g.fmt(y + 1), _short(n.name), n.name,
+                ),
+            )
+    _share_layer(pic, state)
+
+
+def _label_position(state: RingState, name: str) -> int:
+    """A node's label sits beside its vnode 0, the one you can compute by hand."""
+    from .sim import vnode_positions
+
+    return vnode_positions(name, 1)[0]
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= 3 else name[:2] + "…"
+
+
+def _bin_owners(state: RingState, edges: np.ndarray) -> np.ndarray:
+    """For each bin, the node owning the largest part of it."""
+    table = state.table
+    pos = table.positions.astype(np.float64)
+    nodes = table.node_index
+    # Boundaries where ownership changes: vnode positions (owner of (prev, pos] is that vnode).
+    points = np.concatenate([[0.0], pos, [float(g.RING_SIZE)]])
+    owner_after = np.concatenate([[nodes[0]], nodes, [nodes[0]]])  # segment (points[j-1], points[j]] -> owner_after[j]
+    weights = np.zeros((len(edges) - 1, len(state.nodes)))
+    for j in range(1, len(points)):
+        a, b = points[j - 1], points[j]
+        if b <= a:
+            continue
+        first, last = int(a // (g.RING_SIZE / BINS)), min(int((b - 1) // (g.RING_SIZE / BINS)), BINS - 1)
+        for k in range(first, last + 1):
+            lo, hi = max(a, edges[k]), min(b, edges[k + 1])
+            if hi > lo:
+                weights[k, owner_after[j]] += hi - lo
+    return weights.argmax(axis=1)
+
+
+def _share_layer(pic: Picture, state: RingState) -> None:
+    """The inner donut: every node's exact share of the ring, in join order."""
+    layer = pic.layer("ring-share")
+    shares = arc_shares(state)
+    start = 0.0
+    for n in state.nodes:
+        share = shares.get(n.name, 0.0)
+        if share <= 0:
+            continue
+        end = start + share * g.RING_SIZE
+        layer.add(
+            f"s-{uid(n.name)}",
+            format_html('<path id="s-{}" class="share {}" d="{}"><title>{} owns {}% of the ring</title></path>',
+                        uid(n.name), colour(n.slot), g.arc_path(start, end - 1, g.R_SHARE), n.name, f"{100 * share:.1f}"),
+        )
+        start = end
+
+
+def _key_layers(pic: Picture, state: RingState, seq: int, before: RingState | None) -> None:
+    layer = pic.layer("ring-keys")
+    sample = key_sample(state)
+    if not len(sample):
+        return
+    hashes = state.key_hashes[sample]
+    mixed = scramble(hashes)
+    owners = state.owners[sample] if state.nodes else None
+    slot_of = [n.slot for n in state.nodes]
+    for j, i in enumerate(sample.tolist()):
+        key = state.keys[i]
+        x, y = g.point(int(hashes[j]), g.key_radius(int(mixed[j])))
+        owner = state.node_names[int(owners[j])] if owners is not None else None
+        cls = colour(slot_of[int(owners[j])]) if owners is not None else "none"
+        layer.add(
+            f"k-{uid(key)}",
+            format_html('<circle id="k-{}" class="key {}" cx="{}" cy="{}" r="7" data-key="{}"><title>{} at {} → {}</title></circle>',
+                        uid(key), cls, g.fmt(x), g.fmt(y), key, key, f"{int(hashes[j]):,}", owner or "no node"),
+        )
+
+
+def _moves_layer(pic: Picture, state: RingState, seq: int, before: RingState | None) -> None:
+    """Trails from each moved (drawn) key to its new owner's vnode; a pip travels along it."""
+    layer = pic.layer("ring-moves")
+    if before is None or state.last_change is None or before.keys != state.keys or not state.nodes:
+        return
+    if before.nodes == state.nodes:
+        return
+    moved = moved_mask(before, state)
+    sample = key_sample(state)
+    picked = sample[moved[sample]]
+    table = state.table
+    for i in picked.tolist():
+        key = state.keys[i]
+        h = int(state.key_hashes[i])
+        slot = int(state.owner_slots[i])
+        kx, ky = g.point(h, g.key_radius(int(scramble(np.array([h], dtype=np.uint64))[0])))
+        ox, oy = g.point(int(table.positions[slot]), g.R_VNODE)
+        node = state.node_names[int(table.node_index[slot])]
+        path = f"M{g.fmt(kx)} {g.fmt(ky)}L{g.fmt(ox)} {g.fmt(oy)}"
+        layer.add(
+            f"m{seq}-{uid(key)}",
+            format_html(
+                '<g id="m{}-{}" class="move {}"><path class="trail" d="{}"/>'
+                '<circle class="pip" r="7"><animateMotion dur="1.4s" fill="freeze" path="{}"/></circle></g>',
+                seq, uid(key), colour(state.node(node).slot), path, path,  # type: ignore[union-attr]
+            ),
+        )
+
+
+def _lookup_layer(pic: Picture, state: RingState, seq: int) -> None:
+    layer = pic.layer("ring-lookup")
+    key = state.lookup
+    if not key or not state.nodes:
+        return
+    h = key_position(key)
+    table = state.table
+    owner_slot = table.owner_slot(h)
+    owner_pos = int(table.positions[owner_slot])
+    kid = uid(key)
+    kx, ky = g.point(h, g.R_RING)
+    walk = g.arc_path(h, owner_pos if owner_pos != h else h + 1, g.R_RING + 22)
+    prefs = table.preference_list(h, state.replicas)
+    parts = [
+        format_html('<path class="walk" d="{}" pathLength="100"/>', walk),
+        format_html('<line class="lookup-spoke" x1="{}" y1="{}" x2="{}" y2="{}"/>', g.fmt(g.CX), g.fmt(g.CY), g.fmt(kx), g.fmt(ky)),
+        format_html('<circle class="lookup-key" cx="{}" cy="{}" r="12"/>', g.fmt(kx), g.fmt(ky)),
+    ]
+    for rank, (node, vi) in enumerate(prefs, start=1):
+        p = _vnode_position(state, node, vi)
+        x, y = g.point(p, g.R_VNODE)
+        parts.append(format_html('<circle class="pref pref-{}" cx="{}" cy="{}" r="{}"/>', rank, g.fmt(x), g.fmt(y), 20 if rank == 1 else 16))
+        bx, by = g.point(p, g.R_VNODE + 44)
+        parts.append(format_html('<text class="pref-rank" x="{}" y="{}">{}</text>', g.fmt(bx), g.fmt(by + 1), rank))
+    layer.add(f"lookup-{seq}-{kid}", format_html('<g id="lookup-{}-{}" class="lookup">{}</g>', seq, kid, mark_safe("".join(parts))))
+
+
+def _vnode_position(state: RingState, node: str, index: int) -> int:
+    from .sim import vnode_positions
+
+    n = state.node(node)
+    return vnode_positions(node, n.vnodes)[index] if n else 0
+
+
+# -- panels (HTML) -----------------------------------------------------------------------------
+
+def _panels(pic: Picture, state: RingState, view: RoomView) -> None:
+    rows = node_rows(state)
+    stats = load_stats(state)
+    ctx: dict[str, Any] = {"state": state, "rows": rows, "stats": stats, "view": view}
+    ctx["change"] = change_view(state)
+    ctx["chart"] = load_chart(state, rows, stats)
+    ctx["lookup"] = lookup_view(state)
+    ctx["total_vnodes"] = sum(n.vnodes for n in state.nodes)
+    ctx["dense"] = ctx["total_vnodes"] > DENSE_VNODES
+    ctx["sampled"] = len(state.keys) > KEY_SAMPLE
+    ctx["key_sample"] = KEY_SAMPLE
+    for panel in ("ring-summary", "nodes", "moved", "load", "lookup-panel"):
+        pic.panels[panel] = mark_safe(render_to_string(f"hashring/_{panel}.html", ctx).strip())  # noqa: S308 - rendered by autoescaping templates
+
+
+def change_view(state: RingState) -> dict[str, Any] | None:
+    c = state.last_change
+    if c is None:
+        return None
+    total = max(c.total_keys, 1)
+    pct = 100 * c.moved / total
+    mod_pct = 100 * c.modulo_moved / total
+    ideal_pct = None if c.ideal is None else 100 * c.ideal / total
+    ideal_label = {"added": "K/(n+1)", "removed": "K/n"}.get(c.kind, "")
+    return {
+        "c": c, "pct": pct, "mod_pct": mod_pct, "ideal_pct": ideal_pct, "ideal_label": ideal_label,
+        "bar": 560, "moved_w": round(5.6 * pct, 1), "mod_w": round(5.6 * mod_pct, 1),
+        "ideal_x": None if ideal_pct is None else round(5.6 * ideal_pct, 1),
+    }
+
+
+def load_chart(state: RingState, rows: list[NodeRow], stats: dict[str, float] | None) -> dict[str, Any] | None:
+    if not rows or stats is None:
+        return None
+    width, height, top = 560.0, 200.0, 10.0
+    most = max(max(r.keys for r in rows), stats["mean"]) or 1
+    step = width / len(rows)
+    bars = []
+    for i, r in enumerate(rows):
+        h = height * r.keys / most
+        bars.append({"row": r, "x": round(i * step + step * 0.12, 1), "w": round(step * 0.76, 1),
+                     "y": round(top + height - h, 1), "h": round(h, 1), "cx": round(i * step + step / 2, 1)})
+    ideal_y = round(top + height - height * stats["mean"] / most, 1)
+    return {"bars": bars, "ideal_y": ideal_y, "width": width, "height": height + top, "labels": len(rows) <= 16}
+
+
+def lookup_view(state: RingState) -> dict[str, Any] | None:
+    key = state.lookup
+    if not key or not state.nodes:
+        return None
+    h = key_position(key)
+    table = state.table
+    slot = table.owner_slot(h)
+    owner = table.names[int(table.node_index[slot])]
+    prev = (slot - 1) % len(table)
+    wrapped = int(table.positions[slot]) < h
+    return {
+        "key": key, "hash": h, "owner": owner, "vnode": int(table.vnode_index[slot]),
+        "vnode_pos": int(table.positions[slot]), "wrapped": wrapped,
+        "prev_name": table.names[int(table.node_index[prev])], "prev_vnode": int(table.vnode_index[prev]),
+        "prev_pos": int(table.positions[prev]),
+        "prefs": table.preference_list(h, state.replicas), "replicas": state.replicas,
+        "on_ring": key in state.key_set, "degrees": round(360 * h / g.RING_SIZE, 1),
+    }
+
+
+# -- entry points -----------------------------------------------------------------------------
+
+def picture(state: RingState, view: RoomView, before: RingState | None = None, fresh_lookup: bool = False) -> Picture:
+    """The whole picture of ``state``. With ``before``, the moves since it are drawn too; a
+    ``fresh_lookup`` gets a new element id so its walk animates again."""
+    pic = Picture()
+    _ring_layers(pic, state, view.seq, before)
+    _key_layers(pic, state, view.seq, before)
+    _moves_layer(pic, state, view.seq, before)
+    _lookup_layer(pic, state, view.seq if fresh_lookup else 0)
+    _panels(pic, state, view)
+    return pic
+
+
+def svg_layers(pic: Picture) -> dict[str, SafeString]:
+    return {layer_id: layer.inner() for layer_id, layer in pic.layers.items()}

@@ -1,0 +1,95 @@
+"""The room clock: while a room plays, it appends a ``tick`` command at the room's speed.
+
+Exactly one clock per room, across processes: a process ticks only while it holds the lease in
+the room row (``clock_owner``, ``clock_lease_until``), taken with one conditional UPDATE. Every
+process with a viewer of a playing room runs a candidate loop; if the owner dies, its lease
+expires and another takes over. The clock stops when the room is paused or nobody here watches.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db.models import Q
+from django.utils import timezone
+
+from . import presence
+from .models import Room
+
+log = logging.getLogger(__name__)
+
+OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+TICK_MS = 1000  # logical time per tick; the speed sets how often a tick happens in real time
+_TASKS: dict[str, asyncio.Task[None]] = {}
+
+
+def interval_for(speed: float) -> float:
+    return TICK_MS / 1000 / max(speed, 0.01)
+
+
+def lease_take(code: str, owner: str, seconds: float) -> bool:
+    """Take or renew the room's clock lease; True if ``owner`` holds it now."""
+    now = timezone.now()
+    return bool(
+        Room.objects.filter(code=code, playing=True)
+        .filter(Q(clock_owner=owner) | Q(clock_lease_until__isnull=True) | Q(clock_lease_until__lt=now))
+        .update(clock_owner=owner, clock_lease_until=now + timedelta(seconds=seconds))
+    )
+
+
+def lease_release(code: str, owner: str) -> None:
+    Room.objects.filter(code=code, clock_owner=owner).update(clock_owner="", clock_lease_until=None)
+
+
+def clock_step(code: str, owner: str = OWNER) -> tuple[str, float, str | None]:
+    """One turn of the loop: ("stopped" | "standby" | "ticked", seconds to wait, frame)."""
+    from .consumers import render_broadcast
+    from .services import SYSTEM, CommandRejected, room_command_apply
+
+    row = Room.objects.filter(code=code).values("playing", "speed").first()
+    if row is None or not row["playing"]:
+        return "stopped", 0.0, None
+    interval = interval_for(row["speed"])
+    if not lease_take(code, owner, max(3.0, 2.5 * interval)):
+        return "standby", interval, None
+    try:
+        applied = room_command_apply(code=code, actor=SYSTEM, command={"type": "tick", "dt_ms": TICK_MS})
+    except CommandRejected as exc:
+        # The concept cannot go on (e.g. the ring is full): pause, and say why.
+        applied = room_command_apply(code=code, actor=SYSTEM, command={"type": "pause", "reason": str(exc)})
+        return "stopped", 0.0, render_broadcast(applied)
+    return "ticked", interval, render_broadcast(applied)
+
+
+async def _run(code: str) -> None:
+    from .consumers import group_name
+
+    layer = get_channel_layer()
+    step = database_sync_to_async(clock_step)
+    try:
+        while presence.count(code) > 0:
+            status, wait, frame = await step(code)
+            if frame:
+                await layer.group_send(group_name(code), {"type": "room.update", "frame": frame})
+            if status == "stopped":
+                break
+            await asyncio.sleep(wait)
+    except Exception:  # a clock must never take the server down; the next viewer restarts it
+        log.exception("room clock for %s stopped", code)
+    finally:
+        _TASKS.pop(code, None)
+        await database_sync_to_async(lease_release)(code, OWNER)
+
+
+def ensure(code: str) -> None:
+    """Start this process's clock loop for the room, unless one runs already."""
+    task = _TASKS.get(code)
+    if task is not None and not task.done():
+        return
+    _TASKS[code] = asyncio.get_running_loop().create_task(_run(code))

@@ -1,0 +1,181 @@
+"""One WebSocket consumer for every concept.
+
+A frame from htmx's ``hx-ws`` extension looks like
+``{"headers": {"HX-Request-ID": "<uuid>", ...}, "body": {"type": "add_node", ...}}``;
+``HX-Request-ID`` (or ``body.command_id``) is the command's id, so a resend is applied once.
+Accepted commands are rendered once and broadcast to the room's group as a ready-made text
+frame; each viewer's consumer only forwards it. Rejections go to the sender alone.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from . import clock, presence
+from .models import Room
+from .registry import get
+from .services import Actor, Applied, CommandRejected, normalise_code, room_command_apply, room_narration, room_state, room_view
+
+log = logging.getLogger(__name__)
+
+# A student holding a key down must not flood the room: a token bucket per connection.
+RATE_PER_SECOND = 8.0
+RATE_BURST = 16.0
+
+
+def group_name(code: str) -> str:
+    return f"room.{code}"
+
+
+def role_for(session: Any, code: str) -> str:
+    rooms = session.get("presenter_rooms", []) if session is not None else []
+    return "presenter" if code in rooms else "participant"
+
+
+def flash_html(message: str, level: str = "error") -> str:
+    return render_to_string("rooms/_flash.html", {"message": message, "level": level, "oob": True})
+
+
+def render_broadcast(applied: Applied) -> str:
+    """The one text frame every viewer of the room receives for these events."""
+    room = applied.room
+    concept = get(room.concept)
+    view = room_view(room)
+    html = concept.render_update(applied.before, applied.after, [{"kind": e.kind, "data": e.data} for e in applied.events], view)
+    html += render_to_string("rooms/_room_bar.html", {"view": view, "concept": concept, "oob": True})
+    html += render_to_string(
+        "rooms/_narration.html",
+        {"lines": [(e.seq, e.narration) for e in applied.events], "oob": True, "append": True},
+    )
+    return json.dumps({"seq": room.seq, "from": applied.events[0].seq, "content": html})
+
+
+def render_full_frame(room: Room) -> str:
+    concept = get(room.concept)
+    state = room_state(room)
+    view = room_view(room)
+    html = concept.render_full(state, view)
+    html += render_to_string("rooms/_room_bar.html", {"view": view, "concept": concept, "oob": True})
+    html += render_to_string("rooms/_narration.html", {"lines": room_narration(room), "oob": True})
+    return json.dumps({"seq": room.seq, "full": True, "content": html})
+
+
+@database_sync_to_async
+def _load_room(code: str) -> Room | None:
+    return Room.objects.filter(code=code).first()
+
+
+@database_sync_to_async
+def _full_frame(code: str) -> str | None:
+    room = Room.objects.filter(code=code).first()
+    return None if room is None else render_full_frame(room)
+
+
+@database_sync_to_async
+def _apply(code: str, actor: Actor, command: dict[str, Any], command_id: str | None) -> tuple[Applied, str | None]:
+    applied = room_command_apply(code=code, actor=actor, command=command, command_id=command_id)
+    frame = None if applied.duplicate else render_broadcast(applied)
+    return applied, frame
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    code: str = ""
+    role: str = "viewer"
+
+    async def connect(self) -> None:
+        self.code = normalise_code(self.scope["url_route"]["kwargs"]["code"])
+        room = await _load_room(self.code)
+        if room is None:
+            await self.close(code=4404)
+            return
+        self.concept = get(room.concept)
+        self.role = role_for(self.scope.get("session"), self.code)
+        self.tokens, self.refilled = RATE_BURST, time.monotonic()
+        await self.channel_layer.group_add(group_name(self.code), self.channel_name)
+        await self.accept()
+        presence.joined(self.code)
+        frame = await _full_frame(self.code)
+        if frame:
+            await self.send(text_data=frame)
+        if self.concept.ticks and room.playing:
+            clock.ensure(self.code)
+
+    async def disconnect(self, code: int) -> None:
+        if self.code:
+            presence.left(self.code)
+            await self.channel_layer.group_discard(group_name(self.code), self.channel_name)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale DB connections (in a worker thread) before every message; a
+        # broadcast only forwards text, so skip that cost where fan-out makes it add up.
+        if message["type"] == "room.update":
+            await self.send(text_data=message["frame"])
+            return
+        await super().dispatch(message)
+
+    async def room_update(self, event: dict[str, Any]) -> None:  # pragma: no cover - see dispatch
+        await self.send(text_data=event["frame"])
+
+    async def reply_error(self, message: str) -> None:
+        await self.send(text_data=json.dumps({"error": message, "content": flash_html(message)}))
+
+    def _allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(RATE_BURST, self.tokens + (now - self.refilled) * RATE_PER_SECOND)
+        self.refilled = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        limit = settings.DISTVIZ_LIMITS["max_frame_bytes"]
+        if bytes_data is not None:
+            await self.reply_error("Binary frames are not understood here.")
+            return
+        if text_data is None or len(text_data.encode()) > limit:
+            await self.reply_error(f"That message is too large (the limit is {limit // 1024} KB).")
+            return
+        if not self._allow():
+            await self.reply_error("Slow down: too many commands at once. Try again in a moment.")
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self.reply_error("That message was not understood (not JSON).")
+            return
+        if not isinstance(frame, dict):
+            await self.reply_error("That message was not understood.")
+            return
+        body = frame.get("body", frame)
+        headers = frame.get("headers") if isinstance(frame.get("headers"), dict) else {}
+        if not isinstance(body, dict):
+            await self.reply_error("That message was not understood.")
+            return
+        if body.get("type") == "sync":  # the page saw a gap in seq: send the whole state again
+            full = await _full_frame(self.code)
+            if full:
+                await self.send(text_data=full)
+            return
+        command_id = body.get("command_id") or headers.get("HX-Request-ID")
+        if command_id is not None and (not isinstance(command_id, str) or not 0 < len(command_id) <= 64):
+            await self.reply_error("A command id is text of at most 64 characters.")
+            return
+        command = {k: v for k, v in body.items() if k != "command_id" and not k.startswith("_")}
+        try:
+            applied, out = await _apply(self.code, Actor(self.role), command, command_id)
+        except CommandRejected as exc:
+            await self.reply_error(str(exc))
+            return
+        if out is None:
+            return
+        await self.channel_layer.group_send(group_name(self.code), {"type": "room.update", "frame": out})
+        if self.concept.ticks and applied.room.playing:
+            clock.ensure(self.code)

@@ -1,0 +1,86 @@
+"""Keyed fragments: the smallest update that turns one picture into the next.
+
+A concept describes a picture as *layers*: containers with a stable DOM id holding children
+that each have a stable id (``<g id="ring-keys">`` holding ``<circle id="k-1a2b">`` ...), and
+*panels*: whole HTML blocks with an id. Given the layers and panels of the state before and
+after an event, :func:`diff` returns htmx out-of-band swaps:
+
+- a child that appeared is appended to its container (``beforeend``),
+- a child whose markup changed is morphed in place (``outerMorph``: the element stays, so a CSS
+  transition animates its new colour or position),
+- a child that disappeared is deleted,
+- a panel whose markup changed is morphed whole.
+
+The picture is rendered once per event and the same frame goes to every viewer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+
+@dataclass
+class Layer:
+    id: str
+    svg: bool  # children are SVG elements: wrap them in <svg> so the browser parses them as SVG
+    children: dict[str, SafeString] = field(default_factory=dict)  # child id -> its markup
+
+    def add(self, child_id: str, markup: SafeString) -> None:
+        self.children[child_id] = markup
+
+    def inner(self) -> SafeString:
+        return mark_safe("".join(self.children.values()))
+
+
+@dataclass
+class Picture:
+    layers: dict[str, Layer] = field(default_factory=dict)
+    panels: dict[str, SafeString] = field(default_factory=dict)  # panel id -> outer markup
+
+    def layer(self, layer_id: str, svg: bool = True) -> Layer:
+        if layer_id not in self.layers:
+            self.layers[layer_id] = Layer(layer_id, svg)
+        return self.layers[layer_id]
+
+
+def _oob(markup: str, swap: str, svg: bool) -> str:
+    """Mark the first element of ``markup`` for an out-of-band swap."""
+    markup = markup.strip()
+    head, sep, tail = markup.partition(" ")
+    element = f'{head} hx-swap-oob="{swap}"{" " if tail else ""}{tail}' if sep else markup
+    return f"<svg>{element}</svg>" if svg else element
+
+
+def full(picture: Picture) -> str:
+    """Every layer's contents and every panel, replacing what the page shows."""
+    out = []
+    for layer in picture.layers.values():
+        wrapper = "svg" if layer.svg else "div"
+        out.append(format_html('<{} hx-swap-oob="innerHTML:#{}">{}</{}>', mark_safe(wrapper), layer.id, layer.inner(), mark_safe(wrapper)))
+    out.extend(_oob(markup, "outerMorph", False) for markup in picture.panels.values())
+    return "".join(out)
+
+
+def diff(before: Picture, after: Picture) -> str:
+    out: list[str] = []
+    for layer_id, new in after.layers.items():
+        old = before.layers.get(layer_id)
+        if old is None:
+            out.append(full(Picture(layers={layer_id: new})))
+            continue
+        added = [markup for cid, markup in new.children.items() if cid not in old.children]
+        if added:
+            wrapper = "svg" if new.svg else "div"
+            out.append(f'<{wrapper} hx-swap-oob="beforeend:#{layer_id}">{"".join(added)}</{wrapper}>')
+        for cid, markup in new.children.items():
+            if cid in old.children and old.children[cid] != markup:
+                out.append(_oob(markup, "outerMorph", new.svg))
+        for cid in old.children.keys() - new.children.keys():
+            tag = "path" if new.svg else "div"
+            out.append(_oob(f'<{tag} id="{cid}"></{tag}>', "delete", new.svg))
+    for panel_id, markup in after.panels.items():
+        if before.panels.get(panel_id) != markup:
+            out.append(_oob(markup, "outerMorph", False))
+    return "".join(out)

@@ -1,0 +1,74 @@
+"""A room is the fold of its append-only event log.
+
+``Room.seq`` is the number of the last event; ``RoomEvent`` rows are never edited or deleted
+(a rewind is itself an event). ``RoomSnapshot`` rows cache the folded state every few events so
+that loading a room, or rewinding it, folds only a short tail.
+"""
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class Room(models.Model):
+    code = models.CharField(max_length=12, unique=True)
+    concept = models.CharField(max_length=32)
+    seed = models.CharField(max_length=32)
+    seq = models.PositiveBigIntegerField(default=0)
+    # The seq whose state the room shows: the last event's, or the one a rewind went back to.
+    position = models.PositiveBigIntegerField(default=0)
+    playing = models.BooleanField(default=False)
+    speed = models.FloatField(default=1.0)
+    # One clock per room across processes: whoever holds an unexpired lease ticks.
+    clock_owner = models.CharField(max_length=64, blank=True, default="")
+    clock_lease_until = models.DateTimeField(null=True, blank=True)
+    presenter_key_hash = models.CharField(max_length=64, blank=True, default="")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks")
+    parent_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.concept} room {self.code} @ {self.seq}"
+
+
+class RoomEvent(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=40)
+    data = models.JSONField(default=dict)
+    command_id = models.CharField(max_length=64, null=True, blank=True)
+    actor = models.CharField(max_length=16, default="system")
+    # The plain-words line shown for this event, written once when it was appended.
+    narration = models.TextField(blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["room", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="room_event_seq_unique"),
+            models.UniqueConstraint(
+                fields=["room", "command_id"],
+                condition=Q(command_id__isnull=False),
+                name="room_event_command_unique",
+            ),
+        ]
+
+    def as_json(self) -> dict:
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "data": self.data,
+            "command_id": self.command_id,
+            "actor": self.actor,
+            "narration": self.narration,
+            "created": self.created.isoformat(),
+        }
+
+
+class RoomSnapshot(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="snapshots")
+    seq = models.PositiveBigIntegerField()
+    state = models.JSONField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "seq"], name="room_snapshot_seq_unique")]

@@ -1,0 +1,65 @@
+"""How the concept-agnostic room engine knows the concepts: each app registers one ``Concept``
+in its ``AppConfig.ready()``. The engine calls only what is listed here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Concept:
+    slug: str
+    title: str
+    blurb: str
+    # The decider (pure simulation core).
+    initial_state: Callable[[dict[str, Any]], Any]
+    decide: Callable[[Any, dict[str, Any]], list[dict[str, Any]]]
+    evolve: Callable[[Any, dict[str, Any]], Any]
+    to_json: Callable[[Any], dict[str, Any]]
+    from_json: Callable[[dict[str, Any]], Any]
+    rejected: type[Exception]
+    participant_commands: frozenset[str]
+    # Presentation.
+    page_template: str
+    page_context: Callable[[Any, "RoomView"], dict[str, Any]]
+    render_full: Callable[[Any, "RoomView"], str]
+    render_update: Callable[[Any, Any, list[dict[str, Any]], "RoomView"], str]
+    narrate: Callable[[Any, Any, dict[str, Any]], str]
+    state_json: Callable[[Any], dict[str, Any]]
+    ticks: bool = False  # does the concept play over time (room clock)?
+
+
+@dataclass(frozen=True)
+class RoomView:
+    """What a template may know about the room besides the simulation state."""
+
+    code: str
+    seq: int
+    position: int
+    playing: bool
+    speed: float
+    role: str = "viewer"
+
+    @property
+    def speeds(self) -> tuple[float, ...]:
+        return (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+REGISTRY: dict[str, Concept] = {}
+
+# Concepts shown on the home page before their app exists: (slug, title, one line).
+COMING: list[tuple[str, str, str]] = [
+    ("log-partitions", "Log partitions", "A Kafka-style log: partitions, replicas, consumer groups, offsets and lag."),
+    ("lock-quorums", "Lock quorums", "RedLock on five nodes, TTLs and validity, and the faults that break it."),
+    ("workflow-graphs", "Workflow graphs", "One order saga run as orchestration and as choreography, with compensation."),
+    ("sharding", "Sharding", "Hash, range and directory sharding, hot shards and the cost of resharding."),
+    ("api-protocols", "API protocols", "REST, gRPC, GraphQL, WebSocket, webhooks, MQTT and AMQP, message by message."),
+]
+
+
+def register(concept: Concept) -> None:
+    REGISTRY[concept.slug] = concept
+
+
+def get(slug: str) -> Concept:
+    return REGISTRY[slug]

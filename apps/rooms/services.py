@@ -1,0 +1,311 @@
+"""Room services: create a room, apply a command, fold the log.
+
+A command is validated by the concept's ``decide`` against the room's current state, and the
+events it returns are appended with ``seq = last + 1`` in one transaction, together with the
+room row (``select_for_update`` on PostgreSQL; SQLite's IMMEDIATE transactions serialise
+writers). The state is then rendered once and broadcast; see ``consumers.py``.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from .models import Room, RoomEvent, RoomSnapshot
+from .registry import Concept, RoomView, get
+
+# Unambiguous when read aloud or typed on a phone: no 0/O, 1/I/L, 5/S, 8/B.
+JOIN_ALPHABET = "ACDEFGHJKMNPQRTUVWXY2345679"
+JOIN_LENGTH = 6
+
+ROOM_KINDS = frozenset({"room_created", "rewound", "clock_set"})
+ROLES = ("presenter", "participant", "viewer", "system")
+MIN_SPEED, MAX_SPEED = 0.25, 8.0
+
+
+class CommandRejected(Exception):
+    """Raised with a message for the sender; nothing was appended."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    role: str
+    name: str = ""
+
+
+SYSTEM = Actor("system")
+
+
+@dataclass
+class Applied:
+    room: Room
+    events: list[RoomEvent]
+    before: Any
+    after: Any
+    duplicate: bool = False
+    narration: list[str] = field(default_factory=list)
+
+
+# -- join codes and keys ---------------------------------------------------------------------
+
+def new_join_code() -> str:
+    return "".join(secrets.choice(JOIN_ALPHABET) for _ in range(JOIN_LENGTH))
+
+
+def normalise_code(raw: str) -> str:
+    return "".join(ch for ch in raw.upper() if ch.isalnum())[:12]
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+# -- the fold -------------------------------------------------------------------------------
+
+class _StateCache:
+    """The last folded state per room in this process, keyed by the seq it reflects.
+
+    A stale entry (another process appended since) is detected by comparing seqs under the
+    room lock, and refolded from the newest snapshot.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._items: OrderedDict[int, tuple[int, Any]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, room_id: int, seq: int) -> Any | None:
+        with self._lock:
+            item = self._items.get(room_id)
+            if item is None or item[0] != seq:
+                return None
+            self._items.move_to_end(room_id)
+            return item[1]
+
+    def put(self, room_id: int, seq: int, state: Any) -> None:
+        with self._lock:
+            self._items[room_id] = (seq, state)
+            self._items.move_to_end(room_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+STATE_CACHE = _StateCache()
+
+
+def state_at(room: Room, seq: int) -> Any:
+    """Fold the log of ``room`` up to and including ``seq``."""
+    concept = get(room.concept)
+    snap = RoomSnapshot.objects.filter(room=room, seq__lte=seq).order_by("-seq").first()
+    state = concept.from_json(snap.state) if snap else None
+    start = snap.seq if snap else 0
+    for event in RoomEvent.objects.filter(room=room, seq__gt=start, seq__lte=seq).order_by("seq").iterator():
+        state = apply_event(room, concept, state, event.kind, event.data)
+    return state
+
+
+def apply_event(room: Room, concept: Concept, state: Any, kind: str, data: dict[str, Any]) -> Any:
+    if kind == "room_created":
+        if data.get("state") is not None:
+            return concept.from_json(data["state"])
+        return concept.initial_state(data.get("params") or {})
+    if kind == "rewound":
+        return state_at(room, data["to_seq"])
+    if kind in ROOM_KINDS:
+        return state
+    return concept.evolve(state, {"kind": kind, "data": data})
+
+
+def room_state(room: Room) -> Any:
+    """The state at ``room.seq``, from this process's cache when it is fresh."""
+    state = STATE_CACHE.get(room.pk, room.seq)
+    if state is None:
+        state = state_at(room, room.seq)
+        STATE_CACHE.put(room.pk, room.seq, state)
+    return state
+
+
+def room_view(room: Room, role: str = "viewer") -> RoomView:
+    return RoomView(code=room.code, seq=room.seq, position=room.position, playing=room.playing, speed=room.speed, role=role)
+
+
+# -- create / fork ---------------------------------------------------------------------------
+
+def room_create(*, concept: str, params: dict[str, Any] | None = None, state: Any = None,
+                parent: Room | None = None) -> tuple[Room, str]:
+    """Create a room whose log starts with ``room_created``. Returns (room, presenter key)."""
+    spec = get(concept)
+    presenter_key = secrets.token_urlsafe(24)  # 192 bits
+    for _ in range(20):
+        code = new_join_code()
+        try:
+            with transaction.atomic():
+                room = Room.objects.create(
+                    code=code,
+                    concept=concept,
+                    seed=secrets.token_hex(8),
+                    seq=1,
+                    position=1,
+                    presenter_key_hash=hash_key(presenter_key),
+                    parent=parent,
+                    parent_seq=parent.seq if parent else None,
+                )
+                data: dict[str, Any] = {"params": params or {}}
+                if state is not None:
+                    data["state"] = spec.to_json(state)
+                if parent is not None:
+                    data["forked_from"] = {"code": parent.code, "seq": parent.seq}
+                line = (f"Forked from room {parent.code} at event {parent.seq}: this room is yours to try things."
+                        if parent else f"Room created: {spec.title}.")
+                RoomEvent.objects.create(room=room, seq=1, kind="room_created", data=data, narration=line)
+            return room, presenter_key
+        except IntegrityError:
+            continue
+    raise RuntimeError("could not find a free join code")
+
+
+def room_fork(*, room: Room) -> tuple[Room, str]:
+    """"Try it yourself": a new private room starting at this room's current state."""
+    return room_create(concept=room.concept, state=room_state(room), parent=room)
+
+
+# -- apply ---------------------------------------------------------------------------------
+
+def authorise(concept: Concept, actor: Actor, command_type: str) -> None:
+    if actor.role in ("presenter", "system"):
+        if actor.role == "system" and command_type not in ("tick", "pause"):
+            raise CommandRejected("The room clock may only tick.")
+        return
+    if actor.role == "participant" and command_type in concept.participant_commands:
+        return
+    if actor.role == "participant":
+        raise CommandRejected("Only the presenter can do that; you can add keys and look them up.")
+    raise CommandRejected("This screen is view-only.")
+
+
+def _room_command(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> list[dict[str, Any]]:
+    """Commands the engine handles itself, for every concept: history and the clock."""
+    kind = command["type"]
+    if kind == "step_back":
+        if room.position <= 1:
+            raise CommandRejected("This is the start of the room: there is nothing to step back to.")
+        return [{"kind": "rewound", "data": {"to_seq": room.position - 1, "from_seq": room.seq}}]
+    if kind == "rewind":
+        raw = command.get("to_seq")
+        try:
+            to_seq = int(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise CommandRejected("Rewind needs the event number to go back to.") from None
+        if not 1 <= to_seq <= room.seq:
+            raise CommandRejected(f"Rewind goes to an event from 1 to {room.seq}.")
+        if to_seq == room.position:
+            raise CommandRejected(f"The room already shows event {to_seq}.")
+        return [{"kind": "rewound", "data": {"to_seq": to_seq, "from_seq": room.seq}}]
+    if not concept.ticks:
+        raise CommandRejected("This concept does not play over time.")
+    if kind == "play":
+        if room.playing:
+            raise CommandRejected("The room is already playing.")
+        return [{"kind": "clock_set", "data": {"playing": True, "speed": room.speed}}]
+    if kind == "pause":
+        if not room.playing:
+            raise CommandRejected("The room is already paused.")
+        data: dict[str, Any] = {"playing": False, "speed": room.speed}
+        if isinstance(command.get("reason"), str):
+            data["reason"] = command["reason"][:200]
+        return [{"kind": "clock_set", "data": data}]
+    if kind == "speed":
+        try:
+            speed = float(command.get("speed"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise CommandRejected("Speed must be a number.") from None
+        if not MIN_SPEED <= speed <= MAX_SPEED:
+            raise CommandRejected(f"Speed goes from {MIN_SPEED}x to {MAX_SPEED:g}x.")
+        return [{"kind": "clock_set", "data": {"playing": room.playing, "speed": speed}}]
+    raise AssertionError(kind)
+
+
+ENGINE_COMMANDS = frozenset({"step_back", "rewind", "play", "pause", "speed"})
+
+
+def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], command_id: str | None = None) -> Applied:
+    """Validate ``command`` against the room's state and append the events it causes."""
+    if not isinstance(command, dict) or not isinstance(command.get("type"), str):
+        raise CommandRejected("A command needs a type.")
+    kind = command["type"]
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(code=code).first()
+        if room is None:
+            raise CommandRejected("This room does not exist any more.")
+        concept = get(room.concept)
+        authorise(concept, actor, "step" if kind == "step" else kind)
+        if command_id and RoomEvent.objects.filter(room=room, command_id=command_id).exists():
+            state = room_state(room)
+            return Applied(room=room, events=[], before=state, after=state, duplicate=True)
+        before = room_state(room)
+        if kind in ENGINE_COMMANDS:
+            raw_events = _room_command(room, concept, before, command)
+        else:
+            if kind == "step":  # one tick now, whether or not the clock plays
+                if not concept.ticks:
+                    raise CommandRejected("This concept does not play over time.")
+                command = {"type": "tick"}
+            cmd = dict(command)
+            cmd["_seed"] = f"{room.seed}:{room.seq + 1}"
+            try:
+                raw_events = concept.decide(before, cmd)
+            except concept.rejected as exc:
+                raise CommandRejected(str(exc)) from None
+        if not raw_events:
+            raise CommandRejected("That changes nothing.")
+        state = before
+        rows = []
+        narration = []
+        for i, ev in enumerate(raw_events):
+            seq = room.seq + 1 + i
+            prev = state
+            state = apply_event(room, concept, state, ev["kind"], ev["data"])
+            if ev["kind"] == "clock_set":
+                room.playing, room.speed = ev["data"]["playing"], ev["data"]["speed"]
+            line = _narrate(concept, prev, state, ev)
+            narration.append(line)
+            rows.append(RoomEvent(room=room, seq=seq, kind=ev["kind"], data=ev["data"], narration=line,
+                                  command_id=command_id if i == 0 else None, actor=actor.role))
+        RoomEvent.objects.bulk_create(rows)
+        room.seq += len(rows)
+        last = raw_events[-1]
+        room.position = last["data"]["to_seq"] if last["kind"] == "rewound" else room.seq
+        if last["kind"] == "rewound" and room.playing:
+            room.playing = False  # scrubbing history stops the clock
+        room.save(update_fields=["seq", "position", "playing", "speed"])
+        every = settings.DISTVIZ_SNAPSHOT_EVERY
+        if room.seq // every != (room.seq - len(rows)) // every:
+            RoomSnapshot.objects.create(room=room, seq=room.seq, state=concept.to_json(state))
+    STATE_CACHE.put(room.pk, room.seq, state)
+    return Applied(room=room, events=rows, before=before, after=state, narration=narration)
+
+
+def _narrate(concept: Concept, before: Any, after: Any, event: dict[str, Any]) -> str:
+    kind, data = event["kind"], event["data"]
+    if kind == "rewound":
+        return f"Went back to event {data['to_seq']} (the log keeps everything: this rewind is event {data['from_seq'] + 1})."
+    if kind == "clock_set":
+        line = f"Clock {'playing' if data['playing'] else 'paused'} at {data['speed']:g}x."
+        return f"{line} {data['reason']}" if data.get("reason") else line
+    return concept.narrate(before, after, event)
+
+
+def room_narration(room: Room, limit: int = 6) -> list[tuple[int, str]]:
+    """The last few narration lines, as written into the log."""
+    events = RoomEvent.objects.filter(room=room).order_by("-seq").values_list("seq", "narration")[:limit]
+    return list(reversed(list(events)))

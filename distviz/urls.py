@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from apps.rooms import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("new/<slug:concept>/", views.room_new, name="room_new"),
+    path("join/", views.join, name="join"),
+    path("r/<str:code>/", views.room_page, name="room"),
+    path("r/<str:code>/events.json", views.room_events_json, name="room_events"),
+    path("r/<str:code>/state.json", views.room_state_json, name="room_state"),
+    path("r/<str:code>/fork/", views.room_fork_view, name="room_fork"),
+]

@@ -1,0 +1,118 @@
+// distviz room client: keeps the page in step with the room's event log.
+//
+// htmx's hx-ws extension owns the socket and swaps the fragments the server sends. This file
+// adds what htmx does not know about: the room's seq (a gap or a reconnect asks for the whole
+// state again), the connection status, clicks on the picture (remove a node, look up a key),
+// keyboard shortcuts, and short-lived flash messages.
+(function () {
+  "use strict";
+  const room = document.getElementById("room");
+  if (!room) return;
+  const wsUrl = room.getAttribute("hx-ws:connect");
+  let lastSeq = Number(room.dataset.seq || 0);
+  let flashTimer = null;
+
+  function socket() {
+    const reg = window.htmx && htmx.ext && htmx.ext.ws && htmx.ext.ws.getRegistry();
+    const conn = reg && reg.get(wsUrl);
+    return conn && conn.socket && conn.socket.readyState === WebSocket.OPEN ? conn.socket : null;
+  }
+
+  function setStatus(state, text) {
+    const el = document.getElementById("conn");
+    document.body.dataset.conn = state;
+    if (el) el.textContent = text;
+  }
+
+  function flash(message, level) {
+    const el = document.getElementById("flash");
+    if (!el) return;
+    el.textContent = message;
+    el.className = "flash flash-" + (level || "error");
+    armFlash();
+  }
+
+  function armFlash() {
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(function () {
+      const el = document.getElementById("flash");
+      if (el) { el.textContent = ""; el.className = "flash"; }
+    }, 6000);
+  }
+
+  // Send a command the way hx-ws does, with a fresh id so a resend is applied once.
+  function send(body) {
+    const ws = socket();
+    if (!ws) {
+      flash("Not connected: that click was not sent. Reconnecting…");
+      return false;
+    }
+    ws.send(JSON.stringify({ headers: { "HX-Request-ID": crypto.randomUUID() }, body: body }));
+    return true;
+  }
+  window.distviz = { send: send, lastSeq: function () { return lastSeq; } };
+
+  document.addEventListener("htmx:before:ws:message", function (evt) {
+    const json = evt.detail.message.json;
+    if (!json) return;
+    if (json.error) { setTimeout(armFlash, 0); return; }
+    if (typeof json.seq !== "number") return;
+    if (json.full) { lastSeq = json.seq; return; }
+    if (json.seq <= lastSeq) { evt.detail.message.cancelled = true; return; } // already have it
+    if (json.from > lastSeq + 1) {
+      // A broadcast was missed (the channel layer delivers at most once): ask for everything.
+      evt.detail.message.cancelled = true;
+      send({ type: "sync" });
+      return;
+    }
+    lastSeq = json.seq;
+  });
+  document.addEventListener("htmx:after:ws:message", function () {
+    room.dataset.seq = String(lastSeq);
+    document.dispatchEvent(new CustomEvent("distviz:updated", { detail: { seq: lastSeq } }));
+  });
+
+  document.addEventListener("htmx:after:ws:connection", function () { setStatus("open", "live"); });
+  document.addEventListener("htmx:ws:close", function () { setStatus("closed", "reconnecting…"); });
+  document.addEventListener("htmx:ws:error", function (evt) {
+    if (evt.detail && evt.detail.error === "Connection not open") {
+      flash("Not connected: that click was not sent. Reconnecting…");
+    }
+  });
+
+  // Clicks on the picture: a node's vnode or label removes the node; a key dot looks it up.
+  function activate(target) {
+    const nodeEl = target.closest("[data-node]");
+    if (nodeEl && nodeEl.closest("#ring")) {
+      send({ type: "remove_node", name: nodeEl.dataset.node });
+      return true;
+    }
+    const keyEl = target.closest("[data-key]");
+    if (keyEl && keyEl.closest("#ring")) {
+      send({ type: "lookup", key: keyEl.dataset.key });
+      return true;
+    }
+    return false;
+  }
+  room.addEventListener("click", function (evt) { activate(evt.target); });
+  room.addEventListener("keydown", function (evt) {
+    if ((evt.key === "Enter" || evt.key === " ") && evt.target.closest && evt.target.closest("#ring") && activate(evt.target)) {
+      evt.preventDefault();
+    }
+  });
+
+  // Keyboard shortcuts (not while typing in a field).
+  const shortcuts = {
+    " ": function () { send({ type: document.querySelector("#room-bar [hx-vals*=pause]") ? "pause" : "play" }); },
+    ".": function () { send({ type: "step" }); },
+    "b": function () { send({ type: "step_back" }); },
+    "n": function () { send({ type: "add_node" }); },
+  };
+  document.addEventListener("keydown", function (evt) {
+    if (evt.ctrlKey || evt.metaKey || evt.altKey) return;
+    const t = evt.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(t.tagName))) return;
+    const action = shortcuts[evt.key];
+    if (action) { evt.preventDefault(); action(); }
+  });
+})();
