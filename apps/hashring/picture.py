@@ -12,6 +12,7 @@ node owning most of each bin, with each node's exact share in the inner donut.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +28,12 @@ from apps.rooms.registry import RoomView
 from . import geometry as g
 from .sim import RingState, key_position, moved_mask
 
+BETWEEN_TAGS = re.compile(r">\s+<")  # template indentation costs bytes on every broadcast
 KEY_SAMPLE = 240
-DENSE_VNODES = 720
+DENSE_VNODES = 256
 BINS = 360
 LABEL_NODES = 24  # above this many nodes the ring carries no name labels (the legend does)
+SHARE_NODES = 16  # above this many nodes no inner share donut, and lean node rows
 
 
 def uid(name: str) -> str:
@@ -105,7 +108,7 @@ def load_stats(state: RingState) -> dict[str, float] | None:
 
 # -- the ring (SVG layers) ---------------------------------------------------------------------
 
-def _ring_layers(pic: Picture, state: RingState, seq: int, before: RingState | None) -> None:
+def _ring_layers(pic: Picture, state: RingState) -> None:
     slots = {n.name: n.slot for n in state.nodes}
     table = state.table
     arcs = pic.layer("ring-arcs")
@@ -113,14 +116,14 @@ def _ring_layers(pic: Picture, state: RingState, seq: int, before: RingState | N
     labels = pic.layer("ring-labels")
     dense = len(table) > DENSE_VNODES
     if not len(table):
-        arcs.add("arc-empty", mark_safe(f'<circle id="arc-empty" class="own empty" cx="{g.CX:g}" cy="{g.CY:g}" r="{g.R_RING}"/>'))
+        arcs.add("arc-empty", mark_safe(f"<circle id='arc-empty' class='own empty' cx='{g.CX:g}' cy='{g.CY:g}' r='{g.R_RING}'/>"))
     elif dense:
         # Majority owner of each one-degree bin, from the arc lengths inside it.
         edges = np.linspace(0, g.RING_SIZE, BINS + 1)
-        owners = _bin_owners(state, edges)
+        owners = _bin_owners(state)
         for b in range(BINS):
             name = state.node_names[owners[b]]
-            arcs.add(f"b{b}", format_html('<path id="b{}" class="own {}" d="{}"/>', b, colour(slots[name]),
+            arcs.add(f"b{b}", format_html("<path id='b{}' class='own {}' d='{}'/>", b, colour(slots[name]),
                                            g.arc_path(edges[b], edges[b + 1] - 1, g.R_RING)))
     else:
         pos = table.positions
@@ -130,14 +133,14 @@ def _ring_layers(pic: Picture, state: RingState, seq: int, before: RingState | N
             prev = int(pos[s - 1]) if len(table) > 1 else int(pos[s])
             arcs.add(
                 f"a-{uid(name)}-{i}",
-                format_html('<path id="a-{}-{}" class="own {}" d="{}"/>', uid(name), i, colour(slots[name]),
+                format_html("<path id='a-{}-{}' class='own {}' d='{}'/>", uid(name), i, colour(slots[name]),
                             g.arc_path(prev, int(pos[s]), g.R_RING)),
             )
             x, y = g.point(int(pos[s]), g.R_VNODE)
             vnodes.add(
                 f"v-{uid(name)}-{i}",
                 format_html(
-                    '<circle id="v-{}-{}" class="vnode {}" cx="{}" cy="{}" r="9" data-node="{}" tabindex="0" role="button">'
+                    "<circle id='v-{}-{}' class='vnode {}' cx='{}' cy='{}' r='9' data-node='{}' tabindex='0' role='button'>"
                     "<title>{}#{} at {} (click to remove {})</title></circle>",
                     uid(name), i, colour(slots[name]), g.fmt(x), g.fmt(y), name, name, i, f"{int(pos[s]):,}", name,
                 ),
@@ -149,8 +152,8 @@ def _ring_layers(pic: Picture, state: RingState, seq: int, before: RingState | N
             labels.add(
                 f"l-{uid(n.name)}",
                 format_html(
-                    '<g id="l-{}" class="node-label {}" data-node="{}" tabindex="0" role="button">'
-                    '<circle cx="{}" cy="{}" r="30"/><text x="{}" y="{}">{}</text>'
+                    "<g id='l-{}' class='node-label {}' data-node='{}' tabindex='0' role='button'>"
+                    "<circle cx='{}' cy='{}' r='30'/><text x='{}' y='{}'>{}</text>"
                     "<title>Node {}: click to remove it</title></g>",
                     uid(n.name), colour(n.slot), n.name, g.fmt(x), g.fmt(y), g.fmt(x), g.fmt(y + 1), _short(n.name), n.name,
                 ),
@@ -169,30 +172,22 @@ def _short(name: str) -> str:
     return name if len(name) <= 3 else name[:2] + "…"
 
 
-def _bin_owners(state: RingState, edges: np.ndarray) -> np.ndarray:
-    """For each bin, the node owning the largest part of it."""
+def _bin_owners(state: RingState, samples_per_bin: int = 32) -> np.ndarray:
+    """For each one-degree bin, the node owning most of it (sampled at evenly spaced points)."""
     table = state.table
-    pos = table.positions.astype(np.float64)
-    nodes = table.node_index
-    # Boundaries where ownership changes: vnode positions (owner of (prev, pos] is that vnode).
-    points = np.concatenate([[0.0], pos, [float(g.RING_SIZE)]])
-    owner_after = np.concatenate([[nodes[0]], nodes, [nodes[0]]])  # segment (points[j-1], points[j]] -> owner_after[j]
-    weights = np.zeros((len(edges) - 1, len(state.nodes)))
-    for j in range(1, len(points)):
-        a, b = points[j - 1], points[j]
-        if b <= a:
-            continue
-        first, last = int(a // (g.RING_SIZE / BINS)), min(int((b - 1) // (g.RING_SIZE / BINS)), BINS - 1)
-        for k in range(first, last + 1):
-            lo, hi = max(a, edges[k]), min(b, edges[k + 1])
-            if hi > lo:
-                weights[k, owner_after[j]] += hi - lo
-    return weights.argmax(axis=1)
+    points = (np.arange(BINS * samples_per_bin, dtype=np.float64) + 0.5) * (g.RING_SIZE / (BINS * samples_per_bin))
+    owners = table.node_index[table.owner_slots(points.astype(np.uint64))].astype(np.int64)
+    n = len(state.nodes)
+    bins = np.repeat(np.arange(BINS), samples_per_bin)
+    tally = np.bincount(bins * n + owners, minlength=BINS * n).reshape(BINS, n)
+    return tally.argmax(axis=1)
 
 
 def _share_layer(pic: Picture, state: RingState) -> None:
     """The inner donut: every node's exact share of the ring, in join order."""
     layer = pic.layer("ring-share")
+    if len(state.nodes) > SHARE_NODES:
+        return  # fifty slivers explain nothing: the load chart carries the numbers
     shares = arc_shares(state)
     start = 0.0
     for n in state.nodes:
@@ -202,13 +197,13 @@ def _share_layer(pic: Picture, state: RingState) -> None:
         end = start + share * g.RING_SIZE
         layer.add(
             f"s-{uid(n.name)}",
-            format_html('<path id="s-{}" class="share {}" d="{}"><title>{} owns {}% of the ring</title></path>',
+            format_html("<path id='s-{}' class='share {}' d='{}'><title>{} owns {}% of the ring</title></path>",
                         uid(n.name), colour(n.slot), g.arc_path(start, end - 1, g.R_SHARE), n.name, f"{100 * share:.1f}"),
         )
         start = end
 
 
-def _key_layers(pic: Picture, state: RingState, seq: int, before: RingState | None) -> None:
+def _key_layers(pic: Picture, state: RingState) -> None:
     layer = pic.layer("ring-keys")
     sample = key_sample(state)
     if not len(sample):
@@ -224,7 +219,7 @@ def _key_layers(pic: Picture, state: RingState, seq: int, before: RingState | No
         cls = colour(slot_of[int(owners[j])]) if owners is not None else "none"
         layer.add(
             f"k-{uid(key)}",
-            format_html('<circle id="k-{}" class="key {}" cx="{}" cy="{}" r="7" data-key="{}"><title>{} at {} → {}</title></circle>',
+            format_html("<circle id='k-{}' class='key {}' cx='{}' cy='{}' r='7' data-key='{}'><title>{} at {} → {}</title></circle>",
                         uid(key), cls, g.fmt(x), g.fmt(y), key, key, f"{int(hashes[j]):,}", owner or "no node"),
         )
 
@@ -251,8 +246,8 @@ def _moves_layer(pic: Picture, state: RingState, seq: int, before: RingState | N
         layer.add(
             f"m{seq}-{uid(key)}",
             format_html(
-                '<g id="m{}-{}" class="move {}"><path class="trail" d="{}"/>'
-                '<circle class="pip" r="7"><animateMotion dur="1.4s" fill="freeze" path="{}"/></circle></g>',
+                "<g id='m{}-{}' class='move {}'><path class='trail' d='{}'/>"
+                "<circle class='pip' r='7'><animateMotion dur='1.4s' fill='freeze' path='{}'/></circle></g>",
                 seq, uid(key), colour(state.node(node).slot), path, path,  # type: ignore[union-attr]
             ),
         )
@@ -272,17 +267,17 @@ def _lookup_layer(pic: Picture, state: RingState, seq: int) -> None:
     walk = g.arc_path(h, owner_pos if owner_pos != h else h + 1, g.R_RING + 22)
     prefs = table.preference_list(h, state.replicas)
     parts = [
-        format_html('<path class="walk" d="{}" pathLength="100"/>', walk),
-        format_html('<line class="lookup-spoke" x1="{}" y1="{}" x2="{}" y2="{}"/>', g.fmt(g.CX), g.fmt(g.CY), g.fmt(kx), g.fmt(ky)),
-        format_html('<circle class="lookup-key" cx="{}" cy="{}" r="12"/>', g.fmt(kx), g.fmt(ky)),
+        format_html("<path class='walk' d='{}' pathLength='100'/>", walk),
+        format_html("<line class='lookup-spoke' x1='{}' y1='{}' x2='{}' y2='{}'/>", g.fmt(g.CX), g.fmt(g.CY), g.fmt(kx), g.fmt(ky)),
+        format_html("<circle class='lookup-key' cx='{}' cy='{}' r='12'/>", g.fmt(kx), g.fmt(ky)),
     ]
     for rank, (node, vi) in enumerate(prefs, start=1):
         p = _vnode_position(state, node, vi)
         x, y = g.point(p, g.R_VNODE)
-        parts.append(format_html('<circle class="pref pref-{}" cx="{}" cy="{}" r="{}"/>', rank, g.fmt(x), g.fmt(y), 20 if rank == 1 else 16))
+        parts.append(format_html("<circle class='pref pref-{}' cx='{}' cy='{}' r='{}'/>", rank, g.fmt(x), g.fmt(y), 20 if rank == 1 else 16))
         bx, by = g.point(p, g.R_VNODE + 44)
-        parts.append(format_html('<text class="pref-rank" x="{}" y="{}">{}</text>', g.fmt(bx), g.fmt(by + 1), rank))
-    layer.add(f"lookup-{seq}-{kid}", format_html('<g id="lookup-{}-{}" class="lookup">{}</g>', seq, kid, mark_safe("".join(parts))))
+        parts.append(format_html("<text class='pref-rank' x='{}' y='{}'>{}</text>", g.fmt(bx), g.fmt(by + 1), rank))
+    layer.add(f"lookup-{seq}-{kid}", format_html("<g id='lookup-{}-{}' class='lookup'>{}</g>", seq, kid, mark_safe("".join(parts))))
 
 
 def _vnode_position(state: RingState, node: str, index: int) -> int:
@@ -294,19 +289,44 @@ def _vnode_position(state: RingState, node: str, index: int) -> int:
 
 # -- panels (HTML) -----------------------------------------------------------------------------
 
-def _panels(pic: Picture, state: RingState, view: RoomView) -> None:
+def _panels(pic: Picture, state: RingState) -> None:
     rows = node_rows(state)
     stats = load_stats(state)
-    ctx: dict[str, Any] = {"state": state, "rows": rows, "stats": stats, "view": view}
-    ctx["change"] = change_view(state)
-    ctx["chart"] = load_chart(state, rows, stats)
-    ctx["lookup"] = lookup_view(state)
-    ctx["total_vnodes"] = sum(n.vnodes for n in state.nodes)
-    ctx["dense"] = ctx["total_vnodes"] > DENSE_VNODES
-    ctx["sampled"] = len(state.keys) > KEY_SAMPLE
-    ctx["key_sample"] = KEY_SAMPLE
-    for panel in ("ring-summary", "nodes", "moved", "load", "lookup-panel"):
-        pic.panels[panel] = mark_safe(render_to_string(f"hashring/_{panel}.html", ctx).strip())  # noqa: S308 - rendered by autoescaping templates
+    total_vnodes = sum(n.vnodes for n in state.nodes)
+    ctx: dict[str, Any] = {
+        "state": state, "rows": rows, "stats": stats,
+        "change": change_view(state), "chart": load_chart(state, rows, stats), "lookup": lookup_view(state),
+        "total_vnodes": total_vnodes, "dense": total_vnodes > DENSE_VNODES,
+        "sampled": len(state.keys) > KEY_SAMPLE, "key_sample": KEY_SAMPLE,
+    }
+    for panel in ("ring-summary", "moved", "load", "lookup-panel"):
+        # Autoescaping templates render these; the result is markup, not user text.
+        html = render_to_string(f"hashring/_{panel}.html", ctx)
+        pic.panels[panel] = mark_safe(BETWEEN_TAGS.sub("><", html.strip()))
+    _node_rows_layer(pic, rows)
+
+
+def _node_rows_layer(pic: Picture, rows: list[NodeRow]) -> None:
+    """One keyed row per node; with many nodes the rows leave out the counts (the load chart
+    has them), so adding a node sends one row, not fifty."""
+    layer = pic.layer("nodes", svg=False)
+    if not rows:
+        layer.add("nodes-empty", mark_safe("<li id='nodes-empty' class='empty'>No nodes. Add one: every key needs a node to live on.</li>"))
+        return
+    detail = len(rows) <= SHARE_NODES
+    for r in rows:
+        counts = format_html("<span class='node-keys'>{} key{}</span><span class='node-share'>{}% of ring</span>",
+                             r.keys, "" if r.keys == 1 else "s", f"{r.share_pct:.1f}") if detail else ""
+        layer.add(
+            f"node-{r.uid}",
+            format_html(
+                "<li id='node-{}' class='node-row'><span class='swatch {}' aria-hidden='true'></span>"
+                "<span class='node-name'>{}</span>{}"
+                "<input type='number' min='1' value='{}' data-vnodes-for='{}' aria-label='virtual nodes of {}' title='virtual nodes (weight)'>"
+                "<button type='button' class='danger' data-remove-node='{}' aria-label='Remove node {}'>✕</button></li>",
+                r.uid, r.colour, r.name, counts, r.vnodes, r.name, r.name, r.name, r.name,
+            ),
+        )
 
 
 def change_view(state: RingState) -> dict[str, Any] | None:
@@ -337,7 +357,9 @@ def load_chart(state: RingState, rows: list[NodeRow], stats: dict[str, float] | 
         bars.append({"row": r, "x": round(i * step + step * 0.12, 1), "w": round(step * 0.76, 1),
                      "y": round(top + height - h, 1), "h": round(h, 1), "cx": round(i * step + step / 2, 1)})
     ideal_y = round(top + height - height * stats["mean"] / most, 1)
-    return {"bars": bars, "ideal_y": ideal_y, "width": width, "height": height + top, "labels": len(rows) <= 16}
+    return {"bars": bars, "ideal_y": ideal_y, "width": width, "height": height + top, "labels": len(rows) <= SHARE_NODES,
+            "lean_path": None if len(rows) <= SHARE_NODES else
+            "".join(f"M{b['x']:.0f} {b['y']:.0f}h{b['w']:.0f}v{b['h']:.0f}h-{b['w']:.0f}z" for b in bars)}
 
 
 def lookup_view(state: RingState) -> dict[str, Any] | None:
@@ -362,15 +384,25 @@ def lookup_view(state: RingState) -> dict[str, Any] | None:
 
 # -- entry points -----------------------------------------------------------------------------
 
+def base_picture(state: RingState) -> Picture:
+    """Everything that depends on the state alone, computed once per state object."""
+    cached = state._cache.get("picture")
+    if cached is None:
+        cached = Picture()
+        _ring_layers(cached, state)
+        _key_layers(cached, state)
+        _panels(cached, state)
+        state._cache["picture"] = cached
+    return cached
+
+
 def picture(state: RingState, view: RoomView, before: RingState | None = None, fresh_lookup: bool = False) -> Picture:
     """The whole picture of ``state``. With ``before``, the moves since it are drawn too; a
     ``fresh_lookup`` gets a new element id so its walk animates again."""
-    pic = Picture()
-    _ring_layers(pic, state, view.seq, before)
-    _key_layers(pic, state, view.seq, before)
+    base = base_picture(state)
+    pic = Picture(layers=dict(base.layers), panels=dict(base.panels))
     _moves_layer(pic, state, view.seq, before)
     _lookup_layer(pic, state, view.seq if fresh_lookup else 0)
-    _panels(pic, state, view)
     return pic
 
 

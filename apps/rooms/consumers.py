@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -20,7 +21,7 @@ from django.template.loader import render_to_string
 
 from . import clock, presence
 from .models import Room
-from .registry import get
+from .registry import Concept, RoomView, get
 from .services import Actor, Applied, CommandRejected, normalise_code, room_command_apply, room_narration, room_state, room_view
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,18 @@ def flash_html(message: str, level: str = "error") -> str:
     return render_to_string("rooms/_flash.html", {"message": message, "level": level, "oob": True})
 
 
+def room_bar_html(view: RoomView, concept: Concept) -> str:
+    html = render_to_string("rooms/_room_bar.html", {"view": view, "concept": concept, "oob": True})
+    return re.sub(r">\s+<", "><", html.strip())
+
+
 def render_broadcast(applied: Applied) -> str:
     """The one text frame every viewer of the room receives for these events."""
     room = applied.room
     concept = get(room.concept)
     view = room_view(room)
     html = concept.render_update(applied.before, applied.after, [{"kind": e.kind, "data": e.data} for e in applied.events], view)
-    html += render_to_string("rooms/_room_bar.html", {"view": view, "concept": concept, "oob": True})
+    html += room_bar_html(view, concept)
     html += render_to_string(
         "rooms/_narration.html",
         {"lines": [(e.seq, e.narration) for e in applied.events], "oob": True, "append": True},
@@ -62,7 +68,7 @@ def render_full_frame(room: Room) -> str:
     state = room_state(room)
     view = room_view(room)
     html = concept.render_full(state, view)
-    html += render_to_string("rooms/_room_bar.html", {"view": view, "concept": concept, "oob": True})
+    html += room_bar_html(view, concept)
     html += render_to_string("rooms/_narration.html", {"lines": room_narration(room), "oob": True})
     return json.dumps({"seq": room.seq, "full": True, "content": html})
 

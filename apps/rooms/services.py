@@ -21,7 +21,7 @@ from .models import Room, RoomEvent, RoomSnapshot
 from .registry import Concept, RoomView, get
 
 # Unambiguous when read aloud or typed on a phone: no 0/O, 1/I/L, 5/S, 8/B.
-JOIN_ALPHABET = "ACDEFGHJKMNPQRTUVWXY2345679"
+JOIN_ALPHABET = "ACDEFGHJKMNPQRTUVWXY234679"
 JOIN_LENGTH = 6
 
 ROOM_KINDS = frozenset({"room_created", "rewound", "clock_set"})
@@ -76,22 +76,24 @@ class _StateCache:
     """
 
     def __init__(self, size: int = 64) -> None:
-        self._items: OrderedDict[int, tuple[int, Any]] = OrderedDict()
+        self._items: OrderedDict[tuple[int, str], tuple[int, Any]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, room_id: int, seq: int) -> Any | None:
+    def get(self, room: Room) -> Any | None:
+        key = (room.pk, room.code)
         with self._lock:
-            item = self._items.get(room_id)
-            if item is None or item[0] != seq:
+            item = self._items.get(key)
+            if item is None or item[0] != room.seq:
                 return None
-            self._items.move_to_end(room_id)
+            self._items.move_to_end(key)
             return item[1]
 
-    def put(self, room_id: int, seq: int, state: Any) -> None:
+    def put(self, room: Room, state: Any) -> None:
+        key = (room.pk, room.code)
         with self._lock:
-            self._items[room_id] = (seq, state)
-            self._items.move_to_end(room_id)
+            self._items[key] = (room.seq, state)
+            self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
@@ -128,10 +130,10 @@ def apply_event(room: Room, concept: Concept, state: Any, kind: str, data: dict[
 
 def room_state(room: Room) -> Any:
     """The state at ``room.seq``, from this process's cache when it is fresh."""
-    state = STATE_CACHE.get(room.pk, room.seq)
+    state = STATE_CACHE.get(room)
     if state is None:
         state = state_at(room, room.seq)
-        STATE_CACHE.put(room.pk, room.seq, state)
+        STATE_CACHE.put(room, state)
     return state
 
 
@@ -291,7 +293,7 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
         every = settings.DISTVIZ_SNAPSHOT_EVERY
         if room.seq // every != (room.seq - len(rows)) // every:
             RoomSnapshot.objects.create(room=room, seq=room.seq, state=concept.to_json(state))
-    STATE_CACHE.put(room.pk, room.seq, state)
+    STATE_CACHE.put(room, state)
     return Applied(room=room, events=rows, before=before, after=state, narration=narration)
 
 

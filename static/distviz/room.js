@@ -94,7 +94,23 @@
     }
     return false;
   }
-  room.addEventListener("click", function (evt) { activate(evt.target); });
+  room.addEventListener("click", function (evt) {
+    const button = evt.target.closest("button[data-send]");
+    if (button) { send({ type: button.dataset.send }); return; }
+    const remove = evt.target.closest("[data-remove-node]");
+    if (remove) { send({ type: "remove_node", name: remove.dataset.removeNode }); return; }
+    activate(evt.target);
+  });
+  room.addEventListener("change", function (evt) {
+    const input = evt.target.closest("[data-vnodes-for]");
+    if (input) { send({ type: "set_vnodes", name: input.dataset.vnodesFor, vnodes: input.value }); return; }
+    const control = evt.target.closest("[data-command]");
+    if (control) {
+      const body = { type: control.dataset.command };
+      body[control.name] = control.value;
+      send(body);
+    }
+  });
   room.addEventListener("keydown", function (evt) {
     if ((evt.key === "Enter" || evt.key === " ") && evt.target.closest && evt.target.closest("#ring") && activate(evt.target)) {
       evt.preventDefault();
@@ -103,7 +119,7 @@
 
   // Keyboard shortcuts (not while typing in a field).
   const shortcuts = {
-    " ": function () { send({ type: document.querySelector("#room-bar [hx-vals*=pause]") ? "pause" : "play" }); },
+    " ": function () { const b = document.querySelector("#room-bar .play"); if (b) send({ type: b.dataset.send }); },
     ".": function () { send({ type: "step" }); },
     "b": function () { send({ type: "step_back" }); },
     "n": function () { send({ type: "add_node" }); },
