@@ -60,7 +60,8 @@ def render_broadcast(applied: Applied) -> str:
         "rooms/_narration.html",
         {"lines": [(e.seq, e.narration) for e in applied.events], "oob": True, "append": True},
     )
-    return json.dumps({"seq": room.seq, "from": applied.events[0].seq, "content": html})
+    # The command's id lets the sender's page clear the form it came from.
+    return json.dumps({"seq": room.seq, "from": applied.events[0].seq, "command_id": applied.events[0].command_id, "content": html})
 
 
 def render_full_frame(room: Room) -> str:
@@ -129,8 +130,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def room_update(self, event: dict[str, Any]) -> None:  # pragma: no cover - see dispatch
         await self.send(text_data=event["frame"])
 
-    async def reply_error(self, message: str) -> None:
-        await self.send(text_data=json.dumps({"error": message, "content": flash_html(message)}))
+    async def reply_error(self, message: str, command_id: str | None = None) -> None:
+        await self.send(text_data=json.dumps({"error": message, "command_id": command_id, "content": flash_html(message)}))
 
     def _allow(self) -> bool:
         now = time.monotonic()
@@ -178,7 +179,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             applied, out = await _apply(self.code, Actor(self.role), command, command_id)
         except CommandRejected as exc:
-            await self.reply_error(str(exc))
+            await self.reply_error(str(exc), command_id)
             return
         if out is None:
             return

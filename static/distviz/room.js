@@ -52,9 +52,32 @@
   }
   window.distviz = { send: send, lastSeq: function () { return lastSeq; } };
 
+  // Forms waiting for their command to be accepted (then cleared) or refused (then kept).
+  const pendingForms = new Map();
+  document.addEventListener("htmx:after:ws:request", function (evt) {
+    const form = evt.target && evt.target.closest ? evt.target.closest("form") : null;
+    const id = evt.detail && evt.detail.headers && evt.detail.headers["HX-Request-ID"];
+    if (form && id) {
+      pendingForms.set(id, form);
+      if (pendingForms.size > 50) pendingForms.delete(pendingForms.keys().next().value);
+    }
+  });
+  function settle(json) {
+    const form = json.command_id && pendingForms.get(json.command_id);
+    if (!form) return;
+    pendingForms.delete(json.command_id);
+    if (json.error) {
+      const field = form.querySelector("input:not([type=hidden])");
+      if (field) field.focus();
+    } else if (form.dataset.keep === undefined) {
+      form.querySelectorAll("input[type=text], input:not([type])").forEach(function (i) { i.value = ""; });
+    }
+  }
+
   document.addEventListener("htmx:before:ws:message", function (evt) {
     const json = evt.detail.message.json;
     if (!json) return;
+    settle(json);
     if (json.error) { setTimeout(armFlash, 0); return; }
     if (typeof json.seq !== "number") return;
     if (json.full) { lastSeq = json.seq; return; }

@@ -161,7 +161,8 @@ def clean_int(raw: Any, what: str, low: int, high: int) -> int:
     if not isinstance(raw, int):
         raise Rejected(f"{what} must be a whole number from {low:,} to {high:,}.")
     if not low <= raw <= high:
-        raise Rejected(f"{what} must be from {low:,} to {high:,} (got {raw:,}).")
+        got = f"{raw:,}" if abs(raw) < 10**12 else "a much larger number"
+        raise Rejected(f"{what} must be from {low:,} to {high:,} (got {got}).")
     return raw
 
 
