@@ -64,6 +64,10 @@ def narrate(before: RingState | None, after: RingState | None, event: dict[str, 
         total = change.total_keys
         if not total:
             return f"{head}. There are no keys yet, so nothing moves."
+        if not after.nodes:
+            return f"{head}: no node is left, so none of the {total:,} keys has an owner."
+        if kind == "node_added" and change.nodes_before == 0:
+            return f"{head}: the only node on the ring now stores all {total:,} keys."
         line = f"{head}: {change.moved:,} of {total:,} keys moved ({_pct(change.moved, total)}"
         if change.ideal is not None:
             line += f"; ideal {'K/(n+1)' if kind == 'node_added' else 'K/n'} = {_pct(change.ideal, total)}"

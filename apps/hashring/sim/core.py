@@ -7,6 +7,7 @@ rebuilds the same ring. Random keys carry their seed inside the event: a replay 
 """
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -155,7 +156,7 @@ def clean_int(raw: Any, what: str, low: int, high: int) -> int:
         raise Rejected(f"{what} must be a whole number.")
     if isinstance(raw, str):
         raw = raw.strip()
-        if not raw or len(raw) > 12 or not raw.lstrip("-").isdigit():
+        if not re.fullmatch(r"-?[0-9]{1,12}", raw):
             raise Rejected(f"{what} must be a whole number from {low:,} to {high:,}.")
         raw = int(raw)
     if not isinstance(raw, int):
@@ -237,6 +238,8 @@ def _set_vnodes(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[E
     vnodes = clean_int(cmd.get("vnodes"), "Virtual nodes", 1, limits.max_vnodes)
     raw = cmd.get("name")
     if raw in (None, ""):
+        if state.nodes and all(n.vnodes == vnodes for n in state.nodes):
+            raise Rejected(f"Every node already has {vnodes} virtual nodes.")
         return [{"kind": "vnodes_set", "data": {"name": None, "vnodes": vnodes}}]
     name = clean_name(raw, "node", limits)
     node = state.node(name)
@@ -257,7 +260,7 @@ def _add_key(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Even
 
 
 def _add_random_keys(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
-    room_left = limits.max_keys - len(state.keys)
+    room_left = max(limits.max_keys - len(state.keys), 0)
     count = clean_int(cmd.get("count"), "The number of keys", 1, limits.max_keys)
     if count > room_left:
         raise Rejected(f"Only {room_left:,} more keys fit (the ring holds at most {limits.max_keys:,}).")
