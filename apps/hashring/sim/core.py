@@ -431,7 +431,7 @@ def _with_change(before: RingState, after: RingState, kind: str, node: str) -> R
 
 def _replace_keeping_derived(state: RingState, **changes: Any) -> RingState:
     """``replace`` for fields that do not affect placement: keep what was already derived."""
-    new = replace(state, **changes)
+    new = replace(state, _cache={}, **changes)  # a fresh cache: what hangs on it may depend on any field
     for name in ("node_names", "key_set", "table", "key_hashes", "owner_slots", "owners", "counts"):
         if name in state.__dict__:
             new.__dict__[name] = state.__dict__[name]

@@ -1,0 +1,360 @@
+"""The hash ring room in a real browser: a presenter clicks, another person's page changes."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from .conftest import People, Person, shot_name
+
+pytestmark = pytest.mark.browser
+
+INITIAL_NODES = ["A", "B", "C", "D"]
+INITIAL_KEYS = 12
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def hittable(page: Page, selector: str) -> Locator:
+    """The first element matching ``selector`` that a real click at its centre would hit
+    (labels, lookups and other dots can cover a vnode or a key)."""
+    index = page.evaluate(
+        """sel => {
+            const els = [...document.querySelectorAll(sel)];
+            return els.findIndex(el => {
+                const r = el.getBoundingClientRect();
+                if (!r.width || !r.height) return false;
+                const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+                return hit === el || (hit && el.contains(hit));
+            });
+        }""",
+        selector,
+    )
+    assert index >= 0, f"nothing matching {selector} can be clicked"
+    return page.locator(selector).nth(index)
+
+
+def in_view_hittable(page: Page, selector: str) -> Locator:
+    page.locator("#ring").scroll_into_view_if_needed()
+    return hittable(page, selector)
+
+
+def node_names(person: Person) -> list[str]:
+    return [n["name"] for n in person.state()["state"]["nodes"]]
+
+
+def room_pair(people: People) -> tuple[Person, Person, str]:
+    presenter = people("presenter")
+    code = presenter.create_room()
+    student = people("student")
+    student.open_room(code)
+    return presenter, student, code
+
+
+# -- 2. two people, one room -------------------------------------------------------------------
+
+def test_presenter_changes_reach_another_window_and_keys_morph(people: People, request: pytest.FixtureRequest) -> None:
+    presenter, student, code = room_pair(people)
+    expect(presenter.page.locator("body")).to_have_attribute("data-role", "presenter")
+    expect(student.page.locator("body")).to_have_attribute("data-role", "participant")
+    expect(student.page.locator("#ring-keys circle")).to_have_count(INITIAL_KEYS)
+
+    # Add a node with the form: the other window shows it in the list and on the ring.
+    seq = presenter.command("add_node", name="E", vnodes=5)
+    student.wait_seq(seq)
+    expect(student.page.locator("#nodes .node-name", has_text=re.compile(r"^E$"))).to_have_count(1)
+    expect(student.page.locator('#ring-vnodes circle[data-node="E"]')).to_have_count(5)
+    expect(student.page.locator('#ring-labels [data-node="E"]')).to_have_count(1)
+    expect(student.page.locator("#narration li").first).to_contain_text("Added node E")
+
+    # Remove the node owning the most keys, by clicking one of its vnodes on the ring.
+    counts = presenter.state()["state"]["derived"]["counts"]
+    victim = max(counts, key=lambda n: (counts[n], n))
+    assert counts[victim] > 0
+    tagged: dict[str, str] = student.page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('#ring-keys circle')].map(el => {
+               el.__marker = 1; return [el.id, el.getAttribute('class')];
+           }))"""
+    )
+    assert len(tagged) == INITIAL_KEYS
+    before = presenter.seq()
+    in_view_hittable(presenter.page, f'#ring-vnodes circle[data-node="{victim}"]').click()
+    seq = presenter.wait_seq(before + 1)
+    student.wait_seq(seq)
+
+    expect(student.page.locator(f'#ring-vnodes circle[data-node="{victim}"]')).to_have_count(0)
+    expect(student.page.locator(f'#ring-labels [data-node="{victim}"]')).to_have_count(0)
+    expect(student.page.locator("#nodes .node-name", has_text=re.compile(rf"^{victim}$"))).to_have_count(0)
+    assert victim not in node_names(presenter)
+    expect(student.page.locator("#moved")).to_contain_text(f"Removed {victim}")
+
+    after: dict[str, Any] = student.page.evaluate(
+        """ids => Object.fromEntries(ids.map(id => {
+               const el = document.getElementById(id);
+               return [id, el ? {marker: el.__marker === 1, cls: el.getAttribute('class')} : null];
+           }))""",
+        list(tagged),
+    )
+    missing = [i for i, v in after.items() if v is None]
+    replaced = [i for i, v in after.items() if v is not None and not v["marker"]]
+    changed = [i for i, v in after.items() if v is not None and v["cls"] != tagged[i]]
+    assert not missing, f"key dots vanished: {missing}"
+    assert not replaced, f"key dots were replaced instead of morphed: {replaced}"
+    assert len(changed) == counts[victim], (changed, counts)
+
+    presenter.screenshot(shot_name(request, "presenter"))
+    student.screenshot(shot_name(request, "student"))
+
+
+# -- 3. lookup ---------------------------------------------------------------------------------
+
+def test_lookup_draws_the_walk_and_names_the_owner(people: People, request: pytest.FixtureRequest) -> None:
+    presenter, student, code = room_pair(people)
+    seq = presenter.command("lookup", key="user42")
+    student.wait_seq(seq)
+    owner = presenter.state()["state"]["derived"]["lookup"]["owner"]
+    for person in (presenter, student):
+        expect(person.page.locator("#ring-lookup path.walk")).to_have_count(1)
+        expect(person.page.locator("#ring-lookup .pref")).not_to_have_count(0)
+        panel = person.page.locator("#lookup-panel")
+        expect(panel).to_contain_text("user42")
+        text = panel.inner_text()
+        m = re.search(r"First vnode clockwise:\s*(\S+)#(\d+)", text)
+        assert m, text
+        assert m.group(1) == owner
+
+    # A participant may look up a key too: clicking a key dot on the ring does it.
+    dot = in_view_hittable(student.page, "#ring-keys circle")
+    key = dot.get_attribute("data-key")
+    before = student.seq()
+    dot.click()
+    seq = student.wait_seq(before + 1)
+    presenter.wait_seq(seq)
+    lookup = presenter.state()["state"]["derived"]["lookup"]
+    assert lookup["key"] == key
+    expect(presenter.page.locator("#lookup-panel strong").first).to_have_text(key)
+    expect(presenter.page.locator("#lookup-panel")).to_contain_text(f"{lookup['owner']}#")
+    presenter.screenshot(shot_name(request))
+
+
+# -- 4. many keys --------------------------------------------------------------------------------
+
+def test_many_keys_draw_a_sample(people: People, request: pytest.FixtureRequest) -> None:
+    presenter, student, code = room_pair(people)
+    seq = presenter.command("add_random_keys", count=5000)
+    student.wait_seq(seq)
+    state = presenter.state()["state"]
+    assert len(state["keys"]) == INITIAL_KEYS + 5000
+    for person in (presenter, student):
+        dots = person.page.locator("#ring-keys circle").count()
+        assert 0 < dots <= 240, dots
+        expect(person.page.locator("#ring-summary")).to_contain_text("5012")
+        expect(person.page.locator("#load")).to_contain_text("std / mean")
+        expect(person.page.locator("#load")).to_contain_text("mean")
+    load = state["derived"]["load"]
+    shown = presenter.page.locator("#load dt:text-is('std / mean') + dd").inner_text()
+    assert abs(float(shown) - load["std_over_mean"]) < 0.001
+    presenter.screenshot(shot_name(request))
+
+
+# -- 5. rejections -----------------------------------------------------------------------------
+
+def test_rejections_go_to_the_sender_only(people: People, request: pytest.FixtureRequest) -> None:
+    presenter, student, code = room_pair(people)
+    seq = presenter.seq()
+
+    # A duplicate node name: the presenter is told, nobody else.
+    presenter.submit("add_node", name="A")
+    expect(presenter.page.locator("#flash")).to_contain_text("already a node called A")
+    # Something every window sees, after the rejection: by the time it arrives, a wrongly
+    # broadcast error would have arrived too.
+    seq = presenter.command("add_key", key="after-rejection")
+    assert seq == presenter.seq()
+    student.wait_seq(seq)
+    expect(student.page.locator("#flash")).to_have_text("")
+
+    # A participant clicking a vnode asks to remove a node: refused, and nothing changes.
+    before = student.seq()
+    in_view_hittable(student.page, "#ring-vnodes circle").click()
+    expect(student.page.locator("#flash")).to_contain_text("Only the presenter")
+    assert student.seq() == before
+    assert presenter.state()["seq"] == before
+    assert node_names(presenter) == INITIAL_NODES
+    expect(student.page.locator("#ring-vnodes circle")).to_have_count(4 * 8)
+    student.screenshot(shot_name(request, "student"))
+
+
+# -- 6. markup safety --------------------------------------------------------------------------
+
+def test_names_render_as_text(people: People, request: pytest.FixtureRequest) -> None:
+    presenter, student, code = room_pair(people)
+    evil_key = '"><svg onload=alert(1)>'
+    evil_node = "<b>x</b>"
+    presenter.command("add_key", key=evil_key)
+    seq = presenter.command("add_node", name=evil_node)
+    student.wait_seq(seq)
+    state = presenter.state()["state"]
+    assert evil_key in state["keys"]
+    assert evil_node in [n["name"] for n in state["nodes"]]
+    for person in (presenter, student):
+        page = person.page
+        expect(page.locator("#nodes")).to_contain_text(evil_node)
+        expect(page.locator("#nodes b")).to_have_count(0)
+        assert page.locator("#ring-keys circle").evaluate_all(
+            "(els, k) => els.filter(e => e.dataset.key === k).length", evil_key) == 1
+        assert page.evaluate("() => document.querySelectorAll('[onload]').length") == 0
+        assert page.evaluate("() => document.querySelectorAll('#room svg svg').length") == 0
+        expect(page.locator("#narration")).to_contain_text(evil_key)
+        expect(page.locator("#narration")).to_contain_text(evil_node)
+        expect(page.locator(f'#ring-vnodes circle[data-node="{evil_node}"]')).to_have_count(8)
+    # A fresh page load renders the same names from the server template.
+    student.open_room(code)
+    expect(student.page.locator("#nodes")).to_contain_text(evil_node)
+    expect(student.page.locator("#nodes b")).to_have_count(0)
+    # Clicking the hostile key's dot looks it up: the name goes back to the server verbatim.
+    dot = presenter.page.locator("#ring-keys circle").filter(has=presenter.page.locator("title", has_text="svg onload"))
+    before = presenter.seq()
+    dot.dispatch_event("click")  # the dot may sit under another; what matters is the data-key it sends
+    presenter.wait_seq(before + 1)
+    assert presenter.state()["state"]["lookup"] == evil_key
+    expect(presenter.page.locator("#narration li").first).to_contain_text(f"Looked up {evil_key}")
+    presenter.screenshot(shot_name(request))
+
+
+# -- 7. history --------------------------------------------------------------------------------
+
+def test_step_back_brings_a_removed_node_back(people: People, request: pytest.FixtureRequest) -> None:
+    presenter, student, code = room_pair(people)
+    presenter.page.locator("#nodes button[aria-label='Remove node B']").click()
+    seq = presenter.wait_seq(2)
+    student.wait_seq(seq)
+    expect(student.page.locator('#ring-vnodes circle[data-node="B"]')).to_have_count(0)
+
+    back = presenter.page.locator("#room-bar button", has_text="Back")
+    expect(back).to_be_enabled()
+    back.click()
+    seq = presenter.wait_seq(seq + 1)
+    student.wait_seq(seq)
+    for person in (presenter, student):
+        expect(person.page.locator('#ring-vnodes circle[data-node="B"]')).to_have_count(8)
+        expect(person.page.locator("#nodes .node-name", has_text=re.compile(r"^B$"))).to_have_count(1)
+        timeline = person.page.locator("#timeline")
+        expect(timeline).to_have_attribute("max", str(seq))
+        assert int(timeline.get_attribute("max") or 0) == person.seq()
+    doc = presenter.state()
+    assert doc["seq"] == seq
+    assert doc["position"] == seq - 2  # back to the event before the removal
+    expect(presenter.page.locator("#timeline")).to_have_attribute("value", str(doc["position"]))
+    assert node_names(presenter) == INITIAL_NODES
+    presenter.screenshot(shot_name(request))
+
+
+# -- 8. the clock --------------------------------------------------------------------------------
+
+def test_play_ticks_then_pause(people: People, request: pytest.FixtureRequest) -> None:
+    presenter, student, code = room_pair(people)
+    start = presenter.seq()
+    presenter.page.locator("#room-bar button", has_text="Play").click()
+    expect(presenter.page.locator("#room-bar button", has_text="Pause")).to_be_visible()
+    # clock_set, then at least two ticks (one a second at 1x).
+    student.wait_seq(start + 3, timeout=15_000)
+    ticks = student.page.locator("#narration li", has_text="Tick")
+    expect(ticks.nth(1)).to_be_attached()
+    presenter.page.locator("#room-bar button", has_text="Pause").click()
+    expect(presenter.page.locator("#room-bar button", has_text="Play")).to_be_visible()
+    expect(student.page.locator("#room-bar button", has_text="Play")).to_be_visible()
+    doc = presenter.state()
+    assert doc["clock"]["playing"] is False
+    assert doc["state"]["clock_ms"] >= 2000
+    presenter.screenshot(shot_name(request))
+
+
+# -- 10. fork --------------------------------------------------------------------------------
+
+def test_fork_copies_the_room_and_leaves_it_alone(people: People, request: pytest.FixtureRequest) -> None:
+    presenter, student, code = room_pair(people)
+    presenter.command("add_node", name="E", vnodes=3)
+    original = presenter.state(code)
+
+    presenter.page.locator("form.fork button").click()
+    presenter.page.wait_for_url(lambda url: f"/r/{code}/" not in url and "/r/" in url)
+    presenter.wait_live()
+    fork = presenter.code()
+    assert fork != code
+    copy = presenter.state(fork)
+    assert copy["forked_from"]["code"] == code
+    assert copy["state"]["nodes"] == original["state"]["nodes"]
+    assert copy["state"]["keys"] == original["state"]["keys"]
+    expect(presenter.page.locator("body")).to_have_attribute("data-role", "presenter")
+    expect(presenter.page.locator('#ring-vnodes circle[data-node="E"]')).to_have_count(3)
+
+    presenter.command("add_node", name="F")
+    assert "F" in [n["name"] for n in presenter.state(fork)["state"]["nodes"]]
+    again = presenter.state(code)
+    assert again["seq"] == original["seq"]
+    assert again["state"] == original["state"]
+    assert student.seq() == original["seq"]
+    expect(student.page.locator('#ring-vnodes circle[data-node="F"]')).to_have_count(0)
+    presenter.screenshot(shot_name(request))
+
+
+# -- 11. reduced motion --------------------------------------------------------------------------
+
+def test_reduced_motion_stops_animations(people: People) -> None:
+    presenter = people("presenter")
+    code = presenter.create_room()
+    calm = people("calm", reduced_motion="reduce")
+    calm.open_room(code)
+    vnode = "#ring-vnodes circle"
+    assert presenter.page.locator(vnode).first.evaluate("e => getComputedStyle(e).animationName") != "none"
+    assert calm.page.locator(vnode).first.evaluate("e => getComputedStyle(e).animationName") == "none"
+    presenter.command("lookup", key="user7")
+    calm.wait_seq(presenter.seq())
+    assert calm.page.locator("#ring-lookup path.walk").evaluate("e => getComputedStyle(e).animationName") == "none"
+
+
+# -- screenshots at two sizes ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [(1920, 1080), (390, 844)], ids=["desktop-1920x1080", "phone-390x844"])
+def test_room_screenshot(people: People, size: tuple[int, int], request: pytest.FixtureRequest) -> None:
+    width, height = size
+    phone = width < 600
+    person = people("viewer", viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone,
+                    device_scale_factor=2 if phone else 1)
+    person.create_room()
+    person.command("lookup", key="user3")
+    person.page.evaluate("() => window.scrollTo(0, 0)")  # submitting the form scrolled to it
+    person.screenshot(shot_name(request), full_page=False)
+    person.screenshot(shot_name(request, "full"))
+    overflow = person.page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1, f"the page scrolls sideways by {overflow}px at {width}x{height}"
+
+
+# -- 9. reconnect (stops and restarts the session's server on the same port and database) ---------
+
+def test_reconnect_after_server_restart(people: People, daphne_server, request: pytest.FixtureRequest) -> None:  # noqa: ANN001
+    presenter = people("presenter")
+    code = presenter.create_room()
+    daphne_server.stop()
+    expect(presenter.page.locator("#conn")).to_have_text("reconnecting…")
+    expect(presenter.page.locator("body")).not_to_have_attribute("data-conn", "open")
+
+    daphne_server.start()
+    # Another person joins the restarted server and adds a key, perhaps before the presenter's
+    # page has reconnected: the presenter's page must catch up either way.
+    student = people("student")
+    student.open_room(code)
+    seq = student.command("add_key", key="while-you-were-away")
+
+    presenter.wait_live(timeout=30_000)
+    expect(presenter.page.locator("#conn")).to_have_text("live")
+    presenter.wait_seq(seq)
+    expect(presenter.page.locator('#ring-keys circle[data-key="while-you-were-away"]')).to_have_count(1)
+
+    # And the presenter's own commands flow again, to the other window too.
+    seq = presenter.command("add_node", name="E")
+    student.wait_seq(seq)
+    expect(student.page.locator('#ring-vnodes circle[data-node="E"]')).to_have_count(8)
+    presenter.screenshot(shot_name(request))

@@ -1,0 +1,32 @@
+"""Derived data hangs on each state object; a new state must never share the old one's cache,
+or a picture cached for the old state would be shown for the new one."""
+from __future__ import annotations
+
+import pytest
+
+from apps.hashring.sim import decide, evolve, initial_state
+
+COMMANDS = [
+    {"type": "lookup", "key": "user42"},
+    {"type": "set_replicas", "replicas": 2},
+    {"type": "set_stream_rate", "rate": 20},
+    {"type": "add_key", "key": "zed"},
+    {"type": "remove_key", "key": "user1"},
+    {"type": "add_node", "name": "E"},
+    {"type": "remove_node", "name": "A"},
+    {"type": "set_vnodes", "vnodes": 3},
+    {"type": "add_random_keys", "count": 5, "_seed": "s"},
+    {"type": "tick", "_seed": "s"},
+    {"type": "clear_keys"},
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c["type"] for c in COMMANDS])
+def test_evolve_gives_the_new_state_its_own_cache(command):
+    before = initial_state()
+    before._cache["picture"] = object()
+    after = before
+    for event in decide(before, command):
+        after = evolve(after, event)
+    assert after._cache is not before._cache
+    assert "picture" not in after._cache
