@@ -92,6 +92,8 @@
   });
   document.addEventListener("htmx:after:ws:message", function () {
     room.dataset.seq = String(lastSeq);
+    const lines = document.querySelectorAll("#narration > li");
+    for (let i = 40; i < lines.length; i++) lines[i].remove(); // the log keeps them all
     document.dispatchEvent(new CustomEvent("distviz:updated", { detail: { seq: lastSeq } }));
   });
 
@@ -122,6 +124,8 @@
     if (button) { send({ type: button.dataset.send }); return; }
     const remove = evt.target.closest("[data-remove-node]");
     if (remove) { send({ type: "remove_node", name: remove.dataset.removeNode }); return; }
+    const removeKey = evt.target.closest("[data-remove-key]");
+    if (removeKey) { send({ type: "remove_key", key: removeKey.dataset.removeKey }); return; }
     activate(evt.target);
   });
   room.addEventListener("change", function (evt) {
