@@ -106,6 +106,9 @@ def narrate(before: RingState | None, after: RingState | None, event: dict[str, 
         return f"Tick: {data['count']:,} keys streamed in." if data["count"] else "Tick."
     if kind == "key_removed":
         return f"Removed key {data['key']}."
+    if kind == "scene_loaded":
+        return (f"New scene: {len(data['nodes'])} nodes ({', '.join(data['nodes'])}) with {data['vnodes']} virtual "
+                f"node{'s' if data['vnodes'] != 1 else ''} each, {len(data['keys']) + data['random_keys']:,} keys.")
     if kind == "keys_cleared":
         return f"Cleared all {data['count']:,} keys."
     if kind == "key_looked_up":

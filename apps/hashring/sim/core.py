@@ -228,6 +228,12 @@ def _add_node(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Eve
 
 
 def _remove_node(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
+    if cmd.get("owner_of") is not None:  # "remove the server that owns this key" (lessons use it)
+        key = clean_name(cmd["owner_of"], "key", limits)
+        owner = state.owner_of(key)
+        if owner is None:
+            raise Rejected("There is no node to remove.")
+        return [{"kind": "node_removed", "data": {"name": owner}}]
     name = clean_name(cmd.get("name"), "node", limits)
     if state.node(name) is None:
         raise Rejected(f"There is no node called {name}.")
@@ -298,6 +304,31 @@ def _set_stream_rate(state: RingState, cmd: dict[str, Any], limits: Limits) -> l
     return [{"kind": "stream_rate_set", "data": {"rate": rate}}]
 
 
+def _load_scene(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
+    """Replace the ring with a prepared scene (a lesson step starts from a known picture)."""
+    names = cmd.get("nodes", [])
+    if not isinstance(names, list) or len(names) > limits.max_nodes:
+        raise Rejected(f"A scene has a list of at most {limits.max_nodes} node names.")
+    nodes = [clean_name(n, "node", limits) for n in names]
+    if len(set(nodes)) != len(nodes) or any("#" in n for n in nodes):
+        raise Rejected("A scene's node names must be distinct and contain no '#'.")
+    vnodes = clean_int(cmd.get("vnodes", state.default_vnodes), "Virtual nodes", 1, limits.max_vnodes)
+    keys = cmd.get("keys", [])
+    if not isinstance(keys, list):
+        raise Rejected("A scene's keys are a list of names.")
+    keys = [clean_name(k, "key", limits) for k in keys]
+    if len(set(keys)) != len(keys):
+        raise Rejected("A scene's keys must be distinct.")
+    random_count = clean_int(cmd.get("random_keys", 0), "Random keys", 0, limits.max_keys)
+    if len(keys) + random_count > limits.max_keys:
+        raise Rejected(f"A scene holds at most {limits.max_keys:,} keys.")
+    replicas = clean_int(cmd.get("replicas", state.replicas), "The replication factor", 1, 7)
+    seed = f"{cmd.get('_seed', 'seed')}:{state.keys_seeded}"
+    return [{"kind": "scene_loaded", "data": {"nodes": nodes, "vnodes": vnodes, "keys": keys,
+                                              "random_keys": random_count, "seed": str(cmd.get("seed") or seed),
+                                              "replicas": replicas}}]
+
+
 def _tick(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
     dt = clean_int(cmd.get("dt_ms", 1000), "A tick", 1, 60_000)
     count = min(state.stream_rate, limits.max_keys - len(state.keys))
@@ -317,6 +348,7 @@ COMMANDS = {
     "set_replicas": _set_replicas,
     "set_stream_rate": _set_stream_rate,
     "tick": _tick,
+    "load_scene": _load_scene,
 }
 
 # Commands a participant (a student in a room they did not create) may send.
@@ -354,6 +386,19 @@ def evolve(state: RingState, event: Event) -> RingState:
         keep = [i for i, k in enumerate(state.keys) if k != data["key"]]
         cache = {"key_hashes": state.key_hashes[keep]}
         return replace(state, keys=tuple(state.keys[i] for i in keep), _cache=cache)
+    if kind == "scene_loaded":
+        keys = list(data["keys"])
+        if data["random_keys"]:
+            keys += random_key_names(data["seed"], data["random_keys"], frozenset(keys))
+        return RingState(
+            nodes=tuple(Node(n, data["vnodes"], i) for i, n in enumerate(data["nodes"])),
+            keys=tuple(keys),
+            replicas=data["replicas"],
+            default_vnodes=data["vnodes"],
+            stream_rate=state.stream_rate,
+            clock_ms=state.clock_ms,
+            keys_seeded=state.keys_seeded + 1,
+        )
     if kind == "keys_cleared":
         return replace(state, keys=(), lookup=None, _cache={})
     if kind == "key_looked_up":
