@@ -19,10 +19,9 @@ from typing import Any
 import mmh3
 import numpy as np
 from django.template.loader import render_to_string
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.rooms.fragments import Picture
+from apps.rooms.fragments import Layer, Picture, markup
 from apps.rooms.registry import RoomView
 
 from . import geometry as g
@@ -108,7 +107,24 @@ def load_stats(state: RingState) -> dict[str, float] | None:
 
 # -- the ring (SVG layers) ---------------------------------------------------------------------
 
+_RING_CACHE: dict[tuple[Any, ...], dict[str, Layer]] = {}
+
+
 def _ring_layers(pic: Picture, state: RingState) -> None:
+    """Arcs, vnodes, labels and the share donut depend on the nodes alone: reuse them while the
+    membership stays the same (adding keys, lookups and ticks redraw none of it)."""
+    cached = _RING_CACHE.get(state.nodes)
+    if cached is None:
+        fresh = Picture()
+        _draw_ring(fresh, state)
+        cached = fresh.layers
+        if len(_RING_CACHE) >= 32:
+            _RING_CACHE.pop(next(iter(_RING_CACHE)))
+        _RING_CACHE[state.nodes] = cached
+    pic.layers.update(cached)
+
+
+def _draw_ring(pic: Picture, state: RingState) -> None:
     slots = {n.name: n.slot for n in state.nodes}
     table = state.table
     arcs = pic.layer("ring-arcs")
@@ -123,7 +139,7 @@ def _ring_layers(pic: Picture, state: RingState) -> None:
         owners = _bin_owners(state)
         for b in range(BINS):
             name = state.node_names[owners[b]]
-            arcs.add(f"b{b}", format_html("<path id='b{}' class='own {}' d='{}'/>", b, colour(slots[name]),
+            arcs.add(f"b{b}", markup("<path id='b{}' class='own {}' d='{}'/>", b, colour(slots[name]),
                                            g.arc_path(edges[b], edges[b + 1] - 1, g.R_RING)))
     else:
         pos = table.positions
@@ -133,13 +149,13 @@ def _ring_layers(pic: Picture, state: RingState) -> None:
             prev = int(pos[s - 1]) if len(table) > 1 else int(pos[s])
             arcs.add(
                 f"a-{uid(name)}-{i}",
-                format_html("<path id='a-{}-{}' class='own {}' d='{}'/>", uid(name), i, colour(slots[name]),
+                markup("<path id='a-{}-{}' class='own {}' d='{}'/>", uid(name), i, colour(slots[name]),
                             g.arc_path(prev, int(pos[s]), g.R_RING)),
             )
             x, y = g.point(int(pos[s]), g.R_VNODE)
             vnodes.add(
                 f"v-{uid(name)}-{i}",
-                format_html(
+                markup(
                     "<circle id='v-{}-{}' class='vnode {}' cx='{}' cy='{}' r='9' data-node='{}' tabindex='0' role='button'>"
                     "<title>{}#{} at {} (click to remove {})</title></circle>",
                     uid(name), i, colour(slots[name]), g.fmt(x), g.fmt(y), name, name, i, f"{int(pos[s]):,}", name,
@@ -151,7 +167,7 @@ def _ring_layers(pic: Picture, state: RingState) -> None:
             x, y = g.point(p0, g.R_LABEL)
             labels.add(
                 f"l-{uid(n.name)}",
-                format_html(
+                markup(
                     "<g id='l-{}' class='node-label {}' data-node='{}' tabindex='0' role='button'>"
                     "<circle cx='{}' cy='{}' r='30'/><text x='{}' y='{}'>{}</text>"
                     "<title>Node {}: click to remove it</title></g>",
@@ -197,7 +213,7 @@ def _share_layer(pic: Picture, state: RingState) -> None:
         end = start + share * g.RING_SIZE
         layer.add(
             f"s-{uid(n.name)}",
-            format_html("<path id='s-{}' class='share {}' d='{}'><title>{} owns {}% of the ring</title></path>",
+            markup("<path id='s-{}' class='share {}' d='{}'><title>{} owns {}% of the ring</title></path>",
                         uid(n.name), colour(n.slot), g.arc_path(start, end - 1, g.R_SHARE), n.name, f"{100 * share:.1f}"),
         )
         start = end
@@ -219,7 +235,7 @@ def _key_layers(pic: Picture, state: RingState) -> None:
         cls = colour(slot_of[int(owners[j])]) if owners is not None else "none"
         layer.add(
             f"k-{uid(key)}",
-            format_html("<circle id='k-{}' class='key {}' cx='{}' cy='{}' r='7' data-key='{}'><title>{} at {} → {}</title></circle>",
+            markup("<circle id='k-{}' class='key {}' cx='{}' cy='{}' r='7' data-key='{}'><title>{} at {} → {}</title></circle>",
                         uid(key), cls, g.fmt(x), g.fmt(y), key, key, f"{int(hashes[j]):,}", owner or "no node"),
         )
 
@@ -245,7 +261,7 @@ def _moves_layer(pic: Picture, state: RingState, seq: int, before: RingState | N
         path = f"M{g.fmt(kx)} {g.fmt(ky)}L{g.fmt(ox)} {g.fmt(oy)}"
         layer.add(
             f"m{seq}-{uid(key)}",
-            format_html(
+            markup(
                 "<g id='m{}-{}' class='move {}'><path class='trail' d='{}'/>"
                 "<circle class='pip' r='7'><animateMotion dur='1.4s' fill='freeze' path='{}'/></circle></g>",
                 seq, uid(key), colour(state.node(node).slot), path, path,  # type: ignore[union-attr]
@@ -267,17 +283,17 @@ def _lookup_layer(pic: Picture, state: RingState, seq: int) -> None:
     walk = g.arc_path(h, owner_pos if owner_pos != h else h + 1, g.R_RING + 22)
     prefs = table.preference_list(h, state.replicas)
     parts = [
-        format_html("<path class='walk' d='{}' pathLength='100'/>", walk),
-        format_html("<line class='lookup-spoke' x1='{}' y1='{}' x2='{}' y2='{}'/>", g.fmt(g.CX), g.fmt(g.CY), g.fmt(kx), g.fmt(ky)),
-        format_html("<circle class='lookup-key' cx='{}' cy='{}' r='12'/>", g.fmt(kx), g.fmt(ky)),
+        markup("<path class='walk' d='{}' pathLength='100'/>", walk),
+        markup("<line class='lookup-spoke' x1='{}' y1='{}' x2='{}' y2='{}'/>", g.fmt(g.CX), g.fmt(g.CY), g.fmt(kx), g.fmt(ky)),
+        markup("<circle class='lookup-key' cx='{}' cy='{}' r='12'/>", g.fmt(kx), g.fmt(ky)),
     ]
     for rank, (node, vi) in enumerate(prefs, start=1):
         p = _vnode_position(state, node, vi)
         x, y = g.point(p, g.R_VNODE)
-        parts.append(format_html("<circle class='pref pref-{}' cx='{}' cy='{}' r='{}'/>", rank, g.fmt(x), g.fmt(y), 20 if rank == 1 else 16))
+        parts.append(markup("<circle class='pref pref-{}' cx='{}' cy='{}' r='{}'/>", rank, g.fmt(x), g.fmt(y), 20 if rank == 1 else 16))
         bx, by = g.point(p, g.R_VNODE + 44)
-        parts.append(format_html("<text class='pref-rank' x='{}' y='{}'>{}</text>", g.fmt(bx), g.fmt(by + 1), rank))
-    layer.add(f"lookup-{seq}-{kid}", format_html("<g id='lookup-{}-{}' class='lookup'>{}</g>", seq, kid, mark_safe("".join(parts))))
+        parts.append(markup("<text class='pref-rank' x='{}' y='{}'>{}</text>", g.fmt(bx), g.fmt(by + 1), rank))
+    layer.add(f"lookup-{seq}-{kid}", markup("<g id='lookup-{}-{}' class='lookup'>{}</g>", seq, kid, mark_safe("".join(parts))))
 
 
 def _vnode_position(state: RingState, node: str, index: int) -> int:
@@ -315,11 +331,11 @@ def _node_rows_layer(pic: Picture, rows: list[NodeRow]) -> None:
         return
     detail = len(rows) <= SHARE_NODES
     for r in rows:
-        counts = format_html("<span class='node-keys'>{} key{}</span><span class='node-share'>{}% of ring</span>",
+        counts = markup("<span class='node-keys'>{} key{}</span><span class='node-share'>{}% of ring</span>",
                              r.keys, "" if r.keys == 1 else "s", f"{r.share_pct:.1f}") if detail else ""
         layer.add(
             f"node-{r.uid}",
-            format_html(
+            markup(
                 "<li id='node-{}' class='node-row'><span class='swatch {}' aria-hidden='true'></span>"
                 "<span class='node-name'>{}</span>{}"
                 "<input type='number' min='1' value='{}' data-vnodes-for='{}' aria-label='virtual nodes of {}' title='virtual nodes (weight)'>"

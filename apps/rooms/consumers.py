@@ -155,6 +155,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = json.loads(text_data)
+        except RecursionError:  # "[[[[...": nested past what the parser can follow, well under the size limit
+            await self.reply_error("That message was not understood.")
+            return
         except ValueError:
             await self.reply_error("That message was not understood (not JSON).")
             return

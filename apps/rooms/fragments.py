@@ -15,10 +15,17 @@ The picture is rendered once per event and the same frame goes to every viewer.
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+
+
+def markup(template: str, *args: object) -> SafeString:
+    """``format_html`` for the hot path: every argument is escaped (quotes too), except markup
+    that is already safe. Several times faster than ``format_html`` over thousands of elements."""
+    return SafeString(template.format(*(a if isinstance(a, SafeString) else html.escape(str(a)) for a in args)))
 
 
 @dataclass

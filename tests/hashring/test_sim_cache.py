@@ -30,3 +30,13 @@ def test_evolve_gives_the_new_state_its_own_cache(command):
         after = evolve(after, event)
     assert after._cache is not before._cache
     assert "picture" not in after._cache
+
+
+def test_owners_placed_incrementally_equal_a_fresh_placement():
+    state = initial_state({"nodes": ["A", "B", "C"], "vnodes": 16, "keys": [f"k{i}" for i in range(500)]})
+    assert len(state.owners) == 500  # derive owners, so the next state may extend them
+    after = evolve(state, {"kind": "keys_added", "data": {"seed": "s", "count": 300}})
+    after = evolve(after, {"kind": "key_added", "data": {"key": "one-more"}})
+    fresh = initial_state({"nodes": ["A", "B", "C"], "vnodes": 16, "keys": list(after.keys)})
+    assert after.owners.tolist() == fresh.owners.tolist()
+    assert after.counts == fresh.counts

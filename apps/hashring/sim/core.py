@@ -416,13 +416,19 @@ def _carry(state: RingState) -> dict[str, Any]:
 
 
 def _with_keys(state: RingState, new_keys: list[str], seeded: bool = False) -> RingState:
-    hashes = np.concatenate([state.key_hashes, key_positions(new_keys)]) if new_keys else state.key_hashes
-    return replace(
+    added = key_positions(new_keys)
+    hashes = np.concatenate([state.key_hashes, added]) if new_keys else state.key_hashes
+    after = replace(
         state,
         keys=state.keys + tuple(new_keys),
         keys_seeded=state.keys_seeded + (1 if seeded else 0),
         _cache={"key_hashes": hashes},
     )
+    # Same nodes: the old keys keep their owners, so place only the new ones.
+    if "owner_slots" in state.__dict__:
+        after.__dict__["table"] = state.table
+        after.__dict__["owner_slots"] = np.concatenate([state.owner_slots, state.table.owner_slots(added)])
+    return after
 
 
 def moved_mask(before: RingState, after: RingState) -> np.ndarray:
