@@ -1,0 +1,64 @@
+"""Fixtures for the room engine: rooms, actors, and a way to count what the log holds."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+from django.test import Client
+
+from apps.rooms.models import Room, RoomEvent
+from apps.rooms.services import Actor, Applied, room_command_apply, room_create
+
+PRESENTER = Actor("presenter")
+PARTICIPANT = Actor("participant")
+VIEWER = Actor("viewer")
+
+# What a browser sends: AllowedHostsOriginValidator refuses a socket without an Origin.
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture
+def room(db: None) -> Room:
+    """A fresh hash ring room (nodes A-D, keys user1..user12), its log at seq 1."""
+    created, _key = room_create(concept="hashring")
+    return created
+
+
+@pytest.fixture
+def apply() -> Callable[..., Applied]:
+    """Apply a command to a room as the presenter (or ``actor``), returning what was applied."""
+
+    def _apply(room: Room, command: dict[str, Any], actor: Actor = PRESENTER, command_id: str | None = None) -> Applied:
+        return room_command_apply(code=room.code, actor=actor, command=command, command_id=command_id)
+
+    return _apply
+
+
+@pytest.fixture
+def log_size() -> Callable[[Room], tuple[int, int]]:
+    """(RoomEvent rows, room.seq as stored) for a room: both must stay put on a rejection."""
+
+    def _log_size(room: Room) -> tuple[int, int]:
+        return RoomEvent.objects.filter(room=room).count(), Room.objects.get(pk=room.pk).seq
+
+    return _log_size
+
+
+@pytest.fixture
+def presenter_client(transactional_db: None) -> tuple[Client, str]:
+    """A browser that created a hash ring room through the home page: (client, room code).
+
+    Its session cookie (signed_cookies, "sessionid") makes it the room's presenter.
+    """
+    client = Client()
+    response = client.post("/new/hashring/")
+    code = response["Location"].strip("/").split("/")[-1]
+    return client, code
+
+
+@pytest.fixture
+def presenter_headers(presenter_client: tuple[Client, str]) -> list[tuple[bytes, bytes]]:
+    """WebSocket headers of the presenter's browser: its Origin and its session cookie."""
+    client, _code = presenter_client
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    return [ORIGIN, (b"cookie", cookie)]

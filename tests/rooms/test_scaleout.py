@@ -1,0 +1,212 @@
+"""Past one process: two daphne servers on one redis-server and one database, a client on each.
+
+Everything runs in child processes started here (a private redis-server on a free port, a
+migrated temporary SQLite file, two daphne processes) and is killed in fixture teardown.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.request import urlopen
+
+import pytest
+from django.conf import settings
+
+pytestmark = pytest.mark.redis
+
+BASE_DIR = Path(settings.BASE_DIR)
+START_TIMEOUT = 30  # seconds for a child process to start listening
+RECV_TIMEOUT = 10
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    """Poll until something listens on ``port``; fail early if ``proc`` exits."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            output = log.read_text(errors="replace") if log else ""
+            pytest.fail(f"{proc.args!r} exited with {proc.returncode} before listening:\n{output}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"nothing listened on port {port} within {START_TIMEOUT} s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any database or redis of its own, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "DISTVIZ_WORKERS"}}
+    env["DJANGO_SETTINGS_MODULE"] = "distviz.settings"
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(extra)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def daphne(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "distviz.asgi:application"],
+            cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server): the scale-out tests need a real one")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    log = workdir / "redis.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, proc, log)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def scaled_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a two-worker deployment, its SQLite file database migrated."""
+    db = tmp_path_factory.mktemp("db") / "distviz.sqlite3"
+    env = child_env(REDIS_URL=redis_url, DISTVIZ_WORKERS="2", DATABASE_URL=f"sqlite:///{db}")
+    done = manage(env, "migrate", "--no-input", "-v0")
+    if done.returncode != 0:
+        pytest.skip(f"could not migrate a temporary SQLite database for the scale-out test:\n{done.stderr[-2000:]}")
+    return env
+
+
+@pytest.fixture(scope="module")
+def servers(scaled_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """Two daphne processes sharing the redis channel layer and the database: their ports."""
+    logs = tmp_path_factory.mktemp("daphne")
+    ports = (free_port(), free_port())
+    procs = []
+    try:
+        for i, port in enumerate(ports):
+            procs.append(daphne(scaled_env, port, logs / f"daphne-{i}.log"))
+        for proc, port, i in zip(procs, ports, range(2)):
+            wait_for_port(port, proc, logs / f"daphne-{i}.log")
+        yield ports
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+@pytest.fixture
+def room_code(scaled_env: dict[str, str], servers: tuple[int, int]) -> str:
+    done = manage(scaled_env, "shell", "-c",
+                  "from apps.rooms.services import room_create; print(room_create(concept='hashring')[0].code)")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def command(body: dict[str, Any]) -> str:
+    return json.dumps({"headers": {"HX-Request": "true", "HX-Request-ID": str(uuid.uuid4())}, "body": body})
+
+
+async def recv_json(ws: Any) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout=RECV_TIMEOUT))
+
+
+def socket_to(port: int, code: str) -> Any:
+    from websockets.asyncio.client import connect
+
+    return connect(f"ws://127.0.0.1:{port}/ws/r/{code}/", origin=f"http://127.0.0.1:{port}", open_timeout=RECV_TIMEOUT)
+
+
+# -- two processes, one room -------------------------------------------------------------------
+
+async def test_scaleout_broadcast_reaches_a_client_on_the_other_process(servers, room_code):
+    first, second = servers
+    async with socket_to(first, room_code) as ws1, socket_to(second, room_code) as ws2:
+        assert (await recv_json(ws1))["full"]
+        assert (await recv_json(ws2))["seq"] == 1
+        await ws1.send(command({"type": "add_key", "key": "across"}))
+        update = await recv_json(ws2)
+    assert (update["seq"], update["from"]) == (2, 2)
+    assert "Added key across" in update["content"]
+
+
+async def test_scaleout_broadcast_reaches_the_sender_and_the_other_process_alike(servers, room_code):
+    first, second = servers
+    async with socket_to(first, room_code) as ws1, socket_to(second, room_code) as ws2:
+        await recv_json(ws1)
+        await recv_json(ws2)
+        await ws2.send(command({"type": "lookup", "key": "user3"}))
+        on_first = await asyncio.wait_for(ws1.recv(), timeout=RECV_TIMEOUT)
+        on_second = await asyncio.wait_for(ws2.recv(), timeout=RECV_TIMEOUT)
+    assert on_first == on_second
+    assert json.loads(on_first)["seq"] == 2
+
+
+async def test_scaleout_both_processes_serve_the_same_log(servers, room_code):
+    first, second = servers
+    async with socket_to(first, room_code) as ws1:
+        await recv_json(ws1)
+        await ws1.send(command({"type": "add_key", "key": "shared"}))
+        await recv_json(ws1)
+    doc = await asyncio.to_thread(lambda: json.load(urlopen(f"http://127.0.0.1:{second}/r/{room_code}/state.json", timeout=RECV_TIMEOUT)))
+    assert doc["seq"] == 2
+    assert "shared" in doc["state"]["keys"]
+
+
+# -- refused setups --------------------------------------------------------------------------
+
+def test_scaleout_daphne_refuses_two_workers_without_redis(tmp_path):
+    env = child_env(DISTVIZ_WORKERS="2", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(free_port()), "distviz.asgi:application"],
+        cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        output, _ = proc.communicate(timeout=START_TIMEOUT)
+    finally:
+        stop(proc)
+    assert proc.returncode != 0
+    assert b"DISTVIZ_WORKERS > 1 with the in-memory channel layer" in output
+    assert b"Set REDIS_URL" in output
+
+
+def test_scaleout_check_reports_two_workers_without_redis(tmp_path):
+    env = child_env(DISTVIZ_WORKERS="2", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    done = manage(env, "check")
+    assert done.returncode != 0
+    assert "distviz.E001" in done.stderr
