@@ -15,7 +15,6 @@ import uuid
 from datetime import timedelta
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.db.models import Q
 from django.utils import timezone
 
@@ -61,22 +60,24 @@ def clock_step(code: str, owner: str = OWNER) -> tuple[str, float, str | None]:
     try:
         applied = room_command_apply(code=code, actor=SYSTEM, command={"type": "tick", "dt_ms": TICK_MS})
     except CommandRejected as exc:
-        # The concept cannot go on (e.g. the ring is full): pause, and say why.
-        applied = room_command_apply(code=code, actor=SYSTEM, command={"type": "pause", "reason": str(exc)})
+        # Paused meanwhile, or the concept cannot go on (e.g. the ring is full): pause, say why.
+        try:
+            applied = room_command_apply(code=code, actor=SYSTEM, command={"type": "pause", "reason": str(exc)})
+        except CommandRejected:
+            return "stopped", 0.0, None
         return "stopped", 0.0, render_broadcast(applied)
     return "ticked", interval, render_broadcast(applied)
 
 
 async def _run(code: str) -> None:
-    from .consumers import group_name
+    from .fanout import broadcast
 
-    layer = get_channel_layer()
     step = database_sync_to_async(clock_step)
     try:
         while presence.count(code) > 0:
             status, wait, frame = await step(code)
             if frame:
-                await layer.group_send(group_name(code), {"type": "room.update", "frame": frame})
+                await broadcast(code, frame)
             if status == "stopped":
                 break
             await asyncio.sleep(wait)

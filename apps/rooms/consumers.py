@@ -3,8 +3,8 @@
 A frame from htmx's ``hx-ws`` extension looks like
 ``{"headers": {"HX-Request-ID": "<uuid>", ...}, "body": {"type": "add_node", ...}}``;
 ``HX-Request-ID`` (or ``body.command_id``) is the command's id, so a resend is applied once.
-Accepted commands are rendered once and broadcast to the room's group as a ready-made text
-frame; each viewer's consumer only forwards it. Rejections go to the sender alone.
+Accepted commands are rendered once and broadcast as a ready-made text frame; each process's
+relay (``fanout.py``) writes it to its local viewers. Rejections go to the sender alone.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from . import clock, presence
+from .fanout import broadcast, group_name, relay
 from .models import Room
 from .registry import Concept, RoomView, get
 from .services import Actor, Applied, CommandRejected, normalise_code, room_command_apply, room_narration, room_state, room_view
@@ -29,10 +30,6 @@ log = logging.getLogger(__name__)
 # A student holding a key down must not flood the room: a token bucket per connection.
 RATE_PER_SECOND = 8.0
 RATE_BURST = 16.0
-
-
-def group_name(code: str) -> str:
-    return f"room.{code}"
 
 
 def role_for(session: Any, code: str) -> str:
@@ -98,6 +95,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.code = normalise_code(self.scope["url_route"]["kwargs"]["code"])
+        self.joined = False
         room = await _load_room(self.code)
         if room is None:
             await self.close(code=4404)
@@ -105,8 +103,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.concept = get(room.concept)
         self.role = role_for(self.scope.get("session"), self.code)
         self.tokens, self.refilled = RATE_BURST, time.monotonic()
-        await self.channel_layer.group_add(group_name(self.code), self.channel_name)
         await self.accept()
+        await relay().join(self.code, self)
+        self.joined = True
         presence.joined(self.code)
         frame = await _full_frame(self.code)
         if frame:
@@ -115,20 +114,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             clock.ensure(self.code)
 
     async def disconnect(self, code: int) -> None:
-        if self.code:
+        if self.joined:
+            self.joined = False
             presence.left(self.code)
-            await self.channel_layer.group_discard(group_name(self.code), self.channel_name)
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale DB connections (in a worker thread) before every message; a
-        # broadcast only forwards text, so skip that cost where fan-out makes it add up.
-        if message["type"] == "room.update":
-            await self.send(text_data=message["frame"])
-            return
-        await super().dispatch(message)
-
-    async def room_update(self, event: dict[str, Any]) -> None:  # pragma: no cover - see dispatch
-        await self.send(text_data=event["frame"])
+            await relay().leave(self.code, self)
 
     async def reply_error(self, message: str, command_id: str | None = None) -> None:
         await self.send(text_data=json.dumps({"error": message, "command_id": command_id, "content": flash_html(message)}))
@@ -184,8 +173,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except CommandRejected as exc:
             await self.reply_error(str(exc), command_id)
             return
-        if out is None:
+        except Exception:  # keep the connection: say so, log it, change nothing more
+            log.exception("command %r in room %s failed", command.get("type"), self.code)
+            await self.reply_error("The server could not apply that command; nothing changed. Try again.", command_id)
             return
-        await self.channel_layer.group_send(group_name(self.code), {"type": "room.update", "frame": out})
+        if out is None:  # a resend of a command already applied: tell the sender, nobody else
+            await self.send(text_data=json.dumps({"duplicate": True, "command_id": command_id}))
+            return
+        await broadcast(self.code, out)
         if self.concept.ticks and applied.room.playing:
             clock.ensure(self.code)

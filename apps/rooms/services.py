@@ -250,7 +250,9 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
         if room is None:
             raise CommandRejected("This room does not exist any more.")
         concept = get(room.concept)
-        authorise(concept, actor, "step" if kind == "step" else kind)
+        authorise(concept, actor, kind)
+        if actor.role == "system" and kind == "tick" and not room.playing:
+            raise CommandRejected("The clock is paused.")
         if command_id and RoomEvent.objects.filter(room=room, command_id=command_id).exists():
             state = room_state(room)
             return Applied(room=room, events=[], before=state, after=state, duplicate=True)

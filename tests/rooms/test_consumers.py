@@ -254,8 +254,9 @@ async def test_consumer_applies_a_resent_request_id_once(code, presenter, partic
     await reply(participant)
     await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}, request_id=request_id))
     await reply(presenter)  # the first command's broadcast
+    ack = await reply(presenter)  # the resend: acknowledged to its sender only, not applied
+    assert ack == {"duplicate": True, "command_id": request_id}
     assert await participant.receive_nothing()
-    assert await presenter.receive_nothing()
     assert await log_size(code) == (2, 2)
 
 
@@ -266,6 +267,7 @@ async def test_consumer_applies_a_resend_after_reconnect_once(code, presenter_he
         await reply(first)
     async with open_socket(code, presenter_headers) as second:
         await second.send_to(text_data=frame({"type": "add_key", "key": "carol"}, request_id=request_id))
+        assert await reply(second) == {"duplicate": True, "command_id": request_id}
         assert await second.receive_nothing()
     assert await log_size(code) == (2, 2)
 
