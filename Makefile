@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 ARTIFACTS ?= artifacts
+SERVER ?= daphne
 
 .PHONY: run run-scaled test test-fast test-browser lint bench migrate venv clean
 
@@ -20,8 +21,12 @@ migrate: venv
 
 # One daphne process, SQLite and the in-memory channel layer: nothing else to install.
 run: migrate
-	@echo "distviz on http://$(HOST):$(PORT)/"
+	@echo "distviz on http://$(HOST):$(PORT)/ ($(SERVER))"
+ifeq ($(SERVER),uvicorn)
+	$(VENV)/bin/uvicorn distviz.asgi:application --host $(HOST) --port $(PORT) --ws websockets
+else
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) distviz.asgi:application
+endif
 
 # Several daphne workers on one Redis and one database (see README: "Past one process").
 run-scaled: migrate
