@@ -12,4 +12,7 @@ urlpatterns = [
     path("r/<str:code>/events.json", views.room_events_json, name="room_events"),
     path("r/<str:code>/state.json", views.room_state_json, name="room_state"),
     path("r/<str:code>/fork/", views.room_fork_view, name="room_fork"),
+    path("r/<str:code>/name/", views.room_name, name="room_name"),
+    path("r/<str:code>/copresenter/", views.room_copresenter, name="room_copresenter"),
+    path("r/<str:code>/claim/", views.room_claim, name="room_claim"),
 ]

@@ -5,9 +5,13 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.rooms import fragments
-from apps.rooms.registry import Concept, RoomView
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
+from apps.rooms import fragments
+from apps.rooms.registry import Concept, RoundSpec, RoomView
+
+from . import geometry
 from . import picture as pic
 from . import sim
 from .sim import RingState
@@ -146,6 +150,78 @@ def state_json(state: RingState) -> dict[str, Any]:
     return doc
 
 
+def own_key_command(state: RingState, body: dict[str, Any], name: str) -> dict[str, Any]:
+    """A student's entry: a key named after them (or the text they typed instead)."""
+    key = body.get("key")
+    return {"type": "add_key", "key": key if isinstance(key, str) and key.strip() else name}
+
+
+OWN_KEY_ROUND = RoundSpec(
+    kind="own_key",
+    title="Add your own key",
+    instructions="add one key (your name) and see which node stores it.",
+    student_command="add_my_key",
+    to_command=own_key_command,
+)
+
+
+def placement(state: RingState, key: str) -> dict[str, Any] | None:
+    """Where a key lands and why: its position, the vnode before it and the owning vnode."""
+    if not state.nodes:
+        return None
+    h = sim.key_position(key)
+    table = state.table
+    slot = table.owner_slot(h)
+    prev = (slot - 1) % len(table)
+    return {
+        "key": key, "hash": h, "degrees": round(360 * h / 2**32, 1),
+        "owner": table.names[int(table.node_index[slot])], "vnode": int(table.vnode_index[slot]),
+        "vnode_pos": int(table.positions[slot]), "wrapped": int(table.positions[slot]) < h,
+        "prev_name": table.names[int(table.node_index[prev])], "prev_vnode": int(table.vnode_index[prev]),
+        "prev_pos": int(table.positions[prev]),
+    }
+
+
+def round_panel(state: RingState, current: dict[str, Any] | None) -> str:
+    """The class leaderboard: the round's keys grouped by the node that stores them now."""
+    board: dict[str, list[str]] = {}
+    entries = (current or {}).get("entries", [])
+    for entry in entries:
+        owner = state.owner_of(entry["entry"]) if entry["entry"] in state.key_set else None
+        board.setdefault(owner or "(removed)", []).append(entry["name"])
+    rows = sorted(board.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    most = max((len(v) for v in board.values()), default=1)
+    slots = {n.name: pic.colour(n.slot) for n in state.nodes}
+    leaderboard = [{"node": node, "names": names, "count": len(names), "colour": slots.get(node, "")} for node, names in rows]
+    html = render_to_string("hashring/_round.html",
+                            {"round": current, "leaderboard": leaderboard, "entries": len(entries), "most": most})
+    # An autoescaping template rendered it: markup, with every name escaped.
+    return mark_safe(pic.BETWEEN_TAGS.sub("><", html.strip()))
+
+
+def round_marks(state: RingState, current: dict[str, Any] | None) -> str:
+    """The round's keys on the ring itself, each labelled with its student's name."""
+    parts = []
+    for entry in (current or {}).get("entries", []):
+        key = entry["entry"]
+        if key not in state.key_set:
+            continue
+        h = sim.key_position(key)
+        x, y = geometry.point(h, geometry.R_RING - 56)
+        lx, ly = geometry.point(h, geometry.R_RING - 92)
+        parts.append(fragments.markup(
+            "<g class='round-mark'><circle cx='{}' cy='{}' r='13'/><text x='{}' y='{}'>{}</text></g>",
+            geometry.fmt(x), geometry.fmt(y), geometry.fmt(lx), geometry.fmt(ly), entry["name"],
+        ))
+    return mark_safe("".join(parts))
+
+
+def my_entry(state: RingState, entry: dict[str, Any]) -> str:
+    """The student's own result, sent to that student only."""
+    html = render_to_string("hashring/_my_entry.html", {"p": placement(state, entry["entry"]), "entry": entry})
+    return mark_safe(pic.BETWEEN_TAGS.sub("><", html.strip()))
+
+
 CONCEPT = Concept(
     slug="hashring",
     title="Hash ring",
@@ -164,4 +240,8 @@ CONCEPT = Concept(
     narrate=narrate,
     state_json=state_json,
     ticks=True,
+    rounds=(OWN_KEY_ROUND,),
+    round_panel=round_panel,
+    round_marks=round_marks,
+    my_entry=my_entry,
 )

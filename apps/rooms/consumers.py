@@ -8,9 +8,9 @@ relay (``fanout.py``) writes it to its local viewers. Rejections go to the sende
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import re
 import time
 from typing import Any
 
@@ -20,7 +20,8 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from . import clock, presence
-from .fanout import broadcast, group_name, relay
+from .fanout import broadcast, group_name, relay  # noqa: F401  (group_name: for tests and tools)
+from .panels import lesson_html, room_bar_html, round_html
 from .models import Room
 from .registry import Concept, RoomView, get
 from .services import Actor, Applied, CommandRejected, normalise_code, room_command_apply, room_narration, room_state, room_view
@@ -37,13 +38,24 @@ def role_for(session: Any, code: str) -> str:
     return "presenter" if code in rooms else "participant"
 
 
+def participant_name(session: Any, code: str) -> str:
+    """The name a student gave when joining this room, or a stand-in made from their id."""
+    names = session.get("names", {}) if session is not None else {}
+    pid = session.get("pid", "") if session is not None else ""
+    return names.get(code) or (f"Student {pid[:4].upper()}" if pid else "Student")
+
+
 def flash_html(message: str, level: str = "error") -> str:
     return render_to_string("rooms/_flash.html", {"message": message, "level": level, "oob": True})
 
 
-def room_bar_html(view: RoomView, concept: Concept) -> str:
-    html = render_to_string("rooms/_room_bar.html", {"view": view, "concept": concept, "oob": True})
-    return re.sub(r">\s+<", "><", html.strip())
+def _room_panels(room: Room, concept: Concept, state: Any, view: RoomView, *, lesson: bool, round_: bool) -> str:
+    html = room_bar_html(view, concept)
+    if lesson:
+        html += lesson_html(room, concept)
+    if round_:
+        html += round_html(room, concept, state)
+    return html
 
 
 def render_broadcast(applied: Applied) -> str:
@@ -51,8 +63,16 @@ def render_broadcast(applied: Applied) -> str:
     room = applied.room
     concept = get(room.concept)
     view = room_view(room)
+    kinds = {e.kind for e in applied.events}
     html = concept.render_update(applied.before, applied.after, [{"kind": e.kind, "data": e.data} for e in applied.events], view)
-    html += room_bar_html(view, concept)
+    html += _room_panels(
+        room, concept, applied.after, view,
+        lesson=bool(kinds & LESSON_KINDS),
+        # The leaderboard follows ownership, so it is redrawn while a round has entries.
+        round_=room.round is not None,
+    )
+    if "round_opened" in kinds:  # last round's "your key" panels are over
+        html += '<section id="my-entry" class="panel mine" hx-swap-oob="outerMorph"></section>'
     html += render_to_string(
         "rooms/_narration.html",
         {"lines": [(e.seq, e.narration) for e in applied.events], "oob": True, "append": True},
@@ -61,14 +81,22 @@ def render_broadcast(applied: Applied) -> str:
     return json.dumps({"seq": room.seq, "from": applied.events[0].seq, "command_id": applied.events[0].command_id, "content": html})
 
 
+LESSON_KINDS = frozenset({"lesson_started", "lesson_step", "lesson_stopped"})
+
+
 def render_full_frame(room: Room) -> str:
     concept = get(room.concept)
     state = room_state(room)
     view = room_view(room)
     html = concept.render_full(state, view)
-    html += room_bar_html(view, concept)
+    html += _room_panels(room, concept, state, view, lesson=True, round_=True)
     html += render_to_string("rooms/_narration.html", {"lines": room_narration(room), "oob": True})
     return json.dumps({"seq": room.seq, "full": True, "content": html})
+
+
+def presence_frame(count: int) -> str:
+    html = render_to_string("rooms/_presence.html", {"count": count, "oob": True})
+    return json.dumps({"presence": count, "content": html})
 
 
 @database_sync_to_async
@@ -83,10 +111,42 @@ def _full_frame(code: str) -> str | None:
 
 
 @database_sync_to_async
-def _apply(code: str, actor: Actor, command: dict[str, Any], command_id: str | None) -> tuple[Applied, str | None]:
+def _apply(code: str, actor: Actor, command: dict[str, Any], command_id: str | None) -> tuple[Applied, str | None, str | None]:
+    """Apply, then render the broadcast and, for a round entry, the sender's own result."""
     applied = room_command_apply(code=code, actor=actor, command=command, command_id=command_id)
-    frame = None if applied.duplicate else render_broadcast(applied)
-    return applied, frame
+    if applied.duplicate:
+        return applied, None, None
+    mine = None
+    concept = get(applied.room.concept)
+    entries = [e for e in applied.events if e.kind == "round_entry"]
+    if entries and concept.my_entry is not None:
+        mine = json.dumps({"content": concept.my_entry(applied.after, entries[-1].data)})
+    return applied, render_broadcast(applied), mine
+
+
+_presence_join = database_sync_to_async(presence.presence_join)
+_presence_count = database_sync_to_async(presence.presence_count)
+_PRESENCE_PENDING: set[str] = set()
+PRESENCE_COALESCE_SECONDS = 0.4
+
+
+def announce_presence(code: str) -> None:
+    """Tell the room how many are connected, once per burst: thirty students joining at once
+    make one broadcast, not thirty."""
+    if code in _PRESENCE_PENDING:
+        return
+    _PRESENCE_PENDING.add(code)
+
+    async def _later() -> None:
+        await asyncio.sleep(PRESENCE_COALESCE_SECONDS)
+        _PRESENCE_PENDING.discard(code)
+        try:
+            await broadcast(code, presence_frame(await _presence_count(code)))
+        except Exception:
+            log.debug("presence broadcast for %s failed", code, exc_info=True)
+
+    asyncio.get_running_loop().create_task(_later())
+_presence_leave = database_sync_to_async(presence.presence_leave)
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -101,15 +161,23 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=4404)
             return
         self.concept = get(room.concept)
-        self.role = role_for(self.scope.get("session"), self.code)
+        session = self.scope.get("session")
+        self.role = role_for(session, self.code)
+        if self.role == "participant" and b"as=viewer" in self.scope.get("query_string", b""):
+            self.role = "viewer"  # a projector or an embed asks to be read-only (only ever a downgrade)
+        self.name = participant_name(session, self.code)
+        self.pid = (session.get("pid", "") if session is not None else "") or self.channel_name
         self.tokens, self.refilled = RATE_BURST, time.monotonic()
         await self.accept()
         await relay().join(self.code, self)
         self.joined = True
         presence.joined(self.code)
+        presence.ensure_heartbeat(clock.OWNER)
         frame = await _full_frame(self.code)
         if frame:
             await self.send(text_data=frame)
+        await _presence_join(code=self.code, channel=self.channel_name, role=self.role, name=self.name, owner=clock.OWNER)
+        announce_presence(self.code)
         if self.concept.ticks and room.playing:
             clock.ensure(self.code)
 
@@ -118,6 +186,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.joined = False
             presence.left(self.code)
             await relay().leave(self.code, self)
+            try:
+                await _presence_leave(code=self.code, channel=self.channel_name)
+                announce_presence(self.code)
+            except Exception:  # the room may be gone, or the server stopping: presence is best effort
+                log.debug("presence update for %s failed", self.code, exc_info=True)
 
     async def reply_error(self, message: str, command_id: str | None = None) -> None:
         await self.send(text_data=json.dumps({"error": message, "command_id": command_id, "content": flash_html(message)}))
@@ -169,7 +242,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         command = {k: v for k, v in body.items() if k != "command_id" and not k.startswith("_")}
         try:
-            applied, out = await _apply(self.code, Actor(self.role), command, command_id)
+            applied, out, mine = await _apply(self.code, Actor(self.role, self.name, self.pid), command, command_id)
         except CommandRejected as exc:
             await self.reply_error(str(exc), command_id)
             return
@@ -181,5 +254,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps({"duplicate": True, "command_id": command_id}))
             return
         await broadcast(self.code, out)
+        if mine:
+            await self.send(text_data=mine)
         if self.concept.ticks and applied.room.playing:
             clock.ensure(self.code)

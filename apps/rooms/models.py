@@ -23,6 +23,12 @@ class Room(models.Model):
     clock_owner = models.CharField(max_length=64, blank=True, default="")
     clock_lease_until = models.DateTimeField(null=True, blank=True)
     presenter_key_hash = models.CharField(max_length=64, blank=True, default="")
+    # The room-level state, cached on the row and kept in step with the log by the same
+    # transaction that appends the events it follows from.
+    classroom = models.BooleanField(default=False)  # "present to a class": join panel, projection
+    view_only = models.BooleanField(default=False)
+    round = models.JSONField(null=True, blank=True)  # {"kind", "title", "open", "entries": [...]}
+    lesson = models.JSONField(null=True, blank=True)  # {"slug", "title", "step", "starts": [...]}
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks")
     parent_seq = models.PositiveBigIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -72,3 +78,17 @@ class RoomSnapshot(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["room", "seq"], name="room_snapshot_seq_unique")]
+
+
+class RoomPresence(models.Model):
+    """Who is connected, across processes: a row per open socket, refreshed by its process."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="presence")
+    channel = models.CharField(max_length=120, unique=True)
+    role = models.CharField(max_length=16)
+    name = models.CharField(max_length=40, blank=True, default="")
+    owner = models.CharField(max_length=64)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "last_seen"])]

@@ -7,6 +7,18 @@ from typing import Any, Callable
 
 
 @dataclass(frozen=True)
+class RoundSpec:
+    """A hands-on round the presenter can open: what a participant may do while it is open."""
+
+    kind: str
+    title: str
+    instructions: str
+    student_command: str  # the one command type a participant sends in this round
+    to_command: Callable[[Any, dict[str, Any], str], dict[str, Any]]  # (state, body, name) -> concept command
+    entry_key: str = "key"  # which field of the translated command names the participant's entry
+
+
+@dataclass(frozen=True)
 class Concept:
     slug: str
     title: str
@@ -27,6 +39,14 @@ class Concept:
     narrate: Callable[[Any, Any, dict[str, Any]], str]
     state_json: Callable[[Any], dict[str, Any]]
     ticks: bool = False  # does the concept play over time (room clock)?
+    rounds: tuple[RoundSpec, ...] = ()
+    # (state, round dict) -> the round's class-wide panel (leaderboard); (state, entry) -> "yours".
+    round_panel: Callable[[Any, dict[str, Any] | None], str] | None = None
+    round_marks: Callable[[Any, dict[str, Any] | None], str] | None = None  # SVG children for #ring-round
+    my_entry: Callable[[Any, dict[str, Any]], str] | None = None
+
+    def round_spec(self, kind: str) -> RoundSpec | None:
+        return next((r for r in self.rounds if r.kind == kind), None)
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,10 @@ class RoomView:
     playing: bool
     speed: float
     role: str = "viewer"
+    classroom: bool = False
+    view_only: bool = False
+    round: dict[str, Any] | None = None
+    lesson: dict[str, Any] | None = None
 
     @property
     def speeds(self) -> tuple[float, ...]:

@@ -24,7 +24,10 @@ from .registry import Concept, RoomView, get
 JOIN_ALPHABET = "ACDEFGHJKMNPQRTUVWXY234679"
 JOIN_LENGTH = 6
 
-ROOM_KINDS = frozenset({"room_created", "rewound", "clock_set"})
+ROOM_KINDS = frozenset({
+    "room_created", "rewound", "clock_set", "classroom_set", "view_only_set",
+    "round_opened", "round_closed", "round_entry", "lesson_started", "lesson_step", "lesson_stopped",
+})
 ROLES = ("presenter", "participant", "viewer", "system")
 MIN_SPEED, MAX_SPEED = 0.25, 8.0
 
@@ -37,6 +40,7 @@ class CommandRejected(Exception):
 class Actor:
     role: str
     name: str = ""
+    pid: str = ""  # a participant's stable id (from their session), for "one entry per round"
 
 
 SYSTEM = Actor("system")
@@ -138,7 +142,8 @@ def room_state(room: Room) -> Any:
 
 
 def room_view(room: Room, role: str = "viewer") -> RoomView:
-    return RoomView(code=room.code, seq=room.seq, position=room.position, playing=room.playing, speed=room.speed, role=role)
+    return RoomView(code=room.code, seq=room.seq, position=room.position, playing=room.playing, speed=room.speed,
+                    role=role, classroom=room.classroom, view_only=room.view_only, round=room.round, lesson=room.lesson)
 
 
 # -- create / fork ---------------------------------------------------------------------------
@@ -183,16 +188,26 @@ def room_fork(*, room: Room) -> tuple[Room, str]:
 
 # -- apply ---------------------------------------------------------------------------------
 
-def authorise(concept: Concept, actor: Actor, command_type: str) -> None:
-    if actor.role in ("presenter", "system"):
-        if actor.role == "system" and command_type not in ("tick", "pause"):
+PRESENTER_ONLY = "Only the presenter can do that."
+
+
+def authorise(concept: Concept, room: Room, actor: Actor, command_type: str) -> None:
+    """Who may send what. Participants act only inside a round the presenter opened."""
+    if actor.role == "presenter":
+        return
+    if actor.role == "system":
+        if command_type not in ("tick", "pause"):
             raise CommandRejected("The room clock may only tick.")
         return
-    if actor.role == "participant" and command_type in concept.participant_commands:
-        return
-    if actor.role == "participant":
-        raise CommandRejected("Only the presenter can do that; you can add keys and look them up.")
-    raise CommandRejected("This screen is view-only.")
+    if actor.role == "viewer":
+        raise CommandRejected("This screen is view-only.")
+    if room.view_only:
+        raise CommandRejected("The presenter has made this room view-only for now.")
+    spec = concept.round_spec(room.round["kind"]) if room.round and room.round.get("open") else None
+    if spec is None:
+        raise CommandRejected(f"{PRESENTER_ONLY} Wait for the presenter to open a round.")
+    if command_type != spec.student_command:
+        raise CommandRejected(f"{PRESENTER_ONLY} In this round you can: {spec.instructions}")
 
 
 def _room_command(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> list[dict[str, Any]]:
@@ -213,6 +228,32 @@ def _room_command(room: Room, concept: Concept, state: Any, command: dict[str, A
         if to_seq == room.position:
             raise CommandRejected(f"The room already shows event {to_seq}.")
         return [{"kind": "rewound", "data": {"to_seq": to_seq, "from_seq": room.seq}}]
+    if kind == "present":
+        if room.classroom:
+            raise CommandRejected("This room is already presented to a class.")
+        return [{"kind": "classroom_set", "data": {"classroom": True}}]
+    if kind == "stop_presenting":
+        if not room.classroom:
+            raise CommandRejected("This room is not being presented.")
+        return [{"kind": "classroom_set", "data": {"classroom": False}}]
+    if kind == "view_only":
+        value = command.get("on") in (True, "true", "on", "1", 1)
+        if value == room.view_only:
+            raise CommandRejected("The room is already " + ("view-only." if value else "open to participants."))
+        return [{"kind": "view_only_set", "data": {"view_only": value}}]
+    if kind == "round_open":
+        spec = concept.round_spec(str(command.get("kind", "")))
+        if spec is None:
+            raise CommandRejected("There is no such round for this concept.")
+        if room.round and room.round.get("open"):
+            raise CommandRejected("A round is already open: close it first.")
+        return [{"kind": "round_opened", "data": {"kind": spec.kind, "title": spec.title}}]
+    if kind == "round_close":
+        if not (room.round and room.round.get("open")):
+            raise CommandRejected("No round is open.")
+        return [{"kind": "round_closed", "data": {"entries": len(room.round.get("entries", []))}}]
+    if kind in ("lesson_start", "lesson_next", "lesson_prev", "lesson_stop"):
+        return _lesson_command(room, concept, state, command)
     if not concept.ticks:
         raise CommandRejected("This concept does not play over time.")
     if kind == "play":
@@ -237,7 +278,104 @@ def _room_command(room: Room, concept: Concept, state: Any, command: dict[str, A
     raise AssertionError(kind)
 
 
-ENGINE_COMMANDS = frozenset({"step_back", "rewind", "play", "pause", "speed"})
+ENGINE_COMMANDS = frozenset({
+    "step_back", "rewind", "play", "pause", "speed", "present", "stop_presenting", "view_only",
+    "round_open", "round_close", "lesson_start", "lesson_next", "lesson_prev", "lesson_stop",
+})
+
+
+def _decide_all(room: Room, concept: Concept, state: Any, commands: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
+    """Decide several concept commands in turn, each against the state the previous ones left."""
+    events: list[dict[str, Any]] = []
+    for i, command in enumerate(commands):
+        cmd = dict(command)
+        cmd["_seed"] = f"{room.seed}:{room.seq + 1}:{i}"
+        try:
+            produced = concept.decide(state, cmd)
+        except concept.rejected as exc:
+            raise CommandRejected(f"{what} could not run: {exc}") from None
+        for ev in produced:
+            state = apply_event(room, concept, state, ev["kind"], ev["data"])
+        events.extend(produced)
+    return events
+
+
+def _lesson_command(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> list[dict[str, Any]]:
+    from .lessons import lesson as find_lesson
+
+    kind = command["type"]
+    current = room.lesson
+    if kind == "lesson_start":
+        found = find_lesson(room.concept, str(command.get("lesson", "")))
+        if found is None:
+            raise CommandRejected("There is no such lesson.")
+        step = found.steps[0]
+        return ([{"kind": "lesson_started", "data": {"slug": found.slug, "title": found.title, "steps": len(found.steps)}}]
+                + _decide_all(room, concept, state, list(step.commands), f"Step 1 ({step.title})")
+                + [{"kind": "lesson_step", "data": {"slug": found.slug, "step": 0, "start": room.seq}}])
+    if current is None:
+        raise CommandRejected("No lesson is running.")
+    found = find_lesson(room.concept, current["slug"])
+    if found is None:
+        raise CommandRejected("This lesson is no longer available.")
+    if kind == "lesson_stop":
+        return [{"kind": "lesson_stopped", "data": {"slug": current["slug"]}}]
+    if kind == "lesson_next":
+        nxt = current["step"] + 1
+        if nxt >= len(found.steps):
+            raise CommandRejected("That was the last step of the lesson.")
+        step = found.steps[nxt]
+        return (_decide_all(room, concept, state, list(step.commands), f"Step {nxt + 1} ({step.title})")
+                + [{"kind": "lesson_step", "data": {"slug": found.slug, "step": nxt, "start": room.seq}}])
+    # lesson_prev: rewind to where the current step began, and show the step before it.
+    if current["step"] == 0:
+        raise CommandRejected("This is the first step of the lesson.")
+    start = current["starts"][current["step"]]
+    return [{"kind": "rewound", "data": {"to_seq": start, "from_seq": room.seq}},
+            {"kind": "lesson_step", "data": {"slug": found.slug, "step": current["step"] - 1, "start": None}}]
+
+
+def _round_entry(room: Room, concept: Concept, state: Any, actor: Actor, command: dict[str, Any]) -> list[dict[str, Any]]:
+    """A participant's move in the open round: the concept's command, then the entry record."""
+    assert room.round is not None
+    spec = concept.round_spec(room.round["kind"])
+    assert spec is not None
+    if any(e.get("pid") == actor.pid for e in room.round.get("entries", [])):
+        raise CommandRejected("You have already taken part in this round.")
+    translated = spec.to_command(state, command, actor.name)
+    events = _decide_all(room, concept, state, [translated], "Your entry")
+    entry = {"pid": actor.pid, "name": actor.name, "entry": str(translated.get(spec.entry_key, ""))}
+    return events + [{"kind": "round_entry", "data": entry}]
+
+
+def _apply_meta(room: Room, kind: str, data: dict[str, Any]) -> None:
+    """Room-level events also update the row's cached room-level state."""
+    if kind == "clock_set":
+        room.playing, room.speed = data["playing"], data["speed"]
+    elif kind == "classroom_set":
+        room.classroom = data["classroom"]
+    elif kind == "view_only_set":
+        room.view_only = data["view_only"]
+    elif kind == "round_opened":
+        room.round = {"kind": data["kind"], "title": data["title"], "open": True, "entries": []}
+    elif kind == "round_closed" and room.round:
+        room.round = {**room.round, "open": False}
+    elif kind == "round_entry" and room.round:
+        room.round = {**room.round, "entries": room.round.get("entries", []) + [data]}
+    elif kind == "lesson_started":
+        room.lesson = {"slug": data["slug"], "title": data["title"], "steps": data["steps"], "step": -1, "starts": []}
+    elif kind == "lesson_step" and room.lesson:
+        starts = list(room.lesson["starts"][: data["step"]])
+        if data["start"] is not None:
+            starts.append(data["start"])
+        else:
+            starts = list(room.lesson["starts"][: data["step"] + 1])
+        room.lesson = {**room.lesson, "step": data["step"], "starts": starts}
+    elif kind == "lesson_stopped":
+        room.lesson = None
+
+
+META_FIELDS = ["seq", "position", "playing", "speed", "classroom", "view_only", "round", "lesson"]
 
 
 def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], command_id: str | None = None) -> Applied:
@@ -250,14 +388,16 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
         if room is None:
             raise CommandRejected("This room does not exist any more.")
         concept = get(room.concept)
-        authorise(concept, actor, kind)
+        authorise(concept, room, actor, kind)
         if actor.role == "system" and kind == "tick" and not room.playing:
             raise CommandRejected("The clock is paused.")
         if command_id and RoomEvent.objects.filter(room=room, command_id=command_id).exists():
             state = room_state(room)
             return Applied(room=room, events=[], before=state, after=state, duplicate=True)
         before = room_state(room)
-        if kind in ENGINE_COMMANDS:
+        if actor.role == "participant":
+            raw_events = _round_entry(room, concept, before, actor, command)
+        elif kind in ENGINE_COMMANDS:
             raw_events = _room_command(room, concept, before, command)
         else:
             if kind == "step":  # one tick now, whether or not the clock plays
@@ -279,19 +419,20 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
             seq = room.seq + 1 + i
             prev = state
             state = apply_event(room, concept, state, ev["kind"], ev["data"])
-            if ev["kind"] == "clock_set":
-                room.playing, room.speed = ev["data"]["playing"], ev["data"]["speed"]
+            _apply_meta(room, ev["kind"], ev["data"])
             line = _narrate(concept, prev, state, ev)
             narration.append(line)
             rows.append(RoomEvent(room=room, seq=seq, kind=ev["kind"], data=ev["data"], narration=line,
                                   command_id=command_id if i == 0 else None, actor=actor.role))
         RoomEvent.objects.bulk_create(rows)
         room.seq += len(rows)
-        last = raw_events[-1]
-        room.position = last["data"]["to_seq"] if last["kind"] == "rewound" else room.seq
-        if last["kind"] == "rewound" and room.playing:
+        rewinds = [ev for ev in raw_events if ev["kind"] == "rewound"]
+        later = [ev for ev in raw_events[raw_events.index(rewinds[-1]) + 1:] if ev["kind"] not in ROOM_KINDS] if rewinds else None
+        # The room shows the rewound-to event, unless concept events followed the rewind.
+        room.position = rewinds[-1]["data"]["to_seq"] if rewinds and not later else room.seq
+        if rewinds and room.playing:
             room.playing = False  # scrubbing history stops the clock
-        room.save(update_fields=["seq", "position", "playing", "speed"])
+        room.save(update_fields=META_FIELDS)
         every = settings.DISTVIZ_SNAPSHOT_EVERY
         if room.seq // every != (room.seq - len(rows)) // every:
             RoomSnapshot.objects.create(room=room, seq=room.seq, state=concept.to_json(state))
@@ -301,6 +442,22 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
 
 def _narrate(concept: Concept, before: Any, after: Any, event: dict[str, Any]) -> str:
     kind, data = event["kind"], event["data"]
+    if kind == "classroom_set":
+        return "Presenting to a class: students join with the room code." if data["classroom"] else "Stopped presenting."
+    if kind == "view_only_set":
+        return "The room is view-only: students follow but cannot act." if data["view_only"] else "Students can take part again."
+    if kind == "round_opened":
+        return f"Round open: {data['title']}."
+    if kind == "round_closed":
+        return f"Round closed with {data['entries']} entr{'y' if data['entries'] == 1 else 'ies'}."
+    if kind == "round_entry":
+        return f"{data['name']} took part: {data['entry']}."
+    if kind == "lesson_started":
+        return f"Lesson: {data['title']} ({data['steps']} steps)."
+    if kind == "lesson_step":
+        return f"Lesson step {data['step'] + 1}."
+    if kind == "lesson_stopped":
+        return "Lesson ended."
     if kind == "rewound":
         return f"Went back to event {data['to_seq']} (the log keeps everything: this rewind is event {data['from_seq'] + 1})."
     if kind == "clock_set":

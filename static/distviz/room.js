@@ -119,16 +119,18 @@
     }
     return false;
   }
-  room.addEventListener("click", function (evt) {
+  document.addEventListener("click", function (evt) {
     const button = evt.target.closest("button[data-send]");
-    if (button) { send({ type: button.dataset.send }); return; }
+    if (button) { send(commandFrom(button)); return; }
+    const toggle = evt.target.closest("[data-toggle]");
+    if (toggle) { toggles[toggle.dataset.toggle](); return; }
     const remove = evt.target.closest("[data-remove-node]");
     if (remove) { send({ type: "remove_node", name: remove.dataset.removeNode }); return; }
     const removeKey = evt.target.closest("[data-remove-key]");
     if (removeKey) { send({ type: "remove_key", key: removeKey.dataset.removeKey }); return; }
     activate(evt.target);
   });
-  room.addEventListener("change", function (evt) {
+  document.addEventListener("change", function (evt) {
     const input = evt.target.closest("[data-vnodes-for]");
     if (input) { send({ type: "set_vnodes", name: input.dataset.vnodesFor, vnodes: input.value }); return; }
     const control = evt.target.closest("[data-command]");
@@ -144,13 +146,74 @@
     }
   });
 
+  // data-send="type" plus data-arg-<name>="value" attributes make the command.
+  function commandFrom(el) {
+    const body = { type: el.dataset.send };
+    Object.keys(el.dataset).forEach(function (k) {
+      if (k.startsWith("arg") && k.length > 3) body[k.charAt(3).toLowerCase() + k.slice(4)] = el.dataset[k];
+    });
+    return body;
+  }
+
+  // Projection mode, theme and the controls drawer are this screen's own choice (kept locally).
+  function setFlag(name, on) {
+    document.body.classList.toggle(name, on);
+    try { localStorage.setItem("distviz:" + name, on ? "1" : "0"); } catch (e) { /* private mode */ }
+  }
+  function flag(name) {
+    try { return localStorage.getItem("distviz:" + name) === "1"; } catch (e) { return false; }
+  }
+  const dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
+  if (flag("projection")) document.body.classList.add("projection");
+  try {
+    const theme = localStorage.getItem("distviz:theme");
+    if (theme === "dark" || theme === "light") document.body.dataset.theme = theme;
+  } catch (e) { /* private mode */ }
+  const toggles = {
+    projection: function () { setFlag("projection", !document.body.classList.contains("projection")); },
+    controls: function () { document.body.classList.toggle("controls-open"); },
+    theme: function () {
+      const now = document.body.dataset.theme || (dark ? "dark" : "light");
+      const next = now === "dark" ? "light" : "dark";
+      document.body.dataset.theme = next;
+      try { localStorage.setItem("distviz:theme", next); } catch (e) { /* private mode */ }
+    },
+    shortcuts: function () {
+      const d = document.getElementById("shortcuts");
+      if (d && !d.open) d.showModal(); else if (d) d.close();
+    },
+  };
+  // Starting to present to a class turns projection mode on for the presenter's screen.
+  function presenting() {
+    const bar = document.getElementById("room-bar");
+    return !!bar && bar.dataset.classroom === "1";
+  }
+  let wasPresenting = presenting();
+  document.addEventListener("distviz:updated", function () {
+    const now = presenting();
+    if (now && !wasPresenting && document.body.dataset.role === "presenter") setFlag("projection", true);
+    wasPresenting = now;
+  });
+  function inLesson() {
+    const bar = document.getElementById("room-bar");
+    return !!bar && bar.dataset.lesson === "1";
+  }
+
   // Keyboard shortcuts (not while typing in a field).
-  const shortcuts = {
+  const presenterKeys = {
     " ": function () { const b = document.querySelector("#room-bar .play"); if (b) send({ type: b.dataset.send }); },
     ".": function () { send({ type: "step" }); },
     "b": function () { send({ type: "step_back" }); },
     "n": function () { send({ type: "add_node" }); },
+    "ArrowRight": function () { if (inLesson()) send({ type: "lesson_next" }); },
+    "PageDown": function () { if (inLesson()) send({ type: "lesson_next" }); },
+    "ArrowLeft": function () { if (inLesson()) send({ type: "lesson_prev" }); },
+    "PageUp": function () { if (inLesson()) send({ type: "lesson_prev" }); },
   };
+  const screenKeys = {
+    "p": toggles.projection, "t": toggles.theme, "c": toggles.controls, "?": toggles.shortcuts,
+  };
+  const shortcuts = Object.assign({}, screenKeys, document.body.dataset.role === "presenter" ? presenterKeys : {});
   document.addEventListener("keydown", function (evt) {
     if (evt.ctrlKey || evt.metaKey || evt.altKey) return;
     const t = evt.target;

@@ -1,0 +1,48 @@
+"""Room-level panels, the same for every concept: the room bar, the lesson, the round."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from .lessons import lesson as find_lesson
+from .lessons import lessons_for
+from .models import Room
+from .registry import Concept, RoomView
+
+BETWEEN_TAGS = re.compile(r">\s+<")
+
+
+def _tight(html: str) -> str:
+    return BETWEEN_TAGS.sub("><", html.strip())
+
+
+def room_bar_html(view: RoomView, concept: Concept) -> str:
+    return _tight(render_to_string("rooms/_room_bar.html", {"view": view, "concept": concept, "oob": True}))
+
+
+def lesson_context(room: Room, concept: Concept) -> dict[str, Any]:
+    current = room.lesson
+    found = find_lesson(concept.slug, current["slug"]) if current else None
+    step = found.steps[current["step"]] if found and current and 0 <= current["step"] < len(found.steps) else None
+    return {
+        "lesson": current if found else None,
+        "step": step,
+        "step_number": (current["step"] + 1) if current else 0,
+        "lessons": lessons_for(concept.slug),
+    }
+
+
+def lesson_html(room: Room, concept: Concept) -> str:
+    return _tight(render_to_string("rooms/_lesson.html", lesson_context(room, concept)))
+
+
+def round_html(room: Room, concept: Concept, state: Any) -> str:
+    """The round's panel, and its marks on the picture (as an out-of-band swap)."""
+    if concept.round_panel is None:
+        return ""
+    html = concept.round_panel(state, room.round)
+    if concept.round_marks is not None:
+        html += f'<svg hx-swap-oob="innerHTML:#ring-round">{concept.round_marks(state, room.round)}</svg>'
+    return html
