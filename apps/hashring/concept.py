@@ -59,12 +59,13 @@ def narrate(before: RingState | None, after: RingState | None, event: dict[str, 
     kind, data = event["kind"], event["data"]
     change = after.last_change if after is not None else None
     if kind in ("node_added", "node_removed", "vnodes_set") and change is not None and after is not None:
+        vn = f"{data.get('vnodes', 0)} virtual node{'' if data.get('vnodes') == 1 else 's'}"
         if kind == "node_added":
-            head = f"Added node {data['name']} with {data['vnodes']} virtual nodes"
+            head = f"Added node {data['name']} with {vn}"
         elif kind == "node_removed":
             head = f"Removed node {data['name']}"
         else:
-            head = f"Set {data['name'] or 'every node'} to {data['vnodes']} virtual nodes"
+            head = f"Set {data['name'] or 'every node'} to {vn}"
         total = change.total_keys
         if not total:
             return f"{head}. There are no keys yet, so nothing moves."
@@ -75,7 +76,10 @@ def narrate(before: RingState | None, after: RingState | None, event: dict[str, 
         line = f"{head}: {change.moved:,} of {total:,} keys moved ({_pct(change.moved, total)}"
         if change.ideal is not None:
             line += f"; ideal {'K/(n+1)' if kind == 'node_added' else 'K/n'} = {_pct(change.ideal, total)}"
-        line += f"). hash % N would have moved {change.modulo_moved:,} ({_pct(change.modulo_moved, total)})."
+        if kind == "vnodes_set":
+            line += "). hash % N has no weights, so it would have moved nothing here."
+        else:
+            line += f"). hash % N would have moved {change.modulo_moved:,} ({_pct(change.modulo_moved, total)})."
         ex = change.example
         if ex:
             line += f" {ex['key']} moved from {ex['from_node']} to {ex['to_node']}: "

@@ -312,7 +312,7 @@ def _lesson_command(room: Room, concept: Concept, state: Any, command: dict[str,
         step = found.steps[0]
         return ([{"kind": "lesson_started", "data": {"slug": found.slug, "title": found.title, "steps": len(found.steps)}}]
                 + _decide_all(room, concept, state, list(step.commands), f"Step 1 ({step.title})")
-                + [{"kind": "lesson_step", "data": {"slug": found.slug, "step": 0, "start": room.seq}}])
+                + [{"kind": "lesson_step", "data": {"slug": found.slug, "step": 0, "start": room.seq, "title": step.title}}])
     if current is None:
         raise CommandRejected("No lesson is running.")
     found = find_lesson(room.concept, current["slug"])
@@ -326,13 +326,14 @@ def _lesson_command(room: Room, concept: Concept, state: Any, command: dict[str,
             raise CommandRejected("That was the last step of the lesson.")
         step = found.steps[nxt]
         return (_decide_all(room, concept, state, list(step.commands), f"Step {nxt + 1} ({step.title})")
-                + [{"kind": "lesson_step", "data": {"slug": found.slug, "step": nxt, "start": room.seq}}])
+                + [{"kind": "lesson_step", "data": {"slug": found.slug, "step": nxt, "start": room.seq, "title": step.title}}])
     # lesson_prev: rewind to where the current step began, and show the step before it.
     if current["step"] == 0:
         raise CommandRejected("This is the first step of the lesson.")
     start = current["starts"][current["step"]]
     return [{"kind": "rewound", "data": {"to_seq": start, "from_seq": room.seq}},
-            {"kind": "lesson_step", "data": {"slug": found.slug, "step": current["step"] - 1, "start": None}}]
+            {"kind": "lesson_step", "data": {"slug": found.slug, "step": current["step"] - 1, "start": None,
+                                             "title": found.steps[current["step"] - 1].title}}]
 
 
 def _round_entry(room: Room, concept: Concept, state: Any, actor: Actor, command: dict[str, Any]) -> list[dict[str, Any]]:
@@ -455,7 +456,8 @@ def _narrate(concept: Concept, before: Any, after: Any, event: dict[str, Any]) -
     if kind == "lesson_started":
         return f"Lesson: {data['title']} ({data['steps']} steps)."
     if kind == "lesson_step":
-        return f"Lesson step {data['step'] + 1}."
+        title = f": {data['title']}" if data.get("title") else ""
+        return f"Lesson step {data['step'] + 1}{title}."
     if kind == "lesson_stopped":
         return "Lesson ended."
     if kind == "rewound":
