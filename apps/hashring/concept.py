@@ -100,13 +100,10 @@ def narrate(before: RingState | None, after: RingState | None, event: dict[str, 
         return f"Set {data['name'] or 'every node'} to {data['vnodes']} virtual nodes."
     if kind == "key_added":
         key = data["key"]
-        if after is not None and after.nodes:
-            h = sim.key_position(key)
-            slot = after.table.owner_slot(h)
-            node = after.table.names[int(after.table.node_index[slot])]
-            vi = int(after.table.vnode_index[slot])
-            return (f"Added key {key}: it hashes to {h:,} ({360 * h / 2**32:.1f}°) and the first vnode clockwise "
-                    f"is {node}#{vi}, so {node} stores it.")
+        where = pic.placement(after, key) if after is not None else None
+        if where is not None:
+            return (f"Added key {key}: it hashes to {where['hash']:,} ({where['degrees']}°) and the first vnode "
+                    f"clockwise is {where['owner']}#{where['vnode']}, so {where['owner']} stores it.")
         return f"Added key {key} (no node to store it yet)."
     if kind == "keys_added":
         return f"Added {data['count']:,} random keys."
@@ -169,23 +166,6 @@ OWN_KEY_ROUND = RoundSpec(
 )
 
 
-def placement(state: RingState, key: str) -> dict[str, Any] | None:
-    """Where a key lands and why: its position, the vnode before it and the owning vnode."""
-    if not state.nodes:
-        return None
-    h = sim.key_position(key)
-    table = state.table
-    slot = table.owner_slot(h)
-    prev = (slot - 1) % len(table)
-    return {
-        "key": key, "hash": h, "degrees": round(360 * h / 2**32, 1),
-        "owner": table.names[int(table.node_index[slot])], "vnode": int(table.vnode_index[slot]),
-        "vnode_pos": int(table.positions[slot]), "wrapped": int(table.positions[slot]) < h,
-        "prev_name": table.names[int(table.node_index[prev])], "prev_vnode": int(table.vnode_index[prev]),
-        "prev_pos": int(table.positions[prev]),
-    }
-
-
 def round_panel(state: RingState, current: dict[str, Any] | None) -> str:
     """The class leaderboard: the round's keys grouped by the node that stores them now."""
     board: dict[str, list[str]] = {}
@@ -222,7 +202,7 @@ def round_marks(state: RingState, current: dict[str, Any] | None) -> str:
 
 def my_entry(state: RingState, entry: dict[str, Any]) -> str:
     """The student's own result, sent to that student only."""
-    html = render_to_string("hashring/_my_entry.html", {"p": placement(state, entry["entry"]), "entry": entry})
+    html = render_to_string("hashring/_my_entry.html", {"p": pic.placement(state, entry["entry"]), "entry": entry})
     return mark_safe(pic.BETWEEN_TAGS.sub("><", html.strip()))
 
 

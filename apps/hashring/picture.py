@@ -378,24 +378,31 @@ def load_chart(state: RingState, rows: list[NodeRow], stats: dict[str, float] | 
             "".join(f"M{b['x']:.0f} {b['y']:.0f}h{b['w']:.0f}v{b['h']:.0f}h-{b['w']:.0f}z" for b in bars)}
 
 
-def lookup_view(state: RingState) -> dict[str, Any] | None:
-    key = state.lookup
-    if not key or not state.nodes:
+def placement(state: RingState, key: str) -> dict[str, Any] | None:
+    """Where a key lands and why: its position, the vnode just before it and the owning vnode."""
+    if not state.nodes:
         return None
     h = key_position(key)
     table = state.table
     slot = table.owner_slot(h)
-    owner = table.names[int(table.node_index[slot])]
     prev = (slot - 1) % len(table)
-    wrapped = int(table.positions[slot]) < h
     return {
-        "key": key, "hash": h, "owner": owner, "vnode": int(table.vnode_index[slot]),
-        "vnode_pos": int(table.positions[slot]), "wrapped": wrapped,
+        "key": key, "hash": h, "degrees": round(360 * h / g.RING_SIZE, 1),
+        "owner": table.names[int(table.node_index[slot])], "vnode": int(table.vnode_index[slot]),
+        "vnode_pos": int(table.positions[slot]), "wrapped": int(table.positions[slot]) < h,
         "prev_name": table.names[int(table.node_index[prev])], "prev_vnode": int(table.vnode_index[prev]),
         "prev_pos": int(table.positions[prev]),
-        "prefs": table.preference_list(h, state.replicas), "replicas": state.replicas,
-        "on_ring": key in state.key_set, "degrees": round(360 * h / g.RING_SIZE, 1),
     }
+
+
+def lookup_view(state: RingState) -> dict[str, Any] | None:
+    view = placement(state, state.lookup) if state.lookup else None
+    if view is None:
+        return None
+    view["prefs"] = state.table.preference_list(view["hash"], state.replicas)
+    view["replicas"] = state.replicas
+    view["on_ring"] = view["key"] in state.key_set
+    return view
 
 
 # -- entry points -----------------------------------------------------------------------------
