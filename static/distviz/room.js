@@ -40,29 +40,57 @@
     }, 6000);
   }
 
-  // Send a command the way hx-ws does, with a fresh id so a resend is applied once.
+  // Nothing a person clicks is lost: a command made while the socket is down waits in the
+  // outbox, and one sent but not yet answered when the socket drops is sent again on
+  // reconnect. Each keeps its id, so the server applies it once however often it arrives.
+  const outbox = [];
+  const inflight = new Map(); // id -> body, until a frame with that command_id answers it
+
+  function transmit(ws, id, body) {
+    inflight.set(id, body);
+    if (inflight.size > 100) inflight.delete(inflight.keys().next().value);
+    ws.send(JSON.stringify({ headers: { "HX-Request-ID": id }, body: body }));
+  }
+
   function send(body) {
+    const id = crypto.randomUUID();
     const ws = socket();
     if (!ws) {
-      flash("Not connected: that click was not sent. Reconnecting…");
+      outbox.push({ id: id, body: body });
+      flash("Not connected: your command will be sent when the connection is back.", "info");
       return false;
     }
-    ws.send(JSON.stringify({ headers: { "HX-Request-ID": crypto.randomUUID() }, body: body }));
+    transmit(ws, id, body);
     return true;
   }
-  window.distviz = { send: send, lastSeq: function () { return lastSeq; } };
+
+  function flush() {
+    const ws = socket();
+    if (!ws) return;
+    inflight.forEach(function (body, id) { ws.send(JSON.stringify({ headers: { "HX-Request-ID": id }, body: body })); });
+    while (outbox.length) {
+      const item = outbox.shift();
+      transmit(ws, item.id, item.body);
+    }
+  }
+  window.distviz = { send: send, lastSeq: function () { return lastSeq; }, pending: function () { return outbox.length + inflight.size; } };
 
   // Forms waiting for their command to be accepted (then cleared) or refused (then kept).
   const pendingForms = new Map();
   document.addEventListener("htmx:after:ws:request", function (evt) {
     const form = evt.target && evt.target.closest ? evt.target.closest("form") : null;
     const id = evt.detail && evt.detail.headers && evt.detail.headers["HX-Request-ID"];
+    if (id && evt.detail.body) {
+      inflight.set(id, evt.detail.body);
+      if (inflight.size > 100) inflight.delete(inflight.keys().next().value);
+    }
     if (form && id) {
       pendingForms.set(id, form);
       if (pendingForms.size > 50) pendingForms.delete(pendingForms.keys().next().value);
     }
   });
   function settle(json) {
+    if (json.command_id) inflight.delete(json.command_id);
     const form = json.command_id && pendingForms.get(json.command_id);
     if (!form) return;
     pendingForms.delete(json.command_id);
@@ -85,7 +113,8 @@
     if (json.from > lastSeq + 1) {
       // A broadcast was missed (the channel layer delivers at most once): ask for everything.
       evt.detail.message.cancelled = true;
-      send({ type: "sync" });
+      const ws = socket();
+      if (ws) ws.send(JSON.stringify({ body: { type: "sync" } })); // the reconnect sends it all anyway
       return;
     }
     lastSeq = json.seq;
@@ -97,12 +126,21 @@
     document.dispatchEvent(new CustomEvent("distviz:updated", { detail: { seq: lastSeq } }));
   });
 
-  document.addEventListener("htmx:after:ws:connection", function () { setStatus("open", "live"); });
+  document.addEventListener("htmx:after:ws:connection", function () {
+    setStatus("open", "live");
+    setTimeout(flush, 0); // after the socket's own open handlers
+  });
   document.addEventListener("htmx:ws:close", function () { setStatus("closed", "reconnecting…"); });
   document.addEventListener("htmx:ws:error", function (evt) {
-    if (evt.detail && evt.detail.error === "Connection not open") {
-      flash("Not connected: that click was not sent. Reconnecting…");
-    }
+    // htmx dropped a form's send because the socket is down: keep it for the reconnect.
+    if (!(evt.detail && evt.detail.error === "Connection not open")) return;
+    const el = evt.target;
+    const form = el && el.closest ? el.closest("form") : null;
+    const body = {};
+    if (form) new FormData(form).forEach(function (v, k) { body[k] = v; });
+    const vals = el && el.getAttribute && el.getAttribute("hx-vals");
+    if (vals) { try { Object.assign(body, JSON.parse(vals)); } catch (e) { /* not JSON: ignore */ } }
+    if (body.type) send(body);
   });
 
   // Clicks on the picture: a node's vnode or label removes the node; a key dot looks it up.
