@@ -125,17 +125,28 @@ def test_lookup_draws_the_walk_and_names_the_owner(people: People, request: pyte
         assert m, text
         assert m.group(1) == owner
 
-    # A participant may look up a key too: clicking a key dot on the ring does it.
-    dot = in_view_hittable(student.page, "#ring-keys circle")
+    # Clicking a key dot on the ring looks that key up (the presenter's click).
+    dot = in_view_hittable(presenter.page, '#ring-keys circle:not([data-key="user42"])')
     key = dot.get_attribute("data-key")
-    before = student.seq()
+    before = presenter.seq()
     dot.click()
-    seq = student.wait_seq(before + 1)
-    presenter.wait_seq(seq)
+    seq = presenter.wait_seq(before + 1)
+    student.wait_seq(seq)
     lookup = presenter.state()["state"]["derived"]["lookup"]
     assert lookup["key"] == key
-    expect(presenter.page.locator("#lookup-panel strong").first).to_have_text(key)
-    expect(presenter.page.locator("#lookup-panel")).to_contain_text(f"{lookup['owner']}#")
+    expect(student.page.locator("#lookup-panel strong").first).to_have_text(key)
+    expect(student.page.locator("#lookup-panel")).to_contain_text(f"{lookup['owner']}#")
+
+    # A participant's click on a key dot asks for a lookup too, but outside a round the
+    # presenter alone acts: refused to the participant, and nothing changes for anyone.
+    dot = in_view_hittable(student.page, "#ring-keys circle")
+    dot.click()
+    expect(student.page.locator("#flash")).to_contain_text("Only the presenter can do that")
+    expect(student.page.locator("#flash")).to_contain_text("open a round")
+    assert student.seq() == seq
+    assert presenter.state()["seq"] == seq
+    assert presenter.state()["state"]["derived"]["lookup"]["key"] == key
+    expect(presenter.page.locator("#flash")).to_have_text("")
     presenter.screenshot(shot_name(request))
 
 
@@ -150,7 +161,7 @@ def test_many_keys_draw_a_sample(people: People, request: pytest.FixtureRequest)
     for person in (presenter, student):
         dots = person.page.locator("#ring-keys circle").count()
         assert 0 < dots <= 240, dots
-        expect(person.page.locator("#ring-summary")).to_contain_text("5012")
+        expect(person.page.locator("#ring-summary")).to_contain_text("5,012")  # thousands separators
         expect(person.page.locator("#load")).to_contain_text("std / mean")
         expect(person.page.locator("#load")).to_contain_text("mean")
     load = state["derived"]["load"]
@@ -264,7 +275,11 @@ def test_play_ticks_then_pause(people: People, request: pytest.FixtureRequest) -
     expect(ticks.nth(1)).to_be_attached()
     presenter.page.locator("#room-bar button", has_text="Pause").click()
     expect(presenter.page.locator("#room-bar button", has_text="Play")).to_be_visible()
-    expect(student.page.locator("#room-bar button", has_text="Play")).to_be_visible()
+    # The student's room bar follows too, though its clock buttons are the presenter's alone.
+    student_play = student.page.locator("#room-bar .play")
+    expect(student_play).to_have_text(re.compile(r"Play"))
+    expect(student_play).to_be_hidden()
+    expect(student.page.locator("#room-bar .clock-state")).to_have_text("1x")
     doc = presenter.state()
     assert doc["clock"]["playing"] is False
     assert doc["state"]["clock_ms"] >= 2000
@@ -342,11 +357,13 @@ def test_reconnect_after_server_restart(people: People, daphne_server, request: 
     expect(presenter.page.locator("body")).not_to_have_attribute("data-conn", "open")
 
     daphne_server.start()
-    # Another person joins the restarted server and adds a key, perhaps before the presenter's
-    # page has reconnected: the presenter's page must catch up either way.
-    student = people("student")
-    student.open_room(code)
-    seq = student.command("add_key", key="while-you-were-away")
+    # The presenter's second window (same session: a laptop next to the projector) opens the
+    # restarted server and adds a key, perhaps before the first page has reconnected: that page
+    # must catch up either way. (A student may no longer add keys outside a round.)
+    laptop = people("presenter-laptop", storage_state=presenter.context.storage_state())
+    laptop.open_room(code)
+    expect(laptop.page.locator("body")).to_have_attribute("data-role", "presenter")
+    seq = laptop.command("add_key", key="while-you-were-away")
 
     presenter.wait_live(timeout=30_000)
     expect(presenter.page.locator("#conn")).to_have_text("live")
@@ -355,6 +372,6 @@ def test_reconnect_after_server_restart(people: People, daphne_server, request: 
 
     # And the presenter's own commands flow again, to the other window too.
     seq = presenter.command("add_node", name="E")
-    student.wait_seq(seq)
-    expect(student.page.locator('#ring-vnodes circle[data-node="E"]')).to_have_count(8)
+    laptop.wait_seq(seq)
+    expect(laptop.page.locator('#ring-vnodes circle[data-node="E"]')).to_have_count(8)
     presenter.screenshot(shot_name(request))
