@@ -157,8 +157,8 @@ def _draw_ring(pic: Picture, state: RingState) -> None:
                 f"v-{uid(name)}-{i}",
                 markup(
                     "<circle id='v-{}-{}' class='vnode {}' cx='{}' cy='{}' r='9' data-node='{}' tabindex='0' role='button'>"
-                    "<title>{}#{} at {} (click to remove {})</title></circle>",
-                    uid(name), i, colour(slots[name]), g.fmt(x), g.fmt(y), name, name, i, f"{int(pos[s]):,}", name,
+                    "<title>{}#{} at {}</title></circle>",
+                    uid(name), i, colour(slots[name]), g.fmt(x), g.fmt(y), name, name, i, f"{int(pos[s]):,}",
                 ),
             )
     if len(state.nodes) <= LABEL_NODES:
@@ -170,7 +170,7 @@ def _draw_ring(pic: Picture, state: RingState) -> None:
                 markup(
                     "<g id='l-{}' class='node-label {}' data-node='{}' tabindex='0' role='button'>"
                     "<circle cx='{}' cy='{}' r='30'/><text x='{}' y='{}'>{}</text>"
-                    "<title>Node {}: click to remove it</title></g>",
+                    "<title>Node {}</title></g>",
                     uid(n.name), colour(n.slot), n.name, g.fmt(x), g.fmt(y), g.fmt(x), g.fmt(y + 1), _short(n.name), n.name,
                 ),
             )

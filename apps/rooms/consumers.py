@@ -172,11 +172,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await relay().join(self.code, self)
         self.joined = True
         presence.joined(self.code)
-        presence.ensure_heartbeat(clock.OWNER)
+        presence.ensure_heartbeat(clock.OWNER, announce_presence)
         frame = await _full_frame(self.code)
         if frame:
             await self.send(text_data=frame)
-        await _presence_join(code=self.code, channel=self.channel_name, role=self.role, name=self.name, owner=clock.OWNER)
+        count = await _presence_join(code=self.code, channel=self.channel_name, role=self.role, name=self.name, owner=clock.OWNER)
+        await self.send(text_data=presence_frame(count))  # this page knows at once; the room a moment later
         announce_presence(self.code)
         if self.concept.ticks and room.playing:
             clock.ensure(self.code)

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from .consumers import participant_name, role_for
 from .models import Room, RoomEvent
 from .panels import lesson_context
+from .presence import presence_count
 from .qr import qr_svg
 from .registry import COMING, REGISTRY, get
 from .services import hash_key, normalise_code, room_create, room_fork, room_narration, room_state, room_view
@@ -94,6 +95,7 @@ def room_page(request: HttpRequest, code: str) -> HttpResponse:
         "round_html": concept.round_panel(state, room.round) if concept.round_panel else "",
         "round_marks": concept.round_marks(state, room.round) if concept.round_marks else "",
         "ws_query": "?as=viewer" if role == "viewer" else "",
+        "presence_count": presence_count(room.code),
         **lesson_context(room, concept),
         **concept.page_context(state, view),
     }

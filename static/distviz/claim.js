@@ -13,5 +13,7 @@
   input.value = key;
   history.replaceState(null, "", window.location.pathname);
   if (status) status.textContent = "Link found.";
-  if (!document.querySelector(".flash-error")) document.getElementById("claim-form").submit();
+  if (!document.querySelector(".flash-error")) {
+    window.addEventListener("load", function () { document.getElementById("claim-form").submit(); });
+  }
 })();

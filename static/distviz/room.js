@@ -255,7 +255,9 @@
   document.addEventListener("keydown", function (evt) {
     if (evt.ctrlKey || evt.metaKey || evt.altKey) return;
     const t = evt.target;
-    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(t.tagName))) return;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    // A focused button keeps Space and Enter (they press it); a clicker's PageDown still works.
+    if (t && t.tagName === "BUTTON" && (evt.key === " " || evt.key === "Enter")) return;
     const action = shortcuts[evt.key];
     if (action) { evt.preventDefault(); action(); }
   });

@@ -277,7 +277,7 @@ def test_view_only_refuses_a_round_entry(people: People) -> None:
     assert key in presenter.state()["state"]["keys"]
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: #flash is auto-placed in the last grid row (remove this mark when fixed)")
+
 def test_a_refusal_shows_where_the_student_is_looking(people: People) -> None:
     """Found failing: the refusal arrives, but #flash sits at the very bottom of the page (y ~2500
     on a 1000 px or 844 px screen), so the student never sees it. #flash is the first child of
@@ -293,7 +293,7 @@ def test_a_refusal_shows_where_the_student_is_looking(people: People) -> None:
     expect(phone.page.locator("#flash")).to_be_in_viewport(timeout=2_000)
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: lookup panel's Remove key button lacks presenter-only (remove this mark when fixed)")
+
 def test_a_student_is_not_offered_presenter_actions(people: People) -> None:
     """Found failing: after the presenter looks up a key, every student's lookup panel shows a red
     "Remove key ..." button (hashring/_lookup-panel.html has no presenter-only class on it);
@@ -384,7 +384,7 @@ def test_lesson_steps_reach_the_students_and_back_rewinds(people: People, reques
     presenter.screenshot(shot_name(request, "presenter"))
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: room.js skips shortcuts while a button has focus (remove this mark when fixed)")
+
 def test_clicker_page_down_works_after_clicking_next(people: People) -> None:
     """A presenter clicks "Next" with the mouse once, then uses a clicker (which sends PageDown).
     Found failing: the focus stays on the Next button and room.js ignores every shortcut whose
@@ -538,7 +538,7 @@ def test_a_students_page_catches_up_after_a_server_restart(people: People, daphn
     ada.screenshot(shot_name(request, "student"))
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: presence rows of the stopped process still count (remove this mark when fixed)")
+
 def test_presence_counts_only_live_connections_after_a_restart(people: People, daphne_server) -> None:  # noqa: ANN001
     """Found failing: after a restart two people show as "4 connected" (and a third as 5). The
     stopped process's RoomPresence rows are neither deleted (no disconnect runs on SIGTERM) nor
