@@ -158,7 +158,8 @@ def replica_layout(partition: int, brokers: int, replication_factor: int) -> tup
     return tuple((partition + j) % brokers for j in range(replication_factor))
 
 
-def empty_cluster(config: TopicConfig, brokers: int, clock_ms: int = 0, **counters: int) -> ClusterState:
+def empty_cluster(config: TopicConfig, brokers: int, clock_ms: int = 0, tick: int = 0,
+                  next_batch_id: int = 0) -> ClusterState:
     r = config.replication_factor
     partitions = tuple(
         Partition(index=p, replicas=replica_layout(p, brokers, r), leader=p % brokers,
@@ -167,7 +168,7 @@ def empty_cluster(config: TopicConfig, brokers: int, clock_ms: int = 0, **counte
         for p in range(config.partitions)
     )
     return ClusterState(config=config, brokers_up=(True,) * brokers, partitions=partitions, clock_ms=clock_ms,
-                        **counters)
+                        tick=tick, next_batch_id=next_batch_id)
 
 
 def with_partition(state: ClusterState, part: Partition) -> ClusterState:
@@ -202,13 +203,13 @@ def append(state: ClusterState, partition: int, run: Run, acks: Acks) -> Cluster
     part = state.partitions[partition]
     assert part.leader is not None, "append to an offline partition"
     start = part.log.end
-    log = part.log.append(run.batch, run.first, run.count)
+    log = part.log.append(run.batch, run.first, run.size)
     leo = list(part.leo)
     leo[part.replicas.index(part.leader)] = log.end
     part = with_high_watermark(replace(part, log=log, leo=tuple(leo)))
     state = with_partition(state, part)
     producer = state.producer(run.batch.producer) or Producer(run.batch.producer)
-    acked, pending = run.count, producer.pending
+    acked, pending = run.size, producer.pending
     if acks == "all" and part.high_watermark < log.end:
         acked = 0
         last = pending[-1] if pending else None
@@ -216,7 +217,7 @@ def append(state: ClusterState, partition: int, run: Run, acks: Acks) -> Cluster
             pending = pending[:-1] + (PendingAck(partition, last.start, log.end),)
         else:
             pending = pending + (PendingAck(partition, start, log.end),)
-    producer = replace(producer, sent=producer.sent + run.count, acknowledged=producer.acknowledged + acked,
+    producer = replace(producer, sent=producer.sent + run.size, acknowledged=producer.acknowledged + acked,
                        pending=pending)
     return with_producer(state, producer)
 
@@ -267,7 +268,7 @@ def elect_leader(part: Partition, up: tuple[bool, ...], unclean: bool,
                   leader_epoch=part.leader_epoch + 1)
     new = with_high_watermark(new) if clean else replace(new, high_watermark=log.end)
     report = {"partition": part.index, "old_leader": old, "new_leader": leader, "clean": clean, "offline": False,
-              "lost": sum(run.count for run in removed),  # not counting what retention had deleted
+              "lost": sum(run.size for run in removed),  # not counting what retention had deleted
               "committed_lost": max(0, part.high_watermark - max(log.end, part.log.start)),
               "isr": list(isr), "leader_epoch": new.leader_epoch, "log_end": log.end}
     return new, report, removed
@@ -281,7 +282,7 @@ def _settle_truncation(state: ClusterState, partition: int, removed: list[Run],
     end, hw = part.log.end, part.high_watermark
     lost_by: dict[str, int] = {}
     for run in removed:
-        lost_by[run.batch.producer] = lost_by.get(run.batch.producer, 0) + run.count
+        lost_by[run.batch.producer] = lost_by.get(run.batch.producer, 0) + run.size
     pending_failed: dict[str, int] = {}
     producers = []
     for producer in state.producers:
@@ -303,7 +304,7 @@ def _settle_truncation(state: ClusterState, partition: int, removed: list[Run],
     for group in state.groups:
         committed = list(group.committed)
         if committed[partition] > hw:
-            resets.append({"group": group.name, "from": committed[partition], "to": hw})
+            resets.append({"group": group.name, "partition": partition, "from": committed[partition], "to": hw})
             committed[partition] = hw
         groups.append(replace(group, committed=tuple(committed)))
     if removed:
@@ -399,9 +400,11 @@ def replicate(state: ClusterState) -> tuple[ClusterState, dict[str, Any]]:
                 continue
             if not up[b]:
                 continue
-            got = min(cfg.follower_fetch_per_tick, end - max(leo[j], start))
+            if leo[j] < start:  # what it lacks was deleted by retention: it starts from the log start
+                leo[j] = start
+            got = min(cfg.follower_fetch_per_tick, end - leo[j])
             if got > 0:
-                leo[j] = max(leo[j], start) + got  # below the log start: fetch from the start
+                leo[j] += got
                 fetched.append({"partition": part.index, "broker": b, "records": got})
             if leo[j] == end:
                 caught[j] = clock

@@ -132,8 +132,6 @@ def clean_optional_text(raw: Any, what: str, max_length: int) -> str | None:
 
 
 def clean_broker(state: ClusterState, raw: Any) -> int:
-    if state.brokers == 1:
-        return clean_int(raw, "The broker", 0, 0)
     return clean_int(raw, "The broker", 0, state.brokers - 1)
 
 
@@ -245,10 +243,11 @@ def _produce(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[E
             data.update(reason="LeaderNotAvailable", partition=None, count=1, chosen_by="sticky")
             return events + [{"kind": "produce_failed", "data": data}]
         current, fill = producer.sticky_partition, producer.sticky_fill
-        switched = current is None or current not in candidates or fill >= cfg.sticky_batch_size
-        partition = sticky_choice(murmur2(f"{cmd.get('_seed', 'seed')}:sticky".encode()), current, candidates) \
-            if switched else current
-        assert partition is not None
+        if current is not None and current in candidates and fill < cfg.sticky_batch_size:
+            partition, switched = current, False
+        else:  # the batch is full (or its partition went offline): pick another, by the seed
+            partition = sticky_choice(murmur2(f"{cmd.get('_seed', 'seed')}:sticky".encode()), current, candidates)
+            switched = True
         data.update(chosen_by="sticky", sticky_switched=switched, sticky_from=current,
                     sticky_fill=1 if switched else fill + 1, sticky_batch_size=cfg.sticky_batch_size,
                     candidates=list(candidates))
@@ -260,9 +259,6 @@ def _produce(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[E
         return events + [{"kind": "produce_failed", "data": data}]
     data.update(offset=part.log.end, batch=state.next_batch_id, ack=ack_status(part, producer.acks))
     return events + [{"kind": "record_produced", "data": data}]
-
-
-BURST_PATTERNS = ("none", "random-users")
 
 
 def _burst_batch(state: ClusterState, data: dict[str, Any]) -> Batch:
@@ -564,8 +560,8 @@ def evolve(state: ClusterState, event: Event) -> ClusterState:
         return with_group(state, apply_rebalance(group, list(group.members), data["rebalance"]))
     if kind == "consumer_speed_set":
         group = _known_group(state, data["group"])
-        members = tuple(replace(m, speed=data["speed"]) if m.name == data["member"] else m for m in group.members)
-        return with_group(state, replace(group, members=members))
+        sped = tuple(replace(m, speed=data["speed"]) if m.name == data["member"] else m for m in group.members)
+        return with_group(state, replace(group, members=sped))
     if kind == "offsets_reset":
         group = _known_group(state, data["group"])
         return with_group(state, replace(group, committed=tuple(data["offsets"])))
@@ -612,7 +608,7 @@ def to_json(state: ClusterState) -> dict[str, Any]:
         for seg in part.log.segments:
             for run in seg.runs:
                 batches.setdefault(run.batch.id, run.batch)
-            segments.append([seg.base, seg.size, [[run.batch.id, run.first, run.count] for run in seg.runs]])
+            segments.append([seg.base, seg.size, [[run.batch.id, run.first, run.size] for run in seg.runs]])
         partitions.append({
             "index": part.index, "replicas": list(part.replicas), "leader": part.leader, "isr": list(part.isr),
             "leo": list(part.leo), "caught_up_ms": list(part.caught_up_ms), "high_watermark": part.high_watermark,

@@ -139,13 +139,14 @@ def record_numbers(batch: Batch, partition: int, first: int, count: int) -> list
     """The record numbers i of ``batch`` at ranks first..first+count-1 within ``partition``."""
     if batch.pattern is None:
         return [0][first:first + count]
-    return burst_plan(batch).members[partition][first:first + count].tolist()
+    numbers: list[int] = burst_plan(batch).members[partition][first:first + count].tolist()
+    return numbers
 
 
 class Run(NamedTuple):
     batch: Batch
     first: int  # rank among the batch's records that went to this partition
-    count: int
+    size: int
 
 
 @dataclass(frozen=True)
@@ -160,11 +161,11 @@ class Segment:
 
     def with_run(self, run: Run) -> Segment:
         last = self.runs[-1] if self.runs else None
-        if last is not None and last.batch.id == run.batch.id and last.first + last.count == run.first:
-            runs = self.runs[:-1] + (Run(last.batch, last.first, last.count + run.count),)
+        if last is not None and last.batch.id == run.batch.id and last.first + last.size == run.first:
+            runs = self.runs[:-1] + (Run(last.batch, last.first, last.size + run.size),)
         else:
             runs = self.runs + (run,)
-        return Segment(self.base, self.size + run.count, runs)
+        return Segment(self.base, self.size + run.size, runs)
 
     def cut(self, keep: int) -> tuple[Segment, list[Run]]:
         """The first ``keep`` records of this segment, and the runs (or parts) cut off."""
@@ -172,12 +173,12 @@ class Segment:
         removed: list[Run] = []
         left = keep
         for run in self.runs:
-            if left >= run.count:
+            if left >= run.size:
                 kept.append(run)
-                left -= run.count
+                left -= run.size
             elif left > 0:
                 kept.append(Run(run.batch, run.first, left))
-                removed.append(Run(run.batch, run.first + left, run.count - left))
+                removed.append(Run(run.batch, run.first + left, run.size - left))
                 left = 0
             else:
                 removed.append(run)
@@ -257,13 +258,13 @@ class Log:
         offset = self.segments[i].base
         while offset < stop:
             for run in self.segments[i].runs:
-                lo, hi = max(start, offset), min(stop, offset + run.count)
+                lo, hi = max(start, offset), min(stop, offset + run.size)
                 if lo < hi:
                     batch = run.batch
                     numbers = record_numbers(batch, partition, run.first + lo - offset, hi - lo)
                     out += [Record(lo + j, batch.key_of(n), batch.value_of(n), batch.producer, batch.tick)
                             for j, n in enumerate(numbers)]
-                offset += run.count
+                offset += run.size
                 if offset >= stop:
                     break
             i += 1
