@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "channels",
     "apps.rooms",
     "apps.hashring",
+    "apps.logpartitions",
 ]
 
 MIDDLEWARE = [

@@ -73,7 +73,6 @@ REGISTRY: dict[str, Concept] = {}
 
 # Concepts shown on the home page before their app exists: (slug, title, one line).
 COMING: list[tuple[str, str, str]] = [
-    ("log-partitions", "Log partitions", "A Kafka-style log: partitions, replicas, consumer groups, offsets and lag."),
     ("lock-quorums", "Lock quorums", "RedLock on five nodes, TTLs and validity, and the faults that break it."),
     ("workflow-graphs", "Workflow graphs", "One order saga run as orchestration and as choreography, with compensation."),
     ("sharding", "Sharding", "Hash, range and directory sharding, hot shards and the cost of resharding."),

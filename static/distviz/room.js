@@ -144,7 +144,35 @@
   });
 
   // Clicks on the picture: a node's vnode or label removes the node; a key dot looks it up.
+  // The log: a broker toggles running/stopped, a consumer leaves its group, a record's cell
+  // highlights every record of the same key (this screen only).
+  let highlighted = null;
+  function highlight() {
+    document.querySelectorAll("#lp-frame .cell").forEach(function (c) {
+      c.classList.toggle("hl", highlighted !== null && c.dataset.key === highlighted);
+    });
+    document.body.classList.toggle("key-highlight", highlighted !== null);
+  }
+  document.addEventListener("distviz:updated", highlight);
+  function activateLog(target) {
+    const broker = target.closest("[data-broker]");
+    if (broker) {
+      send({ type: broker.classList.contains("down") ? "broker_start" : "broker_stop", broker: broker.dataset.broker });
+      return true;
+    }
+    const member = target.closest("[data-member]");
+    if (member) { send({ type: "group_leave", group: member.dataset.group, member: member.dataset.member }); return true; }
+    const cell = target.closest(".cell");
+    if (cell) {
+      highlighted = cell.dataset.key && highlighted !== cell.dataset.key ? cell.dataset.key : null;
+      highlight();
+      return true;
+    }
+    return false;
+  }
+
   function activate(target) {
+    if (target.closest("#lp-frame")) return activateLog(target);
     const nodeEl = target.closest("[data-node]");
     if (nodeEl && nodeEl.closest("#ring")) {
       send({ type: "remove_node", name: nodeEl.dataset.node });
@@ -164,6 +192,12 @@
     if (toggle) { toggles[toggle.dataset.toggle](); return; }
     const remove = evt.target.closest("[data-remove-node]");
     if (remove) { send({ type: "remove_node", name: remove.dataset.removeNode }); return; }
+    const toggleBroker = evt.target.closest("[data-broker-toggle]");
+    if (toggleBroker) {
+      const el = document.getElementById("br-" + toggleBroker.dataset.brokerToggle);
+      if (el) activateLog(el);
+      return;
+    }
     const removeKey = evt.target.closest("[data-remove-key]");
     if (removeKey) { send({ type: "remove_key", key: removeKey.dataset.removeKey }); return; }
     activate(evt.target);
@@ -179,7 +213,7 @@
     }
   });
   room.addEventListener("keydown", function (evt) {
-    if ((evt.key === "Enter" || evt.key === " ") && evt.target.closest && evt.target.closest("#ring") && activate(evt.target)) {
+    if ((evt.key === "Enter" || evt.key === " ") && evt.target.closest && evt.target.closest("#ring, #lp-frame") && activate(evt.target)) {
       evt.preventDefault();
     }
   });

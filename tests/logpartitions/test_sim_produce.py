@@ -102,17 +102,29 @@ def test_acks_1_still_writes_when_the_isr_is_small(apply):
 
 
 def test_pending_acks_fail_after_append_if_the_isr_shrinks_below_min_insync(apply):
-    state = initial_state({"min_insync": 2})
-    state, _ = apply(state, type="broker_stop", broker=1)  # follower of partition 0, still in the ISR
-    state, [event] = apply(state, type="produce")
-    assert event["data"]["partition"] == 0 and event["data"]["ack"] == "waiting_for_isr"
+    state = initial_state({"min_insync": 2, "records": 0})
+    state, _ = apply(state, type="set_follower_fetch", records=1)  # the follower falls behind
+    key = next(k for k in (f"k{i}" for i in range(100)) if partition_for(k, 3) == 0)
+    for _ in range(10):
+        state, [event] = apply(state, type="produce", key=key)
+        assert event["data"]["ack"] == "waiting_for_isr"
     failures = []
-    for _ in range(5):
+    for _ in range(6):
         state, [tick] = apply(state, type="tick")
         failures += tick["data"].get("failed_after_append", [])
-    assert failures == [{"producer": "producer", "partition": 0, "records": 1,
-                         "reason": "NotEnoughReplicasAfterAppend"}]
-    assert state.partitions[0].high_watermark == 4  # the record is committed; the producer heard an error
+    assert state.partitions[0].isr == (0,)  # the slow follower dropped out after replica.lag.time.max.ms
+    assert failures and {f["reason"] for f in failures} == {"NotEnoughReplicasAfterAppend"}
+    assert sum(f["records"] for f in failures) == state.producer("producer").failed >= 1
+    assert state.partitions[0].high_watermark == 10  # the records are committed; the producer heard an error
+
+
+def test_stopping_a_follower_fences_it_out_of_the_isr_at_once(apply):
+    state = initial_state({"min_insync": 2})
+    state, [stopped] = apply(state, type="broker_stop", broker=1)  # a follower of partition 0
+    assert 1 not in state.partitions[0].isr
+    assert 0 in stopped["data"]["fenced_from_isr"]
+    state, [event] = apply(state, type="produce")  # acks=all, ISR {b0} < min.insync 2
+    assert event["kind"] == "produce_failed" and event["data"]["reason"] == "NotEnoughReplicas"
 
 
 def test_produce_to_an_offline_partition_fails_with_leader_not_available(apply):

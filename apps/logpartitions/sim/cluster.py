@@ -336,8 +336,17 @@ def stop_broker(state: ClusterState, broker: int) -> tuple[ClusterState, dict[st
     led = [p.index for p in state.partitions if p.leader == broker]
     state, elections = _elect_all(state, led)
     followers = [p.index for p in state.partitions if broker in p.replicas and p.index not in led]
+    # The controller fences a stopped broker: it leaves the ISR of every partition it follows
+    # (Kafka removes a dead broker from the ISR at once, not after replica.lag.time.max.ms),
+    # so the high watermark no longer waits for it. An offline partition keeps its last ISR.
+    fenced = []
+    for index in followers:
+        part = state.partitions[index]
+        if part.online and broker in part.isr and len(part.isr) > 1:
+            state = with_partition(state, with_high_watermark(replace(part, isr=tuple(b for b in part.isr if b != broker))))
+            fenced.append(index)
     return state, {"broker": broker, "led": led, "elections": elections, "follower_of": followers,
-                   "offline": [p.index for p in state.partitions if not p.online]}
+                   "fenced_from_isr": fenced, "offline": [p.index for p in state.partitions if not p.online]}
 
 
 def start_broker(state: ClusterState, broker: int) -> tuple[ClusterState, dict[str, Any]]:

@@ -1,0 +1,197 @@
+"""The distributed log as the room engine sees it: decider, picture, narration, JSON."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from apps.rooms import fragments
+from apps.rooms.registry import Concept, RoomView, RoundSpec
+
+from . import picture as pic
+from . import sim
+from .sim.cluster import ClusterState
+
+
+def decide(state: ClusterState, command: dict[str, Any]) -> list[dict[str, Any]]:
+    return sim.decide(state, command)
+
+
+def page_context(state: ClusterState, view: RoomView) -> dict[str, Any]:
+    picture = pic.picture(state, view)
+    return {
+        "layers": {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()},
+        "panels": {k.replace("-", "_"): v for k, v in picture.panels.items()},
+        "cluster": state,
+        "svg_height": pic.height(state),
+        "brokers": range(len(state.brokers_up)),
+        "groups": sim.group_summaries(state),
+        "producers": sim.producer_summaries(state),
+        "assignors": sim.ASSIGNORS,
+    }
+
+
+def render_frame(state: ClusterState, view: RoomView) -> str:
+    """The whole picture frame and panels, for a first paint or when the frame's size changes."""
+    picture = pic.picture(state, view)
+    layers = {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()}
+    frame = render_to_string("logpartitions/_frame.html", {"layers": layers, "svg_height": pic.height(state), "oob": True})
+    return pic.BETWEEN_TAGS.sub("><", frame.strip()) + fragments.full(fragments.Picture(panels=picture.panels))
+
+
+def render_full(state: ClusterState, view: RoomView) -> str:
+    return render_frame(state, view)
+
+
+def render_update(before: ClusterState, after: ClusterState, events: list[dict[str, Any]], view: RoomView) -> str:
+    if pic.height(before) != pic.height(after) or len(before.brokers_up) != len(after.brokers_up):
+        return render_frame(after, view)
+    return fragments.diff(pic.picture(before, view), pic.picture(after, view, events))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def narrate(before: ClusterState | None, after: ClusterState | None, event: dict[str, Any]) -> str:
+    kind, d = event["kind"], event["data"]
+    if kind == "record_produced":
+        if d["chosen_by"] == "key":
+            how = (f"key {d['key']!r}: murmur2 = {d['hash']:,}, & 0x7fffffff = {d['positive']:,}, "
+                   f"% {d['partitions']} = {d['partition']}")
+        else:
+            how = f"no key: the sticky partitioner {'switched to' if d.get('sticky_switched') else 'keeps filling'} P{d['partition']}"
+        ack = {"acknowledged": "acknowledged", "waiting_for_isr": "waiting for the ISR (acks=all)",
+               "fire_and_forget": "not waited for (acks=0)"}.get(d["ack"], d["ack"])
+        return f"{d['producer']} wrote {d['value']} to P{d['partition']} at offset {d['offset']} ({how}); leader b{d['leader']}; {ack}."
+    if kind == "burst_produced":
+        ex = d.get("example")
+        tail = (f" Example: {ex['key']!r} → P{ex['partition']}." if ex else "")
+        return f"Burst of {_plural(d['appended'], 'record')} over {len(d['per_partition'])} partitions ({d['failed']:,} failed).{tail}"
+    if kind == "produce_failed":
+        if d["reason"] == "NotEnoughReplicas":
+            return (f"Produce to P{d['partition']} failed: NotEnoughReplicas. The ISR has {len(d['isr'])} "
+                    f"member(s), min.insync.replicas is {d['min_insync']}, and acks=all needs them.")
+        return f"Produce to P{d['partition']} failed: {d['reason']} (the partition has no leader)."
+    if kind == "ticked":
+        parts = []
+        if d.get("fetched"):
+            parts.append(f"followers fetched {sum(f['records'] for f in d['fetched']):,} records")
+        if d.get("hw_moved"):
+            parts.append("HW advanced on " + ", ".join(f"P{h['partition']} to {h['to']}" for h in d["hw_moved"][:4]))
+        if d.get("isr_shrunk"):
+            parts.append("ISR shrank: " + ", ".join(f"b{s['broker']} left P{s['partition']}" for s in d["isr_shrunk"][:4]))
+        if d.get("isr_expanded"):
+            parts.append("ISR grew: " + ", ".join(f"b{s['broker']} rejoined P{s['partition']}" for s in d["isr_expanded"][:4]))
+        if d.get("acked"):
+            parts.append(f"{sum(a['records'] for a in d['acked']):,} records acknowledged")
+        if d.get("consumed"):
+            parts.append(f"consumers read {sum(c['records'] for c in d['consumed']):,}")
+        return f"Tick {d['tick']}: " + ("; ".join(parts) if parts else "nothing to do") + "."
+    if kind in ("broker_stopped", "broker_started", "unclean_set"):
+        head = {"broker_stopped": f"Broker {d.get('broker')} stopped", "broker_started": f"Broker {d.get('broker')} restarted",
+                "unclean_set": f"unclean.leader.election.enable = {str(d.get('on')).lower()}"}[kind]
+        notes = []
+        for e in d.get("elections", [])[:4]:
+            if e.get("offline"):
+                notes.append(f"P{e['partition']} is offline (no in-sync replica left)")
+            elif e.get("lost"):
+                notes.append(f"P{e['partition']} leader b{e['old_leader']} → b{e['new_leader']}"
+                             f"{'' if e.get('clean') else ' (unclean)'}: lost {_plural(e['lost'], 'record')}")
+            else:
+                notes.append(f"P{e['partition']} leader b{e['old_leader']} → b{e['new_leader']}")
+        if d.get("fenced_from_isr"):
+            notes.append("it leaves the ISR of " + ", ".join(f"P{i}" for i in d["fenced_from_isr"]))
+        return head + (": " + "; ".join(notes) if notes else "") + "."
+    if kind in ("member_joined", "member_left", "assignor_set"):
+        rb = d.get("rebalance", {})
+        who = {"member_joined": f"{d.get('member')} joined {d.get('group')}", "member_left": f"{d.get('member')} left {d.get('group')}",
+               "assignor_set": f"{d.get('group')} now uses the {d.get('assignor')} assignor"}[kind]
+        moved = rb.get("moved") or []
+        idle = rb.get("idle") or []
+        text = f"{who}: rebalance ({rb.get('protocol', '')}, generation {rb.get('generation', '')})"
+        if moved:
+            text += f", {len(moved)} partition(s) moved"
+        if idle:
+            text += f"; idle: {', '.join(idle)} (more consumers than partitions)"
+        return text + "."
+    if kind == "producer_set":
+        return f"Producer {d.get('producer')} uses acks={d.get('acks')}."
+    if kind == "config_set":
+        return f"{d['setting']} = {d['value']} (was {d['previous']})."
+    if kind == "retention_set":
+        return f"Retention set: {d.get('deleted', 0):,} records deleted in whole segments."
+    if kind == "consumer_speed_set":
+        return f"{d.get('member')} in {d.get('group')} now reads {d.get('speed')} records per tick."
+    if kind == "offsets_reset":
+        return f"{d.get('group')} offsets reset to {d.get('to')}."
+    if kind == "scene_loaded":
+        p = d["params"]
+        return (f"New scene: topic {p.get('topic', 'orders')}, {p.get('partitions')} partitions on "
+                f"{p.get('brokers')} brokers, replication factor {p.get('replication_factor')}.")
+    return kind.replace("_", " ") + "."
+
+
+def state_json(state: ClusterState) -> dict[str, Any]:
+    doc = sim.to_json(state)
+    doc["derived"] = {
+        "partitions": sim.partition_summaries(state),
+        "groups": sim.group_summaries(state),
+        "producers": sim.producer_summaries(state),
+        "totals": sim.totals(state),
+    }
+    return doc
+
+
+def join_group_command(state: ClusterState, body: dict[str, Any], name: str) -> dict[str, Any]:
+    return {"type": "group_join", "group": "class", "member": name}
+
+
+JOIN_GROUP_ROUND = RoundSpec(
+    kind="join_group",
+    title="Join the class consumer group",
+    instructions="join the consumer group 'class' as yourself and see which partitions you own.",
+    student_command="join_my_group",
+    to_command=join_group_command,
+    entry_key="member",
+)
+
+
+def round_panel(state: ClusterState, current: dict[str, Any] | None) -> str:
+    group = next((g for g in sim.group_summaries(state) if g["name"] == "class"), None)
+    html = render_to_string("logpartitions/_round.html", {"round": current, "group": group,
+                                                         "entries": len((current or {}).get("entries", []))})
+    return mark_safe(pic.BETWEEN_TAGS.sub("><", html.strip()))
+
+
+def my_entry(state: ClusterState, entry: dict[str, Any]) -> str:
+    group = next((g for g in sim.group_summaries(state) if g["name"] == "class"), None)
+    me = next((m for m in (group or {}).get("members", []) if m["name"] == entry["entry"]), None)
+    html = render_to_string("logpartitions/_my_entry.html", {"entry": entry, "me": me, "group": group,
+                                                            "partitions": len(state.partitions)})
+    return mark_safe(pic.BETWEEN_TAGS.sub("><", html.strip()))
+
+
+CONCEPT = Concept(
+    slug="log-partitions",
+    title="Log partitions",
+    blurb="A Kafka-style log: partitions, replicas, consumer groups, offsets and lag. Break a broker and watch.",
+    initial_state=sim.initial_state,
+    decide=decide,
+    evolve=sim.evolve,
+    to_json=sim.to_json,
+    from_json=sim.from_json,
+    rejected=sim.Rejected,
+    participant_commands=sim.PARTICIPANT_COMMANDS,
+    page_template="logpartitions/page.html",
+    page_context=page_context,
+    render_full=render_full,
+    render_update=render_update,
+    narrate=narrate,
+    state_json=state_json,
+    ticks=True,
+    rounds=(JOIN_GROUP_ROUND,),
+    round_panel=round_panel,
+    my_entry=my_entry,
+)
