@@ -118,6 +118,11 @@ def narrate(before: ClusterState | None, after: ClusterState | None, event: dict
         return text + "."
     if kind == "producer_set":
         return f"Producer {d.get('producer')} uses acks={d.get('acks')}."
+    if kind == "producer_rate_set":
+        if not d["rate"]:
+            return f"{d['producer']} stopped streaming."
+        keys = "no key (sticky partitioner)" if d["pattern"] == "none" else f"keys {d['pattern']}"
+        return f"{d['producer']} streams {d['rate']} records per tick, {keys}."
     if kind == "config_set":
         return f"{d['setting']} = {d['value']} (was {d['previous']})."
     if kind == "retention_set":

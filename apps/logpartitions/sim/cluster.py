@@ -88,6 +88,8 @@ class Producer:
     acknowledged: int = 0
     failed: int = 0
     lost: int = 0  # acknowledged records later lost to a leader election
+    rate: int = 0  # records it sends on every tick of the room clock (0: only when told to)
+    pattern: str = "order-{i}"  # the keys of those records ("none": keyless)
 
     @property
     def waiting(self) -> int:

@@ -325,10 +325,33 @@ def _set_producer(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> l
     return [{"kind": "producer_set", "data": {"producer": name, "acks": acks, "created": existing is None}}]
 
 
+def _set_producer_rate(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
+    """Make a producer send ``rate`` records on every tick of the room clock (0 stops it)."""
+    name = clean_name(cmd.get("producer"), "producer", limits)
+    producer = state.producer(name)
+    if producer is None:
+        raise Rejected(f"There is no producer called {name}.")
+    rate = clean_int(cmd.get("rate"), "Records per tick", 0, 10_000)
+    pattern = clean_name(cmd.get("pattern", producer.pattern), "key pattern", limits)
+    if (rate, pattern) == (producer.rate, producer.pattern):
+        raise Rejected(f"{name} already sends {rate} records per tick.")
+    return [{"kind": "producer_rate_set", "data": {"producer": name, "rate": rate, "pattern": pattern}}]
+
+
 def _tick(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
+    """Producers with a rate send first; then replication, acks, retention and consumers move."""
     dt = clean_int(cmd.get("dt_ms", 1000), "A tick", 1, limits.max_tick_ms)
+    events: list[Event] = []
+    for producer in state.producers:
+        if producer.rate <= 0 or state.total_records + producer.rate > limits.max_records:
+            continue
+        sent = _produce_burst(state, {"producer": producer.name, "count": producer.rate, "pattern": producer.pattern,
+                                      "_seed": f"{cmd.get('_seed', 'seed')}:{producer.name}"}, limits)
+        for event in sent:
+            state = evolve(state, event)
+        events.extend(sent)
     _, report = advance(state, dt)
-    return [{"kind": "ticked", "data": report}]
+    return events + [{"kind": "ticked", "data": report}]
 
 
 def _broker_stop(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -482,6 +505,7 @@ COMMANDS = {
     "set_producer": _set_producer,
     "tick": _tick,
     "broker_stop": _broker_stop,
+    "set_producer_rate": _set_producer_rate,
     "broker_start": _broker_start,
     "set_unclean": _set_unclean,
     "set_min_insync": _set_min_insync,
@@ -531,6 +555,10 @@ def evolve(state: ClusterState, event: Event) -> ClusterState:
             producer = replace(producer, sticky_partition=data["sticky_end"][0], sticky_fill=data["sticky_end"][1])
         state = _with_sticky(with_producer(state, producer), data)
         return replace(state, next_order_id=state.next_order_id + count)
+    if kind == "producer_rate_set":
+        producer = state.producer(data["producer"])
+        assert producer is not None
+        return with_producer(state, replace(producer, rate=data["rate"], pattern=data["pattern"]))
     if kind == "producer_set":
         producer = state.producer(data["producer"]) or Producer(data["producer"])
         return with_producer(state, replace(producer, acks=data["acks"]))

@@ -99,7 +99,7 @@ def pending_acks(state: ClusterState) -> dict[str, list[dict[str, int]]]:
 def producer_summaries(state: ClusterState) -> list[dict[str, Any]]:
     return [{"name": p.name, "acks": p.acks, "sent": p.sent, "acknowledged": p.acknowledged, "failed": p.failed,
              "lost": p.lost, "waiting": p.waiting, "sticky_partition": p.sticky_partition,
-             "sticky_fill": p.sticky_fill} for p in state.producers]
+             "sticky_fill": p.sticky_fill, "rate": p.rate, "pattern": p.pattern} for p in state.producers]
 
 
 def totals(state: ClusterState) -> dict[str, Any]:
