@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 
 def multi_process_errors() -> list[Error]:
@@ -24,3 +24,10 @@ def multi_process_errors() -> list[Error]:
 @register()
 def channel_layer_check(app_configs: Any, **kwargs: Any) -> list[Error]:
     return multi_process_errors()
+
+
+@register()
+def lessons_check(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    from .lessons import lesson_problems
+
+    return [Warning(f"A lesson file is skipped: {problem}", id="distviz.W001") for problem in lesson_problems()]

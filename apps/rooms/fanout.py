@@ -38,7 +38,7 @@ class Relay:
 
     async def _ensure_started(self) -> str:
         if self.channel is None:
-            self.channel = await self.layer.new_channel(prefix="relay")
+            self.channel = await self.layer.new_channel()
             self.task = asyncio.get_running_loop().create_task(self._pump())
         return self.channel
 

@@ -8,6 +8,7 @@ folder, with a sub-folder per concept.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from django.apps import apps
+
+
+log = logging.getLogger(__name__)
 
 
 class LessonError(ValueError):
@@ -84,9 +88,28 @@ def lessons_for(concept: str) -> tuple[Lesson, ...]:
     found = []
     for folder in _folders(concept):
         for path in sorted(folder.glob("*.toml")):
-            with path.open("rb") as fh:
-                found.append(parse_lesson(path.stem, concept, tomllib.load(fh)))
-    return tuple(found)
+            try:
+                with path.open("rb") as fh:
+                    found.append(parse_lesson(path.stem, concept, tomllib.load(fh)))
+            except (OSError, tomllib.TOMLDecodeError, LessonError) as exc:
+                log.error("skipping lesson %s: %s", path, exc)
+    # A lesson in DISTVIZ_LESSONS_DIR with a shipped lesson's name replaces it.
+    by_slug = {lesson.slug: lesson for lesson in found}
+    return tuple(by_slug.values())
+
+
+def lesson_problems() -> list[str]:
+    """Every lesson file that cannot be used, with why (for ``manage.py check``)."""
+    problems = []
+    for config in apps.get_app_configs():
+        for folder in _folders(config.label):
+            for path in sorted(folder.glob("*.toml")):
+                try:
+                    with path.open("rb") as fh:
+                        parse_lesson(path.stem, config.label, tomllib.load(fh))
+                except (OSError, tomllib.TOMLDecodeError, LessonError) as exc:
+                    problems.append(f"{path}: {exc}")
+    return problems
 
 
 def lesson(concept: str, slug: str) -> Lesson | None:

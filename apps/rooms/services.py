@@ -389,12 +389,14 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
         if room is None:
             raise CommandRejected("This room does not exist any more.")
         concept = get(room.concept)
-        authorise(concept, room, actor, kind)
-        if actor.role == "system" and kind == "tick" and not room.playing:
-            raise CommandRejected("The clock is paused.")
+        # A resend of an accepted command is acknowledged as such, even if the sender may no
+        # longer send it (the round closed meanwhile): it was applied once, when it was allowed.
         if command_id and RoomEvent.objects.filter(room=room, command_id=command_id).exists():
             state = room_state(room)
             return Applied(room=room, events=[], before=state, after=state, duplicate=True)
+        authorise(concept, room, actor, kind)
+        if actor.role == "system" and kind == "tick" and not room.playing:
+            raise CommandRejected("The clock is paused.")
         before = room_state(room)
         if actor.role == "participant":
             raw_events = _round_entry(room, concept, before, actor, command)

@@ -10,11 +10,39 @@ from apps.rooms.models import Room, RoomEvent
 from apps.rooms.services import Actor, Applied, room_command_apply, room_create
 
 PRESENTER = Actor("presenter")
-PARTICIPANT = Actor("participant")
+PARTICIPANT = Actor("participant")  # a student with no name and no pid: outside a round, refused everything
 VIEWER = Actor("viewer")
+OWN_KEY = {"type": "round_open", "kind": "own_key"}
+
+
+def student(name: str, pid: str | None = None) -> Actor:
+    """A participant as the consumer makes one from a student's session: role, name, pid."""
+    return Actor("participant", name, pid or f"pid-{name.lower()}")
+
+
+ALICE = student("Alice")
+BOB = student("Bob")
 
 # What a browser sends: AllowedHostsOriginValidator refuses a socket without an Origin.
 ORIGIN = (b"origin", b"http://localhost")
+
+
+def run_in_threads(jobs: list) -> list:
+    """Run each job in its own thread (its own database connection) and collect the outcomes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def run(job):
+        try:
+            return job()
+        except Exception as exc:  # noqa: BLE001 - the outcome is what the test checks
+            return exc
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        return list(pool.map(run, jobs))
 
 
 @pytest.fixture
@@ -32,6 +60,12 @@ def apply() -> Callable[..., Applied]:
         return room_command_apply(code=room.code, actor=actor, command=command, command_id=command_id)
 
     return _apply
+
+
+@pytest.fixture
+def round_room(room: Room, apply: Callable[..., Applied]) -> Room:
+    """A fresh room in which the presenter has opened the "add your own key" round (seq 2)."""
+    return apply(room, OWN_KEY).room
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from apps.rooms import clock, presence, registry
 from apps.rooms.models import Room, RoomEvent
 from distviz.asgi import application
 
+from .wire import update
+
 START = datetime(2026, 1, 1, 12, 0, tzinfo=dt_timezone.utc)
 
 
@@ -222,10 +224,10 @@ async def test_clock_loop_ticks_a_playing_room_and_stops_on_pause(presenter_clie
         assert (await comm.connect(timeout=5))[0]
         await comm.receive_from(timeout=5)  # the full state
         await comm.send_to(text_data=json.dumps({"body": {"type": "speed", "speed": 8}}))
-        await comm.receive_from(timeout=5)
+        await update(comm)  # (update() reads past the presence frame that follows a connect)
         await comm.send_to(text_data=json.dumps({"body": {"type": "play"}}))
-        played = json.loads(await comm.receive_from(timeout=5))
-        tick = json.loads(await comm.receive_from(timeout=5))  # the clock's first tick, at 8x
+        played = await update(comm)
+        tick = await update(comm)  # the clock's first tick, at 8x
         assert tick["seq"] == played["seq"] + 1
         assert "Tick" in tick["content"]
         await comm.send_to(text_data=json.dumps({"body": {"type": "pause"}}))

@@ -1,11 +1,15 @@
-"""RoomConsumer over a real ASGI stack: origin check, session roles, broadcast, garbage, rate limit."""
+"""RoomConsumer over a real ASGI stack: origin check, session roles, broadcast, garbage, rate limit.
+
+Presence frames (``{"presence": N}``, no seq) reach every socket some 0.4 s after a connect; the
+helpers in ``wire.py`` read past them (``reply``, ``quiet``), so these tests do not depend on
+when one lands. ``test_presence.py`` tests them.
+"""
 from __future__ import annotations
 
-import contextlib
 import json
 import types
 import uuid
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 import pytest
 from channels.db import database_sync_to_async
@@ -14,18 +18,13 @@ from channels.testing import WebsocketCommunicator
 from apps.rooms import consumers
 from apps.rooms.consumers import RATE_BURST
 from apps.rooms.models import Room, RoomEvent
+from apps.rooms.services import room_command_apply
 from distviz.asgi import application
 
-from .conftest import ORIGIN
+from .conftest import ORIGIN, OWN_KEY, PRESENTER
+from .wire import TIMEOUT, frame, is_my_entry, open_socket, quiet, raw_reply, replies, reply, update
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-TIMEOUT = 5  # seconds: an upper bound on a wait, never a pause
-
-
-def frame(body: dict[str, Any], request_id: str | None = None) -> str:
-    """A frame as htmx's hx-ws extension sends it."""
-    return json.dumps({"headers": {"HX-Request": "true", "HX-Request-ID": request_id or str(uuid.uuid4())}, "body": body})
 
 
 @database_sync_to_async
@@ -33,22 +32,10 @@ def log_size(code: str) -> tuple[int, int]:
     return RoomEvent.objects.filter(room__code=code).count(), Room.objects.get(code=code).seq
 
 
-@contextlib.asynccontextmanager
-async def open_socket(code: str, headers: list[tuple[bytes, bytes]]) -> AsyncIterator[WebsocketCommunicator]:
-    """Connect, swallow the full-state frame every connection starts with, always disconnect."""
-    comm = WebsocketCommunicator(application, f"/ws/r/{code}/", headers=headers)
-    try:
-        connected, _ = await comm.connect(timeout=TIMEOUT)
-        assert connected
-        first = json.loads(await comm.receive_from(timeout=TIMEOUT))
-        assert first["full"] is True
-        yield comm
-    finally:
-        await comm.disconnect()
-
-
-async def reply(comm: WebsocketCommunicator) -> dict[str, Any]:
-    return json.loads(await comm.receive_from(timeout=TIMEOUT))
+@database_sync_to_async
+def open_round(code: str) -> None:
+    """The presenter opens the "add your own key" round (seq 2), as its button would."""
+    room_command_apply(code=code, actor=PRESENTER, command=OWN_KEY)
 
 
 @pytest.fixture
@@ -113,7 +100,7 @@ async def test_consumer_accepts_a_lower_case_code(code):
 
 async def test_consumer_sends_the_current_seq_on_reconnect(code, presenter):
     await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}))
-    await reply(presenter)
+    await update(presenter)
     again = WebsocketCommunicator(application, f"/ws/r/{code}/", headers=[ORIGIN])
     try:
         await again.connect(timeout=TIMEOUT)
@@ -127,8 +114,8 @@ async def test_consumer_sends_the_current_seq_on_reconnect(code, presenter):
 
 async def test_consumer_broadcasts_a_command_to_everyone_in_the_room(code, presenter, participant):
     await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}))
-    to_presenter = await presenter.receive_from(timeout=TIMEOUT)
-    to_participant = await participant.receive_from(timeout=TIMEOUT)
+    to_presenter = await raw_reply(presenter)
+    to_participant = await raw_reply(participant)
     assert to_presenter == to_participant  # rendered once, forwarded as is
     update = json.loads(to_participant)
     assert (update["seq"], update["from"]) == (2, 2)
@@ -138,32 +125,46 @@ async def test_consumer_broadcasts_a_command_to_everyone_in_the_room(code, prese
 
 async def test_consumer_broadcasts_one_frame_per_command(presenter, participant):
     await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}))
-    await presenter.receive_from(timeout=TIMEOUT)
-    await participant.receive_from(timeout=TIMEOUT)
-    assert await presenter.receive_nothing()
-    assert await participant.receive_nothing()
+    await reply(presenter)
+    await reply(participant)
+    assert await quiet(presenter)
+    assert await quiet(participant)
 
 
-async def test_consumer_broadcast_carries_the_room_bar_and_narration(presenter, participant):
-    await participant.send_to(text_data=frame({"type": "add_key", "key": "alice"}))
-    update = await reply(presenter)
-    assert 'id="room-bar"' in update["content"]
-    assert "Added key alice" in update["content"]
+async def test_consumer_broadcast_carries_the_room_bar_and_narration(code, presenter, participant):
+    await open_round(code)
+    await participant.send_to(text_data=frame({"type": "add_my_key", "key": "alice"}))
+    got = await update(presenter)
+    assert 'id="room-bar"' in got["content"]
+    assert "Added key alice" in got["content"]
+    assert "took part: alice" in got["content"]
 
 
-async def test_consumer_broadcast_escapes_markup_in_names(presenter, participant):
-    await participant.send_to(text_data=frame({"type": "add_key", "key": '"><svg onload=alert(1)>'}))
+async def test_consumer_broadcast_escapes_markup_in_names(code, presenter, participant):
+    await open_round(code)
+    await participant.send_to(text_data=frame({"type": "add_my_key", "key": '"><svg onload=alert(1)>'}))
+    from_participant = await update(presenter)
     await presenter.send_to(text_data=frame({"type": "add_node", "name": '"><svg onload=alert(1)>'}))
-    contents = (await reply(presenter))["content"] + (await reply(presenter))["content"]
-    assert "<svg onload" not in contents
-    assert "&lt;svg onload" in contents
+    from_presenter = await update(presenter)
+    for got in (from_participant, from_presenter):
+        assert "<svg onload" not in got["content"]
+        assert "&lt;svg onload" in got["content"]
 
 
 async def test_consumer_broadcasts_a_participants_key_to_the_presenter(code, presenter, participant):
+    await open_round(code)
+    await participant.send_to(text_data=frame({"type": "add_my_key", "key": "bob"}))
+    got = await update(presenter)
+    assert (got["from"], got["seq"]) == (3, 4)  # key_added, round_entry
+    assert await log_size(code) == (4, 4)
+
+
+async def test_consumer_refuses_a_participants_key_outside_a_round(code, presenter, participant):
     await participant.send_to(text_data=frame({"type": "add_key", "key": "bob"}))
-    update = await reply(presenter)
-    assert update["seq"] == 2
-    assert await log_size(code) == (2, 2)
+    answer = await reply(participant)
+    assert answer["error"] == "Only the presenter can do that. Wait for the presenter to open a round."
+    assert await quiet(presenter)
+    assert await log_size(code) == (1, 1)
 
 
 # -- rejections ------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ async def test_consumer_sends_a_rejection_to_the_sender_only(code, presenter, pa
     answer = await reply(presenter)
     assert answer["error"] == "There is no node called Z."
     assert 'id="flash"' in answer["content"]
-    assert await participant.receive_nothing()
+    assert await quiet(participant)
     assert await log_size(code) == (1, 1)
 
 
@@ -181,7 +182,7 @@ async def test_consumer_refuses_remove_node_from_a_participant(code, presenter, 
     await participant.send_to(text_data=frame({"type": "remove_node", "name": "A"}))
     answer = await reply(participant)
     assert "Only the presenter" in answer["error"]
-    assert await presenter.receive_nothing()
+    assert await quiet(presenter)
     assert await log_size(code) == (1, 1)
 
 
@@ -217,8 +218,8 @@ async def test_consumer_answers_garbage_with_an_error(code, presenter, payload, 
 @pytest.mark.parametrize(("payload", "message"), GARBAGE)
 async def test_consumer_garbage_changes_nothing(code, presenter, participant, payload, message):
     await presenter.send_to(**payload)
-    await reply(presenter)
-    assert await participant.receive_nothing()
+    assert "error" in await reply(presenter)
+    assert await quiet(participant)
     assert await log_size(code) == (1, 1)
 
 
@@ -235,7 +236,7 @@ async def test_consumer_keeps_working_after_garbage(code, presenter):
 
 async def test_consumer_answers_sync_with_a_full_frame(presenter):
     await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}))
-    await reply(presenter)
+    await update(presenter)
     await presenter.send_to(text_data=json.dumps({"body": {"type": "sync"}}))
     full = await reply(presenter)
     assert (full["full"], full["seq"]) == (True, 2)
@@ -243,20 +244,20 @@ async def test_consumer_answers_sync_with_a_full_frame(presenter):
 
 async def test_consumer_sync_appends_nothing(code, presenter, participant):
     await presenter.send_to(text_data=json.dumps({"body": {"type": "sync"}}))
-    await reply(presenter)
-    assert await participant.receive_nothing()
+    assert (await reply(presenter))["full"]
+    assert await quiet(participant)
     assert await log_size(code) == (1, 1)
 
 
 async def test_consumer_applies_a_resent_request_id_once(code, presenter, participant):
     request_id = str(uuid.uuid4())
     await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}, request_id=request_id))
-    await reply(participant)
+    await update(participant)
     await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}, request_id=request_id))
-    await reply(presenter)  # the first command's broadcast
+    assert (await reply(presenter))["command_id"] == request_id  # the first command's broadcast
     ack = await reply(presenter)  # the resend: acknowledged to its sender only, not applied
     assert ack == {"duplicate": True, "command_id": request_id}
-    assert await participant.receive_nothing()
+    assert await quiet(participant)
     assert await log_size(code) == (2, 2)
 
 
@@ -264,48 +265,64 @@ async def test_consumer_applies_a_resend_after_reconnect_once(code, presenter_he
     request_id = str(uuid.uuid4())
     async with open_socket(code, presenter_headers) as first:
         await first.send_to(text_data=frame({"type": "add_key", "key": "carol"}, request_id=request_id))
-        await reply(first)
+        await update(first)
     async with open_socket(code, presenter_headers) as second:
         await second.send_to(text_data=frame({"type": "add_key", "key": "carol"}, request_id=request_id))
         assert await reply(second) == {"duplicate": True, "command_id": request_id}
-        assert await second.receive_nothing()
+        assert await quiet(second)
     assert await log_size(code) == (2, 2)
 
 
 # -- rate limit ------------------------------------------------------------------------------
 
-async def test_consumer_rate_limit_slows_down_a_flood(code, monkeypatch):
-    # Freeze the consumer's clock so the token bucket never refills: the outcome does not
-    # depend on how fast this machine is.
+@pytest.fixture
+def frozen_clock(monkeypatch) -> None:
+    """Freeze the consumer's clock so the token bucket never refills: the outcome does not
+    depend on how fast this machine is."""
     monkeypatch.setattr(consumers, "time", types.SimpleNamespace(monotonic=lambda: 1000.0))
-    async with open_socket(code, [ORIGIN]) as comm:
+
+
+async def test_consumer_rate_limit_slows_down_a_flood(code, presenter_headers, frozen_clock):
+    async with open_socket(code, presenter_headers) as comm:
         for i in range(40):
             await comm.send_to(text_data=frame({"type": "add_key", "key": f"flood{i}"}))
-        answers = [json.loads(await comm.receive_from(timeout=TIMEOUT)) for _ in range(40)]
+        answers = await replies(comm, 40)
     slow_downs = [a for a in answers if a.get("error", "").startswith("Slow down")]
     assert len(slow_downs) == 40 - RATE_BURST
+    assert len([a for a in answers if "seq" in a]) == RATE_BURST
     assert await log_size(code) == (1 + RATE_BURST, 1 + RATE_BURST)
 
 
-async def test_consumer_rate_limit_lets_a_burst_through(code, monkeypatch):
-    monkeypatch.setattr(consumers, "time", types.SimpleNamespace(monotonic=lambda: 1000.0))
-    async with open_socket(code, [ORIGIN]) as comm:
+async def test_consumer_rate_limit_lets_a_burst_through(code, presenter_headers, frozen_clock):
+    async with open_socket(code, presenter_headers) as comm:
         for i in range(int(RATE_BURST)):
             await comm.send_to(text_data=frame({"type": "add_key", "key": f"burst{i}"}))
-        answers = [json.loads(await comm.receive_from(timeout=TIMEOUT)) for _ in range(int(RATE_BURST))]
+        answers = await replies(comm, int(RATE_BURST))
     assert not [a for a in answers if "error" in a]
+    assert await log_size(code) == (1 + RATE_BURST, 1 + RATE_BURST)
 
 
-async def test_consumer_rate_limit_is_per_connection(code, monkeypatch):
-    monkeypatch.setattr(consumers, "time", types.SimpleNamespace(monotonic=lambda: 1000.0))
-    async with open_socket(code, [ORIGIN]) as flooder, open_socket(code, [ORIGIN]) as calm:
+async def test_consumer_rate_limit_counts_refused_commands_too(code, frozen_clock):
+    # A student hammering a button outside a round costs tokens like anyone else.
+    async with open_socket(code, [ORIGIN]) as comm:
+        for i in range(int(RATE_BURST) + 4):
+            await comm.send_to(text_data=frame({"type": "add_my_key", "key": f"k{i}"}))
+        answers = await replies(comm, int(RATE_BURST) + 4)
+    assert [a["error"].startswith("Slow down") for a in answers] == [False] * int(RATE_BURST) + [True] * 4
+
+
+async def test_consumer_rate_limit_is_per_connection(code, presenter_headers, frozen_clock):
+    await open_round(code)
+    async with open_socket(code, presenter_headers) as flooder, open_socket(code, [ORIGIN]) as calm:
         for i in range(int(RATE_BURST) + 1):
             await flooder.send_to(text_data=frame({"type": "lookup", "key": f"k{i}"}))
-        answers = [json.loads(await flooder.receive_from(timeout=TIMEOUT)) for _ in range(int(RATE_BURST) + 1)]
+        answers = await replies(flooder, int(RATE_BURST) + 1)
         for _ in range(int(RATE_BURST)):  # the flooder's accepted lookups, broadcast to the room
-            await calm.receive_from(timeout=TIMEOUT)
-        assert await calm.receive_nothing()
-        await calm.send_to(text_data=frame({"type": "add_key", "key": "calm"}))
-        calm_answer = json.loads(await calm.receive_from(timeout=TIMEOUT))
+            await update(calm)
+        assert await quiet(calm)
+        await calm.send_to(text_data=frame({"type": "add_my_key", "key": "calm"}))
+        calm_answers = await replies(calm, 2)  # the broadcast and the student's own result
     assert any(a.get("error", "").startswith("Slow down") for a in answers)
-    assert "error" not in calm_answer
+    assert not [a for a in calm_answers if "error" in a]
+    assert sorted(("seq" in a, is_my_entry(a)) for a in calm_answers) == [(False, True), (True, False)]
+    assert await log_size(code) == (2 + RATE_BURST + 2, 2 + RATE_BURST + 2)

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.redis
 BASE_DIR = Path(settings.BASE_DIR)
 START_TIMEOUT = 30  # seconds for a child process to start listening
 RECV_TIMEOUT = 10
+IDLE_SECONDS = 7  # longer than channels-redis's 5 s blocking pop and redis-py 8's 5 s socket timeout
 
 
 def free_port() -> int:
@@ -132,24 +133,75 @@ def servers(scaled_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture
 def room_code(scaled_env: dict[str, str], servers: tuple[int, int]) -> str:
+    """A fresh room on the shared database, with the "add your own key" round open (seq 2)."""
     done = manage(scaled_env, "shell", "-c",
-                  "from apps.rooms.services import room_create; print(room_create(concept='hashring')[0].code)")
+                  "from apps.rooms.services import Actor, room_create, room_command_apply; "
+                  "room = room_create(concept='hashring')[0]; "
+                  "room_command_apply(code=room.code, actor=Actor('presenter'), command={'type': 'round_open', 'kind': 'own_key'}); "
+                  "print(room.code)")
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
+
+
+def presenter_cookie(code: str) -> str:
+    """The session cookie of a browser that presents ``code`` (signed with the SECRET_KEY the
+    child processes share with this one: sessions live in signed cookies, not the database)."""
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+
+    store = SessionStore()
+    store["presenter_rooms"] = [code]
+    store.save()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
 
 
 def command(body: dict[str, Any]) -> str:
     return json.dumps({"headers": {"HX-Request": "true", "HX-Request-ID": str(uuid.uuid4())}, "body": body})
 
 
+async def recv_text(ws: Any) -> str:
+    """The next frame that is not a presence frame (those follow every connect and leave)."""
+    while True:
+        text = await asyncio.wait_for(ws.recv(), timeout=RECV_TIMEOUT)
+        if "presence" not in json.loads(text):
+            return text
+
+
 async def recv_json(ws: Any) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout=RECV_TIMEOUT))
+    return json.loads(await recv_text(ws))
 
 
-def socket_to(port: int, code: str) -> Any:
+async def recv_update(ws: Any) -> dict[str, Any]:
+    """The next broadcast (with a seq), passing over a sender's own "my entry" frame; not an error."""
+    while True:
+        msg = await recv_json(ws)
+        assert "error" not in msg, msg["error"]
+        if "seq" in msg:
+            return msg
+
+
+async def recv_presence(ws: Any, count: int) -> dict[str, Any]:
+    while True:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), timeout=RECV_TIMEOUT))
+        if msg.get("presence") == count:
+            return msg
+
+
+async def quiet(ws: Any, seconds: float = 0.5) -> bool:
+    """True when nothing but presence frames arrives within ``seconds``."""
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                if "presence" not in json.loads(await ws.recv()):
+                    return False
+    except TimeoutError:
+        return True
+
+
+def socket_to(port: int, code: str, cookie: str | None = None) -> Any:
     from websockets.asyncio.client import connect
 
-    return connect(f"ws://127.0.0.1:{port}/ws/r/{code}/", origin=f"http://127.0.0.1:{port}", open_timeout=RECV_TIMEOUT)
+    return connect(f"ws://127.0.0.1:{port}/ws/r/{code}/", origin=f"http://127.0.0.1:{port}", open_timeout=RECV_TIMEOUT,
+                   additional_headers={"Cookie": cookie} if cookie else None)
 
 
 # -- two processes, one room -------------------------------------------------------------------
@@ -158,34 +210,108 @@ async def test_scaleout_broadcast_reaches_a_client_on_the_other_process(servers,
     first, second = servers
     async with socket_to(first, room_code) as ws1, socket_to(second, room_code) as ws2:
         assert (await recv_json(ws1))["full"]
-        assert (await recv_json(ws2))["seq"] == 1
-        await ws1.send(command({"type": "add_key", "key": "across"}))
-        update = await recv_json(ws2)
-    assert (update["seq"], update["from"]) == (2, 2)
+        assert (await recv_json(ws2))["seq"] == 2
+        await ws1.send(command({"type": "add_my_key", "key": "across"}))  # a student's entry in the open round
+        update = await recv_update(ws2)
+        mine = [await recv_json(ws1), await recv_json(ws1)]  # the broadcast and, to ws1 alone, its result
+        assert await quiet(ws2)
+    assert (update["seq"], update["from"]) == (4, 3)
     assert "Added key across" in update["content"]
+    assert sorted("seq" in m for m in mine) == [False, True]
+    assert 'id="my-entry"' in next(m for m in mine if "seq" not in m)["content"]
 
 
 async def test_scaleout_broadcast_reaches_the_sender_and_the_other_process_alike(servers, room_code):
     first, second = servers
-    async with socket_to(first, room_code) as ws1, socket_to(second, room_code) as ws2:
+    async with socket_to(first, room_code) as ws1, socket_to(second, room_code, presenter_cookie(room_code)) as ws2:
         await recv_json(ws1)
         await recv_json(ws2)
-        await ws2.send(command({"type": "lookup", "key": "user3"}))
-        on_first = await asyncio.wait_for(ws1.recv(), timeout=RECV_TIMEOUT)
-        on_second = await asyncio.wait_for(ws2.recv(), timeout=RECV_TIMEOUT)
+        await ws2.send(command({"type": "lookup", "key": "user3"}))  # the presenter, on the second process
+        on_first = await recv_text(ws1)
+        on_second = await recv_text(ws2)
     assert on_first == on_second
-    assert json.loads(on_first)["seq"] == 2
+    assert json.loads(on_first)["seq"] == 3
 
 
 async def test_scaleout_both_processes_serve_the_same_log(servers, room_code):
     first, second = servers
     async with socket_to(first, room_code) as ws1:
         await recv_json(ws1)
-        await ws1.send(command({"type": "add_key", "key": "shared"}))
-        await recv_json(ws1)
+        await ws1.send(command({"type": "add_my_key", "key": "shared"}))
+        await recv_update(ws1)
     doc = await asyncio.to_thread(lambda: json.load(urlopen(f"http://127.0.0.1:{second}/r/{room_code}/state.json", timeout=RECV_TIMEOUT)))
-    assert doc["seq"] == 2
+    assert doc["seq"] == 4
     assert "shared" in doc["state"]["keys"]
+
+
+async def test_scaleout_presence_counts_sockets_on_both_processes(servers, room_code):
+    first, second = servers
+    async with socket_to(first, room_code) as ws1:
+        await recv_json(ws1)
+        async with socket_to(second, room_code) as ws2:
+            await recv_json(ws2)
+            assert (await recv_presence(ws1, 2))["presence"] == 2
+            assert (await recv_presence(ws2, 2))["presence"] == 2
+        assert (await recv_presence(ws1, 1))["presence"] == 1
+
+
+async def test_scaleout_sockets_survive_an_idle_spell_and_still_get_broadcasts(servers, room_code):
+    # channels-redis waits for a message with BZPOPMIN (5 s server-side timeout) in a loop; an
+    # idle classroom (everyone reading the projector) must not lose its sockets meanwhile.
+    first, second = servers
+    async with socket_to(first, room_code) as ws1, socket_to(second, room_code) as ws2:
+        await recv_json(ws1)
+        await recv_json(ws2)
+        assert await quiet(ws1, IDLE_SECONDS)  # raises ConnectionClosed if the server dropped it
+        await ws1.send(command({"type": "add_my_key", "key": "after-a-pause"}))
+        update = await recv_update(ws2)
+        own = await recv_update(ws1)
+    assert update == own
+    assert update["seq"] == 4
+
+
+async def test_scaleout_relay_receives_while_a_consumer_waits_on_its_own_channel(redis_url):
+    # In one process channels-redis lets one receiver at a time block on Redis, popping for the
+    # *real* channel of its own name (the part up to "!"), and hands what it pops to the others.
+    # Every consumer waits on its own channel from the moment it connects, so the relay only
+    # gets its broadcasts if its channel shares that real channel. (No socket timeout here:
+    # this is about the receive lock, not about redis-py's timeouts.)
+    from channels_redis.core import RedisChannelLayer
+
+    from apps.rooms.fanout import Relay, group_name
+
+    layer = RedisChannelLayer(hosts=[{"address": redis_url, "socket_timeout": None}])
+    consumer_channel = await layer.new_channel()  # what channels gives every consumer
+    idle_consumer = asyncio.create_task(layer.receive(consumer_channel))
+    relay = Relay()
+    relay.layer = layer
+    frames: list[str] = []
+
+    class Viewer:
+        async def send(self, text_data=None, bytes_data=None, close=False):
+            frames.append(text_data)
+
+    viewer = Viewer()
+    try:
+        async with asyncio.timeout(RECV_TIMEOUT):
+            while not (layer.receive_lock and layer.receive_lock.locked()):  # the consumer is blocked on Redis
+                await asyncio.sleep(0.01)
+        await relay.join("RELAYX", viewer)
+        await layer.group_send(group_name("RELAYX"), {"type": "room.update", "code": "RELAYX", "frame": '{"seq": 2}'})
+        try:
+            async with asyncio.timeout(RECV_TIMEOUT):
+                while not frames:
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            pytest.fail(f"the relay ({relay.channel}) got no broadcast while a consumer ({consumer_channel}) "
+                        "waited on its own channel: they must share a real channel (same new_channel prefix)")
+        assert frames == ['{"seq": 2}']
+    finally:
+        idle_consumer.cancel()
+        if relay.task is not None:
+            relay.task.cancel()
+        await asyncio.gather(idle_consumer, *([relay.task] if relay.task else []), return_exceptions=True)
+        await layer.close_pools()
 
 
 # -- refused setups --------------------------------------------------------------------------

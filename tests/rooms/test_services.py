@@ -18,7 +18,7 @@ from apps.rooms.services import (
     state_at,
 )
 
-from .conftest import PARTICIPANT, VIEWER
+from .conftest import ALICE, OWN_KEY, PARTICIPANT, VIEWER, run_in_threads, student
 
 pytestmark = pytest.mark.django_db
 
@@ -73,16 +73,26 @@ def test_room_command_apply_advances_room_seq_and_position(room, apply):
 def test_room_command_apply_keeps_seqs_contiguous(room, apply):
     apply(room, {"type": "add_node"})
     apply(room, {"type": "add_random_keys", "count": 50})
-    apply(room, {"type": "lookup", "key": "bob"}, actor=PARTICIPANT)
+    apply(room, OWN_KEY)
+    apply(room, {"type": "add_my_key", "key": "bob"}, actor=ALICE)  # two events: key_added, round_entry
+    apply(room, {"type": "lookup", "key": "bob"})
     apply(room, {"type": "remove_node", "name": "A"})
     seqs = list(RoomEvent.objects.filter(room=room).order_by("seq").values_list("seq", flat=True))
-    assert seqs == list(range(1, refreshed(room).seq + 1)) == [1, 2, 3, 4, 5]
+    assert seqs == list(range(1, refreshed(room).seq + 1)) == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
 def test_room_command_apply_records_actor_and_command_id(room, apply):
-    applied = apply(room, {"type": "add_key", "key": "carol"}, actor=PARTICIPANT, command_id="c-1")
+    applied = apply(room, {"type": "add_key", "key": "carol"}, command_id="c-1")
     event = RoomEvent.objects.get(room=room, seq=applied.events[0].seq)
-    assert (event.actor, event.command_id) == ("participant", "c-1")
+    assert (event.actor, event.command_id) == ("presenter", "c-1")
+
+
+def test_room_command_apply_records_a_participants_entry_under_its_command_id(round_room, apply):
+    applied = apply(round_room, {"type": "add_my_key", "key": "carol"}, actor=ALICE, command_id="c-1")
+    rows = list(RoomEvent.objects.filter(room=round_room, seq__gte=applied.events[0].seq).order_by("seq")
+                .values_list("kind", "actor", "command_id"))
+    # The id marks the command's first event only: (room, command_id) is unique.
+    assert rows == [("key_added", "participant", "c-1"), ("round_entry", "participant", None)]
 
 
 def test_room_command_apply_writes_narration_into_the_log(room, apply):
@@ -90,9 +100,20 @@ def test_room_command_apply_writes_narration_into_the_log(room, apply):
     assert RoomEvent.objects.get(room=room, seq=2).narration.startswith("Added node E with 8 virtual nodes")
 
 
-def test_room_command_apply_lets_a_participant_add_a_key(room, apply):
-    applied = apply(room, {"type": "add_key", "key": "dave"}, actor=PARTICIPANT)
+def test_room_command_apply_lets_a_participant_add_their_key_in_an_open_round(round_room, apply):
+    applied = apply(round_room, {"type": "add_my_key", "key": "dave"}, actor=ALICE)
     assert "dave" in applied.after.keys
+    assert [(e.kind, e.data) for e in applied.events] == [
+        ("key_added", {"key": "dave"}),
+        ("round_entry", {"pid": ALICE.pid, "name": "Alice", "entry": "dave"}),
+    ]
+
+
+def test_room_command_apply_refuses_a_participants_key_outside_a_round(room, apply, log_size):
+    before = log_size(room)
+    with pytest.raises(CommandRejected, match="Wait for the presenter to open a round"):
+        apply(room, {"type": "add_my_key", "key": "dave"}, actor=ALICE)
+    assert log_size(room) == before
 
 
 # -- rejected commands append nothing ----------------------------------------------------------
@@ -109,6 +130,9 @@ REJECTED = [
     pytest.param(None, {"type": 7}, "A command needs a type", id="type-not-text"),
     pytest.param(PARTICIPANT, {"type": "remove_node", "name": "A"}, "Only the presenter", id="participant-remove-node"),
     pytest.param(PARTICIPANT, {"type": "rewind", "to_seq": 1}, "Only the presenter", id="participant-rewind"),
+    pytest.param(PARTICIPANT, {"type": "add_key", "key": "eve"}, "Wait for the presenter to open a round", id="participant-add-key"),
+    pytest.param(PARTICIPANT, {"type": "lookup", "key": "user1"}, "Wait for the presenter to open a round", id="participant-lookup"),
+    pytest.param(PARTICIPANT, {"type": "add_my_key"}, "Wait for the presenter to open a round", id="participant-no-round"),
     pytest.param(VIEWER, {"type": "add_key", "key": "eve"}, "view-only", id="viewer-add-key"),
     pytest.param(VIEWER, {"type": "lookup", "key": "user1"}, "view-only", id="viewer-lookup"),
     pytest.param(None, {"type": "step_back"}, "nothing to step back to", id="step-back-at-start"),
@@ -198,8 +222,11 @@ def mixed_history(room, apply) -> None:
     apply(room, {"type": "add_node", "name": "E", "vnodes": 20})
     apply(room, {"type": "set_vnodes", "vnodes": 12})
     apply(room, {"type": "remove_node", "name": "B"})
-    apply(room, {"type": "add_key", "key": "heidi"}, actor=PARTICIPANT)
-    apply(room, {"type": "lookup", "key": "heidi"}, actor=PARTICIPANT)
+    apply(room, OWN_KEY)
+    apply(room, {"type": "add_my_key", "key": "heidi"}, actor=ALICE)
+    apply(room, {"type": "add_my_key"}, actor=student("Ivan"))  # a key named after the student
+    apply(room, {"type": "round_close"})
+    apply(room, {"type": "lookup", "key": "heidi"})
     apply(room, {"type": "set_replicas", "replicas": 2})
     apply(room, {"type": "rewind", "to_seq": 4})
     apply(room, {"type": "add_random_keys", "count": 40})
@@ -388,32 +415,19 @@ def test_room_command_apply_ignores_a_seed_sent_by_the_client(room, apply):
 
 # -- concurrent writers ----------------------------------------------------------------------
 
-def run_in_threads(jobs: list) -> list:
-    """Run each job in its own thread (its own database connection) and collect the outcomes."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connection
-
-    def run(job):
-        try:
-            return job()
-        except Exception as exc:  # noqa: BLE001 - the outcome is what the test checks
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        return list(pool.map(run, jobs))
-
-
 @pytest.mark.django_db(transaction=True)
 def test_room_command_apply_keeps_seqs_contiguous_under_concurrent_writers(room, apply):
-    jobs = [lambda i=i: apply(room, {"type": "add_key", "key": f"t{i}"}, actor=PARTICIPANT) for i in range(24)]
+    apply(room, OWN_KEY)
+    # A class answering at once: 24 students' entries (two events each) and the presenter's keys.
+    jobs = [lambda i=i: apply(room, {"type": "add_my_key", "key": f"t{i}"}, actor=student(f"S{i}")) for i in range(24)]
+    jobs += [lambda i=i: apply(room, {"type": "add_key", "key": f"p{i}"}) for i in range(8)]
     outcomes = run_in_threads(jobs)
     assert not [o for o in outcomes if isinstance(o, Exception)]
     seqs = list(RoomEvent.objects.filter(room=room).order_by("seq").values_list("seq", flat=True))
-    assert seqs == list(range(1, 26))
-    assert refreshed(room).seq == 25
+    assert seqs == list(range(1, 2 + 48 + 8 + 1))
+    assert refreshed(room).seq == 58
+    # Each entry was added to the round under the room lock: none was lost to a race.
+    assert sorted(e["entry"] for e in refreshed(room).round["entries"]) == sorted(f"t{i}" for i in range(24))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,9 +9,9 @@ from django.test import Client
 
 from apps.rooms import views
 from apps.rooms.models import Room
-from apps.rooms.registry import COMING
+from apps.rooms.registry import COMING, REGISTRY
 
-from .conftest import PARTICIPANT
+from .conftest import ALICE, OWN_KEY
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,14 @@ def test_home_lists_the_other_concepts_as_coming(client):
     html = client.get("/").content.decode()
     for slug, _title, _blurb in COMING:
         assert f'class="card coming" id="card-{slug}"' in html
-    assert 'class="card live" id="card-log-partitions"' not in html
+        assert f'class="card live" id="card-{slug}"' not in html
+
+
+def test_home_lists_every_registered_concept_as_live(client):
+    html = client.get("/").content.decode()
+    for slug in REGISTRY:
+        assert f'class="card live" id="card-{slug}"' in html
+        assert f'class="card coming" id="card-{slug}"' not in html
 
 
 def test_home_sends_a_content_security_policy(client):
@@ -133,20 +140,29 @@ def test_join_does_not_make_a_presenter(client, room):
 # -- events.json -----------------------------------------------------------------------------
 
 def test_room_events_json_has_the_documented_shape(client, room, apply):
-    apply(room, {"type": "add_key", "key": "alice"}, actor=PARTICIPANT, command_id="cmd-1")
+    apply(room, OWN_KEY)
+    apply(room, {"type": "add_my_key", "key": "alice"}, actor=ALICE, command_id="cmd-1")
     doc = client.get(f"/r/{room.code}/events.json").json()
     assert set(doc) == {"room", "concept", "seq", "events", "more"}
-    assert (doc["room"], doc["concept"], doc["seq"], doc["more"]) == (room.code, "hashring", 2, False)
-    assert [set(e) for e in doc["events"]] == [{"seq", "kind", "data", "command_id", "actor", "narration", "created"}] * 2
+    assert (doc["room"], doc["concept"], doc["seq"], doc["more"]) == (room.code, "hashring", 4, False)
+    assert [set(e) for e in doc["events"]] == [{"seq", "kind", "data", "command_id", "actor", "narration", "created"}] * 4
 
 
 def test_room_events_json_lists_the_log_in_order(client, room, apply):
-    apply(room, {"type": "add_key", "key": "alice"}, actor=PARTICIPANT, command_id="cmd-1")
+    apply(room, OWN_KEY, command_id="open-1")
+    apply(room, {"type": "add_my_key", "key": "alice"}, actor=ALICE, command_id="cmd-1")
     events = client.get(f"/r/{room.code}/events.json").json()["events"]
-    assert [(e["seq"], e["kind"]) for e in events] == [(1, "room_created"), (2, "key_added")]
-    assert (events[1]["data"], events[1]["command_id"], events[1]["actor"]) == ({"key": "alice"}, "cmd-1", "participant")
-    assert events[1]["narration"].startswith("Added key alice")
-    assert datetime.fromisoformat(events[1]["created"])
+    assert [(e["seq"], e["kind"], e["actor"], e["command_id"]) for e in events] == [
+        (1, "room_created", "system", None),
+        (2, "round_opened", "presenter", "open-1"),
+        (3, "key_added", "participant", "cmd-1"),
+        (4, "round_entry", "participant", None),
+    ]
+    assert events[2]["data"] == {"key": "alice"}
+    assert events[3]["data"] == {"pid": ALICE.pid, "name": "Alice", "entry": "alice"}
+    assert events[2]["narration"].startswith("Added key alice")
+    assert events[3]["narration"] == "Alice took part: alice."
+    assert datetime.fromisoformat(events[2]["created"])
 
 
 def test_room_events_json_pages_with_after(client, room, apply):
@@ -259,8 +275,9 @@ def test_room_fork_view_is_404_for_an_unknown_room(client):
 # -- escaping --------------------------------------------------------------------------------
 
 def test_room_page_escapes_markup_in_a_key_name(client, room, apply):
-    apply(room, {"type": "add_key", "key": MARKUP}, actor=PARTICIPANT)
-    apply(room, {"type": "lookup", "key": MARKUP}, actor=PARTICIPANT)
+    apply(room, OWN_KEY)
+    apply(room, {"type": "add_my_key", "key": MARKUP}, actor=ALICE)  # in the round panel, the marks, the narration
+    apply(room, {"type": "lookup", "key": MARKUP})
     html = client.get(f"/r/{room.code}/").content.decode()
     assert "<svg onload" not in html
     assert "&lt;svg onload" in html
