@@ -10,12 +10,15 @@
            through room_command_apply + render_broadcast (budget: median <= 8 KB).
 3. fanout  command -> all of 300 viewers on one server process (daphne, uvicorn), next to a bare
            `websockets` broadcast server in the same run (budget: p50 <= 2x, p99 <= 3x bare).
+4. log     log partitions on 1,000,000 records (12 partitions, 6 brokers, RF 3, two groups): one
+           tick's evolve (budget: <= 5 ms), the broadcast frame per command kind (budget: <= 8 KB)
+           and bytes per viewer per second while playing at 1x (budget: <= 2 KB/s). See logbench.py.
 
 Extras (off by default): --profile (cProfile of part 2), --profile-server (each app server once
 more under cProfile, measured commands only), --what-if lazy-expiry,direct (the app with one
 fan-out cost patched away at start-up, see bench/variant.py), --deflate (permessage-deflate rows).
 
-Runs on loopback only, with temporary SQLite databases: about 20 s by default on 2 cores, about
+Runs on loopback only, with temporary SQLite databases: about 40 s by default on 2 cores, about
 2 minutes with every extra.
 """
 from __future__ import annotations
@@ -78,7 +81,7 @@ def print_fanout_table(results: list, bare_for: dict) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="sim,size,fanout", help="comma-separated parts: sim, size, fanout")
+    ap.add_argument("--only", default="sim,size,fanout,log", help="comma-separated parts: sim, size, fanout, log")
     ap.add_argument("--servers", default="daphne,uvicorn", help="app servers for the fan-out: daphne, uvicorn")
     ap.add_argument("--viewers", type=int, default=300)
     ap.add_argument("--commands", type=int, default=100)
@@ -186,6 +189,13 @@ def main() -> int:
                             f"{p50x:.2f}x ({fmt_ms(r.p50)} vs {fmt_ms(b.p50)} ms)"))
             summary.append((f"fan-out {r.name}: p99 <= 3x bare", p99x <= P99_BUDGET if not math.isnan(p99x) else None,
                             f"{p99x:.2f}x ({fmt_ms(r.p99)} vs {fmt_ms(b.p99)} ms)"))
+
+    if "log" in parts:
+        heading("4. log partitions: one tick on 1,000,000 records; the broadcast per command kind")
+        import logbench
+
+        res = logbench.run()
+        summary.extend(res["summary"])
 
     if "fanout" in parts and args.profile_server:
         import tempfile

@@ -170,3 +170,17 @@ def test_random_users_burst_repeats_users_and_keeps_each_users_order(apply):
             last[record.key] = order_id
     keys = {r.key for p in range(3) for r in recent_records(state, p, 3000)}
     assert len(keys) < 1000  # user-0 .. user-999: the same users come back
+
+
+def test_a_producer_with_a_rate_sends_on_every_tick_of_the_clock(apply):
+    state = initial_state({"records": 0})
+    state, [event] = apply(state, type="set_producer_rate", producer="producer", rate=5, pattern="order-{i}")
+    assert event["kind"] == "producer_rate_set"
+    state, events = apply(state, type="tick")
+    assert [e["kind"] for e in events] == ["burst_produced", "ticked"]
+    assert state.total_records == 5
+    state, events = apply(state, type="tick")
+    assert state.total_records == 10
+    state, _ = apply(state, type="set_producer_rate", producer="producer", rate=0)
+    state, events = apply(state, type="tick")
+    assert [e["kind"] for e in events] == ["ticked"] and state.total_records == 10
