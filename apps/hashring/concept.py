@@ -44,9 +44,8 @@ def render_full(state: RingState, view: RoomView) -> str:
 
 
 def render_update(before: RingState, after: RingState, events: list[dict[str, Any]], view: RoomView) -> str:
-    fresh_lookup = any(e["kind"] == "key_looked_up" for e in events)
     old = pic.picture(before, view)
-    new = pic.picture(after, view, before=before, fresh_lookup=fresh_lookup)
+    new = pic.picture(after, view, before=before)
     return fragments.diff(old, new)
 
 

@@ -242,7 +242,7 @@ def _key_layers(pic: Picture, state: RingState) -> None:
 
 def _moves_layer(pic: Picture, state: RingState, seq: int, before: RingState | None) -> None:
     """Trails from each moved (drawn) key to its new owner's vnode; a pip travels along it."""
-    layer = pic.layer("ring-moves")
+    layer = pic.layer("ring-moves", transient=True)
     if before is None or state.last_change is None or before.keys != state.keys or not state.nodes:
         return
     if before.nodes == state.nodes:
@@ -419,13 +419,13 @@ def base_picture(state: RingState) -> Picture:
     return cached
 
 
-def picture(state: RingState, view: RoomView, before: RingState | None = None, fresh_lookup: bool = False) -> Picture:
-    """The whole picture of ``state``. With ``before``, the moves since it are drawn too; a
-    ``fresh_lookup`` gets a new element id so its walk animates again."""
+def picture(state: RingState, view: RoomView, before: RingState | None = None) -> Picture:
+    """The whole picture of ``state``. With ``before``, the moves since it are drawn too. Each
+    lookup is a new element (numbered by the state's lookup count), so its walk animates once."""
     base = base_picture(state)
     pic = Picture(layers=dict(base.layers), panels=dict(base.panels))
     _moves_layer(pic, state, view.seq, before)
-    _lookup_layer(pic, state, view.seq if fresh_lookup else 0)
+    _lookup_layer(pic, state, state.lookups)
     return pic
 
 

@@ -70,9 +70,14 @@ def narrate(before: ClusterState | None, after: ClusterState | None, event: dict
         tail = (f" Example: {ex['key']!r} → P{ex['partition']}." if ex else "")
         return f"Burst of {_plural(d['appended'], 'record')} over {len(d['per_partition'])} partitions ({d['failed']:,} failed).{tail}"
     if kind == "produce_failed":
+        if "per_partition" in d:  # a burst (or a streaming tick) that landed nowhere
+            where = ", ".join(f"P{p['partition']}: {p['error']}" for p in d["per_partition"][:6])
+            return f"{d['producer']}'s {_plural(d['count'], 'record')} all failed ({where})."
+        if d.get("partition") is None:
+            return f"Produce failed: {d['reason']}: no partition has a leader to take the record."
         if d["reason"] == "NotEnoughReplicas":
-            return (f"Produce to P{d['partition']} failed: NotEnoughReplicas. The ISR has {len(d['isr'])} "
-                    f"member(s), min.insync.replicas is {d['min_insync']}, and acks=all needs them.")
+            return (f"Produce to P{d['partition']} failed: NotEnoughReplicas. The ISR has {len(d.get('isr', []))} "
+                    f"member(s), min.insync.replicas is {d.get('min_insync')}, and acks=all needs them.")
         return f"Produce to P{d['partition']} failed: {d['reason']} (the partition has no leader)."
     if kind == "ticked":
         parts = []

@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from apps.rooms.fragments import Picture, markup
 from apps.rooms.registry import RoomView
 
-from .sim import group_summaries, partition_summaries, producer_summaries, read_records, totals
+from .sim import ASSIGNORS, group_summaries, partition_summaries, producer_summaries, read_records, totals
 from .sim.cluster import ClusterState
 
 BETWEEN_TAGS = re.compile(r">\s+<")
@@ -115,8 +115,8 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
             i, status, y + 34, i, y + 58, leader, y + 80, "{" + ", ".join(f"b{b}" for b in p["isr"]) + "}",
         ))
         # Counts that change on every append are small elements of their own.
-        heads.add(f"pc-{i}", markup("<text id='pc-{}' x='270' y='{}' class='pcount'>{} records</text>",
-                                    i, y + 102, f"{p['records']:,}"))
+        heads.add(f"pc-{i}", markup("<text id='pc-{}' x='270' y='{}' class='pcount'>{} record{}</text>",
+                                    i, y + 102, f"{p['records']:,}", "" if p["records"] == 1 else "s"))
         first = page_start(p["log_start"], p["log_end"])
         for rec in read_records(state, i, first, p["log_end"]):
             x = cell_x(rec.offset, first)
@@ -132,7 +132,7 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
         if first > p["log_start"]:
             marks.add(f"older-{i}", markup(
                 "<text id='older-{}' x='{}' y='{}' class='older'>← {} older</text>",
-                i, CELLS_X, y + 14, f"{first - p['log_start']:,}"))
+                i, CELLS_X - 6, y + 110, f"{first - p['log_start']:,}"))
         hx = cell_x(min(max(p["high_watermark"], first), first + WINDOW), first) - CELL_GAP / 2
         marks.add(f"hw-{i}", markup(
             "<g id='hw-{}' class='hw'><line x1='{}' x2='{}' y1='{}' y2='{}'/><text x='{}' y='{}'>HW {}</text></g>",
@@ -200,7 +200,7 @@ def _groups(pic: Picture, state: ClusterState, groups: list[dict[str, Any]]) -> 
             uid(g["name"]), gi % GROUP_MARKS, y, box_h, y + 26, _short(g["name"], 18),
             y + 46, g["assignor"], g["generation"], mark_safe("".join(rows)),
         ))
-        layer.add(f"gl-{uid(g['name'])}", markup("<text id='gl-{}' x='1572' y='{}' class='glag'>lag {}</text>",
+        layer.add(f"gl-{uid(g['name'])}", markup("<text id='gl-{}' x='1572' y='{}' class='glag' text-anchor='end'>lag {}</text>",
                                                  uid(g["name"]), y + 26, f"{g['total_lag']:,}"))
         y += box_h + 14
 
@@ -208,7 +208,7 @@ def _groups(pic: Picture, state: ClusterState, groups: list[dict[str, Any]]) -> 
 def _flights(pic: Picture, state: ClusterState, events: list[dict[str, Any]], seq: int,
              producers: list[dict[str, Any]], parts: list[dict[str, Any]]) -> None:
     """A produced record flies from its producer to its cell on the leader's partition."""
-    layer = pic.layer("lp-flights")
+    layer = pic.layer("lp-flights", transient=True)
     index = {p["name"]: j for j, p in enumerate(producers)}
     shown = 0
     for ev in events:
@@ -234,7 +234,10 @@ def _panels(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], grou
             producers: list[dict[str, Any]]) -> None:
     ctx = {"state": state, "parts": parts, "groups": groups, "producers": producers, "totals": totals(state),
            "config": state.config, "lag_charts": [lag_chart(g) for g in groups]}
-    for panel in ("lp-summary", "lp-lag", "lp-settings"):
+    ctx["brokers"] = range(len(state.brokers_up))
+    ctx["insync_choices"] = range(1, state.config.replication_factor + 1)
+    ctx["assignors"] = ASSIGNORS
+    for panel in ("lp-summary", "lp-lag", "lp-settings", "lp-controls"):
         html = render_to_string(f"logpartitions/_{panel}.html", ctx)
         pic.panels[panel] = mark_safe(BETWEEN_TAGS.sub("><", html.strip()))
 

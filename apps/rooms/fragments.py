@@ -32,6 +32,9 @@ def markup(template: str, *args: object) -> SafeString:
 class Layer:
     id: str
     svg: bool  # children are SVG elements: wrap them in <svg> so the browser parses them as SVG
+    # Transient layers (what just moved, what just flew) belong to one update: every update
+    # replaces them whole, so the last update's elements never linger.
+    transient: bool = False
     children: dict[str, SafeString] = field(default_factory=dict)  # child id -> its markup
 
     def add(self, child_id: str, markup: SafeString) -> None:
@@ -46,9 +49,9 @@ class Picture:
     layers: dict[str, Layer] = field(default_factory=dict)
     panels: dict[str, SafeString] = field(default_factory=dict)  # panel id -> outer markup
 
-    def layer(self, layer_id: str, svg: bool = True) -> Layer:
+    def layer(self, layer_id: str, svg: bool = True, transient: bool = False) -> Layer:
         if layer_id not in self.layers:
-            self.layers[layer_id] = Layer(layer_id, svg)
+            self.layers[layer_id] = Layer(layer_id, svg, transient)
         return self.layers[layer_id]
 
 
@@ -74,7 +77,7 @@ def diff(before: Picture, after: Picture) -> str:
     out: list[str] = []
     for layer_id, new in after.layers.items():
         old = before.layers.get(layer_id)
-        if old is None:
+        if old is None or new.transient:
             out.append(full(Picture(layers={layer_id: new})))
             continue
         added = [markup for cid, markup in new.children.items() if cid not in old.children]

@@ -98,7 +98,7 @@
       const field = form.querySelector("input:not([type=hidden])");
       if (field) field.focus();
     } else if (form.dataset.keep === undefined) {
-      form.querySelectorAll("input[type=text], input:not([type])").forEach(function (i) { i.value = ""; });
+      form.querySelectorAll("input[type=text]:not([data-keep]), input:not([type]):not([data-keep])").forEach(function (i) { i.value = ""; });
     }
   }
 

@@ -124,9 +124,6 @@ def test_a_keyed_record_lands_in_its_partition_in_the_other_window(people: Peopl
     other.screenshot(shot_name(request, "other"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: room.js clears every text input of an accepted form without "
-                   "data-keep, including the prefilled Producer field, so a second Send is refused "
-                   "('Give the producer a name.')")
 def test_the_produce_form_can_send_twice(people: People) -> None:
     presenter, _other, _code = room_pair(people)
     seq = presenter.command("produce", key="a")
@@ -199,9 +196,6 @@ def test_adding_a_consumer_shows_it_in_the_group_and_narrates_the_rebalance(peop
     expect(other.page.locator("#narration li").first).to_contain_text("consumer-2 left analytics")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a group's 'lag N' label (#gl-*, x=1572) runs past the 1600-wide "
-                   "picture: it is a sibling of the group's <g class='group'>, so the CSS rule '.group .glag "
-                   "{ text-anchor: end }' never applies and the number is cut off")
 def test_a_groups_lag_label_fits_in_the_picture(people: People) -> None:
     presenter, _other, _code = room_pair(people)
     label = presenter.page.locator("#lp-groups .glag").first
@@ -224,9 +218,6 @@ def test_a_new_scene_repaints_the_picture_in_both_windows(people: People) -> Non
     assert presenter.page.evaluate("() => document.getElementById('lp-frame').viewBox.baseVal.height") == 170 + 5 * 116 + 20
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the presenter's controls are rendered once with the page: after a new "
-                   "scene the broker buttons and the min.insync.replicas choices still fit the old scene (and a "
-                   "group made by 'Add consumer' gets no assignor control) until the page is reloaded")
 def test_the_controls_follow_a_new_scene(people: People) -> None:
     presenter, _other, _code = room_pair(people)
     presenter.page.locator("details:has(> summary:text-is('New scene')) > summary").click()
@@ -287,10 +278,6 @@ def test_clicking_a_cell_highlights_that_keys_cells_on_this_screen_only(people: 
     expect(presenter.page.locator("body")).not_to_have_class(re.compile(r"key-highlight"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a produce's flight (#lp-flights: a dashed trail and a circle frozen at "
-                   "the new cell's centre, faded to opacity 0 but still hit-testable) is never removed: render_update "
-                   "diffs against a 'before' picture drawn without flights, so no delete is ever sent; every flight "
-                   "stays in the DOM and keeps catching clicks meant for the cells under it")
 def test_a_flight_is_gone_after_the_next_broadcast_and_the_new_cell_can_be_clicked(people: People) -> None:
     presenter, _other, _code = room_pair(people)
     presenter.command("produce", producer="producer", key="order-42")

@@ -312,8 +312,6 @@ def test_a_single_produce_below_min_insync_fails_and_is_narrated(room):
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(strict=True, raises=KeyError, reason="BUG: concept.narrate reads d['isr'] / d['min_insync'] for "
-                   "produce_failed, which a burst (or a streaming tick) failing on every partition does not carry")
 @pytest.mark.parametrize("commands", [
     [{"type": "produce_burst", "producer": "producer", "count": 5, "pattern": "order-{i}"}],
     [{"type": "set_producer_rate", "producer": "producer", "rate": 3, "pattern": "order-{i}"}, {"type": "tick"}],
@@ -327,8 +325,6 @@ def test_a_burst_failing_everywhere_is_narrated_not_a_server_error(room, command
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(strict=True, reason="BUG: a keyless produce with no partition online is narrated "
-                   "'Produce to PNone failed' (partition is None)")
 def test_a_keyless_produce_with_every_partition_offline_names_no_partition(room):
     for b in (0, 1, 2):
         apply(room, {"type": "broker_stop", "broker": b})

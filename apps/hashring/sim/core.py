@@ -64,6 +64,7 @@ class RingState:
     stream_rate: int = 5  # keys added per clock tick while playing
     clock_ms: int = 0
     lookup: str | None = None
+    lookups: int = 0  # how many lookups so far: each one is drawn (and animated) as a new element
     last_change: Change | None = None
     keys_seeded: int = 0  # how many random-key batches so far (names the next batch's seed)
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -402,7 +403,7 @@ def evolve(state: RingState, event: Event) -> RingState:
     if kind == "keys_cleared":
         return replace(state, keys=(), lookup=None, _cache={})
     if kind == "key_looked_up":
-        return _replace_keeping_derived(state, lookup=data["key"])
+        return _replace_keeping_derived(state, lookup=data["key"], lookups=state.lookups + 1)
     if kind == "replicas_set":
         return _replace_keeping_derived(state, replicas=data["replicas"])
     if kind == "stream_rate_set":
@@ -514,6 +515,7 @@ def to_json(state: RingState) -> dict[str, Any]:
         "stream_rate": state.stream_rate,
         "clock_ms": state.clock_ms,
         "lookup": state.lookup,
+        "lookups": state.lookups,
         "last_change": None if state.last_change is None else state.last_change.__dict__.copy(),
         "keys_seeded": state.keys_seeded,
     }
@@ -529,6 +531,7 @@ def from_json(data: dict[str, Any]) -> RingState:
         stream_rate=data["stream_rate"],
         clock_ms=data["clock_ms"],
         lookup=data["lookup"],
+        lookups=data.get("lookups", 0),
         last_change=None if change is None else Change(**change),
         keys_seeded=data["keys_seeded"],
     )
