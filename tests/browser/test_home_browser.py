@@ -15,9 +15,11 @@ def test_home_shows_concept_cards(presenter: Person, request: pytest.FixtureRequ
     expect(page.locator("h1")).to_contain_text("distributed systems")
 
     live = page.locator("article.card.live")
-    expect(live).to_have_count(1)
+    expect(live).to_have_count(2)
     expect(page.locator("#card-hashring h2")).to_have_text("Hash ring")
     expect(page.locator("#card-hashring button")).to_be_enabled()
+    expect(page.locator("#card-log-partitions h2")).to_have_text("Log partitions")
+    expect(page.locator("#card-log-partitions button")).to_be_enabled()
 
     coming = page.locator("article.card.coming")
     assert coming.count() >= 3
