@@ -5,8 +5,8 @@ offsets as cells; producers on the left, consumer groups on the right. Markers o
 the high watermark (HW: what every in-sync replica has, and all a consumer may read), each
 follower's log end (LEO) below the cells, and each group's committed offset above them.
 
-The row shows a *page* of WINDOW offsets that stays put while records are appended and jumps
-by half a page when full: appending a record adds one cell instead of moving every cell, so an
+The row shows a *page* of WINDOW offsets that stays put while records are appended and moves
+on by PAGE_STEP when full: appending a record adds one cell instead of moving every cell, so an
 update stays small however long the log is. Counts cover the rest of the log.
 """
 from __future__ import annotations
@@ -51,11 +51,14 @@ def height(state: ClusterState) -> int:
     return ROWS_Y + len(state.partitions) * ROW_H + 20
 
 
+PAGE_STEP = WINDOW - 2  # a full page moves on, keeping its last two offsets for context
+
+
 def page_start(log_start: int, log_end: int) -> int:
-    """First offset shown: pages of WINDOW offsets that advance by half a page when full."""
-    half = WINDOW // 2
+    """First offset shown: pages of WINDOW offsets that advance by PAGE_STEP when full, so
+    most appends add a cell and move nothing."""
     first = max(log_end - WINDOW, 0)
-    first = ((first + half - 1) // half) * half if first else 0
+    first = ((first + PAGE_STEP - 1) // PAGE_STEP) * PAGE_STEP if first else 0
     return max(first, log_start)
 
 
@@ -121,19 +124,26 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
         for rec in read_records(state, i, first, p["log_end"]):
             x = cell_x(rec.offset, first)
             label = _tail(rec.key if rec.key is not None else rec.value)
+            # A cell never changes once drawn: what is above the HW is one overlay per row.
             cells.add(f"c-{i}-{rec.offset}", markup(
-                "<g id='c-{}-{}' class='cell {}{}' data-key='{}'><rect x='{}' y='{}' width='{}' height='{}' rx='6'/>"
+                "<g id='c-{}-{}' class='cell {}' data-key='{}'><rect x='{}' y='{}' width='{}' height='{}' rx='6'/>"
                 "<text x='{}' y='{}' class='off'>{}</text><text x='{}' y='{}' class='ck'>{}</text>"
                 "<title>{} {}</title></g>",
-                i, rec.offset, key_colour(rec.key), " uncommitted" if rec.offset >= p["high_watermark"] else "",
-                rec.key or "", f"{x:.0f}", y + 22, CELL_W, CELL_H, f"{x + CELL_W / 2:.0f}", y + 40, rec.offset,
-                f"{x + CELL_W / 2:.0f}", y + 60, label, rec.key or "(no key)", rec.value,
+                i, rec.offset, key_colour(rec.key), rec.key or "", f"{x:.0f}", y + 22, CELL_W, CELL_H,
+                f"{x + CELL_W / 2:.0f}", y + 40, rec.offset, f"{x + CELL_W / 2:.0f}", y + 60, label,
+                rec.key or "(no key)", rec.value,
             ))
         if first > p["log_start"]:
             marks.add(f"older-{i}", markup(
                 "<text id='older-{}' x='{}' y='{}' class='older'>← {} older</text>",
                 i, CELLS_X - 6, y + 110, f"{first - p['log_start']:,}"))
         hx = cell_x(min(max(p["high_watermark"], first), first + WINDOW), first) - CELL_GAP / 2
+        ex = cell_x(min(p["log_end"], first + WINDOW), first) - CELL_GAP / 2
+        if ex > hx:  # appended on the leader, not yet on every in-sync replica: not readable yet
+            marks.add(f"unc-{i}", markup(
+                "<rect id='unc-{}' class='uncommitted-zone' x='{}' y='{}' width='{}' height='{}' rx='6'>"
+                "<title>Above the high watermark: not on every in-sync replica yet</title></rect>",
+                i, f"{hx + 1:.0f}", y + 19, f"{ex - hx:.0f}", CELL_H + 6))
         marks.add(f"hw-{i}", markup(
             "<g id='hw-{}' class='hw'><line x1='{}' x2='{}' y1='{}' y2='{}'/><text x='{}' y='{}'>HW {}</text></g>",
             i, f"{hx:.0f}", f"{hx:.0f}", y + 14, y + 76, f"{hx:.0f}", y + 12, p["high_watermark"],
@@ -243,7 +253,7 @@ def _panels(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], grou
 
 
 def lag_chart(group: dict[str, Any]) -> dict[str, Any]:
-    history = list(group["lag_history"]) or [group["total_lag"]]
+    history = list(group["lag_history"])[-30:] or [group["total_lag"]]
     top = max(max(history), 1)
     w, h = 300, 70
     step = w / max(len(history) - 1, 1)
