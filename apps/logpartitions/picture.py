@@ -196,18 +196,22 @@ def _groups(pic: Picture, state: ClusterState, groups: list[dict[str, Any]]) -> 
         for k, m in enumerate(g["members"]):
             parts = ", ".join(f"P{p}" for p in m["partitions"]) or "idle"
             rows.append(markup(
-                "<g class='member{}' data-group='{}' data-member='{}' tabindex='0' role='button'>"
+                "<g id='gm-{}-{}-{}' class='member{}' data-group='{}' data-member='{}' tabindex='0' role='button'>"
                 "<text x='1212' y='{}'>{}</text><text x='1420' y='{}' class='mparts'>{}</text>"
                 "<title>{} in {}: {}. Click to remove it from the group.</title></g>",
+                # A new generation draws new rows: the reassigned partitions pop in after a rebalance.
+                uid(g["name"]), uid(m["name"]), g["generation"],
                 " idle" if m["idle"] else "", g["name"], m["name"], y + 62 + k * 26, _short(m["name"], 14),
                 y + 62 + k * 26, parts, m["name"], g["name"], parts,
             ))
         box_h = 76 + len(g["members"]) * 26
         layer.add(f"gr-{uid(g['name'])}", markup(
             "<g id='gr-{}' class='group g{}'><rect x='1196' y='{}' width='388' height='{}' rx='10'/>"
+            "<rect id='gp-{}-{}' class='pulse' x='1196' y='{}' width='388' height='{}' rx='10'/>"
             "<text x='1212' y='{}' class='gname'>{}</text>"
             "<text x='1212' y='{}' class='gmeta'>{} · generation {}</text>{}</g>",
-            uid(g["name"]), gi % GROUP_MARKS, y, box_h, y + 26, _short(g["name"], 18),
+            uid(g["name"]), gi % GROUP_MARKS, y, box_h, uid(g["name"]), g["generation"], y, box_h, y + 26,
+            _short(g["name"], 18),
             y + 46, g["assignor"], g["generation"], mark_safe("".join(rows)),
         ))
         layer.add(f"gl-{uid(g['name'])}", markup("<text id='gl-{}' x='1572' y='{}' class='glag' text-anchor='end'>lag {}</text>",

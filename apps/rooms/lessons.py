@@ -75,7 +75,7 @@ def parse_lesson(slug: str, concept: str, raw: dict[str, Any]) -> Lesson:
 def _folders(concept: str) -> list[Path]:
     folders = []
     for config in apps.get_app_configs():
-        if config.label == concept:
+        if config.label == concept.replace("-", ""):  # the concept "log-partitions" is the app "logpartitions"
             folders.append(Path(config.path) / "lessons")
     extra = os.environ.get("DISTVIZ_LESSONS_DIR")
     if extra:
