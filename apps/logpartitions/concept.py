@@ -193,7 +193,6 @@ CONCEPT = Concept(
     to_json=sim.to_json,
     from_json=sim.from_json,
     rejected=sim.Rejected,
-    participant_commands=sim.PARTICIPANT_COMMANDS,
     page_template="logpartitions/page.html",
     page_context=page_context,
     render_full=render_full,

@@ -30,7 +30,6 @@ class Concept:
     to_json: Callable[[Any], dict[str, Any]]
     from_json: Callable[[dict[str, Any]], Any]
     rejected: type[Exception]
-    participant_commands: frozenset[str]
     # Presentation.
     page_template: str
     page_context: Callable[[Any, "RoomView"], dict[str, Any]]

@@ -8,7 +8,6 @@ appears many times on the ring (virtual nodes) so that the arcs it owns average 
 """
 from .core import (
     COMMANDS,
-    PARTICIPANT_COMMANDS,
     Change,
     Limits,
     Node,
@@ -24,7 +23,7 @@ from .core import (
 from .ring import VnodeTable, jump_hash, key_position, vnode_name, vnode_positions
 
 __all__ = [
-    "COMMANDS", "PARTICIPANT_COMMANDS", "Change", "Limits", "Node", "Rejected", "RingState",
+    "COMMANDS", "Change", "Limits", "Node", "Rejected", "RingState",
     "VnodeTable", "decide", "evolve", "from_json", "initial_state", "jump_hash", "key_position",
     "moved_mask", "to_json", "vnode_name", "vnode_positions",
 ]

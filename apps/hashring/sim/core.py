@@ -352,8 +352,6 @@ COMMANDS = {
     "load_scene": _load_scene,
 }
 
-# Commands a participant (a student in a room they did not create) may send.
-PARTICIPANT_COMMANDS = frozenset({"add_key", "lookup"})
 
 
 # -- evolve -----------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from .assignors import ASSIGNORS, cooperative_sticky_assign, range_assign, round
 from .cluster import ClusterState, Group, Member, Partition, PendingAck, Producer, TopicConfig
 from .core import (
     COMMANDS,
-    PARTICIPANT_COMMANDS,
     Limits,
     Rejected,
     decide,
@@ -46,7 +45,7 @@ from .queries import (
 )
 
 __all__ = [
-    "ASSIGNORS", "COMMANDS", "PARTICIPANT_COMMANDS", "SEGMENT_RECORDS", "Batch", "ClusterState", "Group", "Limits",
+    "ASSIGNORS", "COMMANDS", "SEGMENT_RECORDS", "Batch", "ClusterState", "Group", "Limits",
     "Log", "Member", "Partition", "PendingAck", "Producer", "Record", "Rejected", "TopicConfig",
     "cooperative_sticky_assign", "decide", "evolve", "explain_key", "from_json", "group_summaries", "group_summary",
     "initial_state", "murmur2", "murmur2_many", "partition_for", "partition_summaries", "partition_summary",

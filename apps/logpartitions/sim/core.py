@@ -521,9 +521,6 @@ COMMANDS = {
     "load_scene": _load_scene,
 }
 
-# Commands a participant (a student in a room they did not create) may send.
-PARTICIPANT_COMMANDS = frozenset({"produce"})
-
 
 # -- evolve -----------------------------------------------------------------------------------
 
