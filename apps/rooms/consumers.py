@@ -68,8 +68,9 @@ def render_broadcast(applied: Applied) -> str:
     html += _room_panels(
         room, concept, applied.after, view,
         lesson=bool(kinds & LESSON_KINDS),
-        # The leaderboard follows ownership, so it is redrawn while a round has entries.
-        round_=room.round is not None,
+        # The leaderboard follows ownership, so it is redrawn while a round is open (and once
+        # more when one opens or closes); a closed round's board no longer rides every tick.
+        round_=room.round is not None and (bool(room.round.get("open")) or bool(kinds & ROUND_KINDS)),
     )
     if "round_opened" in kinds:  # last round's "your key" panels are over
         html += '<section id="my-entry" class="panel mine" hx-swap-oob="outerMorph"></section>'
@@ -82,6 +83,7 @@ def render_broadcast(applied: Applied) -> str:
 
 
 LESSON_KINDS = frozenset({"lesson_started", "lesson_step", "lesson_stopped"})
+ROUND_KINDS = frozenset({"round_opened", "round_closed", "round_entry"})
 
 
 def render_full_frame(room: Room) -> str:
