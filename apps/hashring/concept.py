@@ -5,7 +5,6 @@ from typing import Any
 
 from django.conf import settings
 
-from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from apps.rooms import fragments
@@ -176,10 +175,8 @@ def round_panel(state: RingState, current: dict[str, Any] | None) -> str:
     most = max((len(v) for v in board.values()), default=1)
     slots = {n.name: pic.colour(n.slot) for n in state.nodes}
     leaderboard = [{"node": node, "names": names, "count": len(names), "colour": slots.get(node, "")} for node, names in rows]
-    html = render_to_string("hashring/_round.html",
-                            {"round": current, "leaderboard": leaderboard, "entries": len(entries), "most": most})
-    # An autoescaping template rendered it: markup, with every name escaped.
-    return mark_safe(pic.BETWEEN_TAGS.sub("><", html.strip()))
+    return fragments.render_tight("hashring/_round.html",
+                                  {"round": current, "leaderboard": leaderboard, "entries": len(entries), "most": most})
 
 
 def round_marks(state: RingState, current: dict[str, Any] | None) -> str:
@@ -201,8 +198,7 @@ def round_marks(state: RingState, current: dict[str, Any] | None) -> str:
 
 def my_entry(state: RingState, entry: dict[str, Any]) -> str:
     """The student's own result, sent to that student only."""
-    html = render_to_string("hashring/_my_entry.html", {"p": pic.placement(state, entry["entry"]), "entry": entry})
-    return mark_safe(pic.BETWEEN_TAGS.sub("><", html.strip()))
+    return fragments.render_tight("hashring/_my_entry.html", {"p": pic.placement(state, entry["entry"]), "entry": entry})
 
 
 CONCEPT = Concept(

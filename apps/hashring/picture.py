@@ -12,22 +12,19 @@ node owning most of each bin, with each node's exact share in the inner donut.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import mmh3
 import numpy as np
-from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.rooms.fragments import Layer, Picture, markup
+from apps.rooms.fragments import Layer, Picture, markup, render_tight
 from apps.rooms.registry import RoomView
 
 from . import geometry as g
 from .sim import RingState, key_position, moved_mask
 
-BETWEEN_TAGS = re.compile(r">\s+<")  # template indentation costs bytes on every broadcast
 KEY_SAMPLE = 240
 DENSE_VNODES = 256
 BINS = 360
@@ -317,8 +314,7 @@ def _panels(pic: Picture, state: RingState) -> None:
     }
     for panel in ("ring-summary", "moved", "load", "lookup-panel"):
         # Autoescaping templates render these; the result is markup, not user text.
-        html = render_to_string(f"hashring/_{panel}.html", ctx)
-        pic.panels[panel] = mark_safe(BETWEEN_TAGS.sub("><", html.strip()))
+        pic.panels[panel] = render_tight(f"hashring/_{panel}.html", ctx)
     _node_rows_layer(pic, rows)
 
 

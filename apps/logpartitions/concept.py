@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.template.loader import render_to_string
-from django.utils.safestring import mark_safe
 
 from apps.rooms import fragments
 from apps.rooms.registry import Concept, RoomView, RoundSpec
@@ -36,8 +34,8 @@ def render_frame(state: ClusterState, view: RoomView) -> str:
     """The whole picture frame and panels, for a first paint or when the frame's size changes."""
     picture = pic.picture(state, view)
     layers = {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()}
-    frame = render_to_string("logpartitions/_frame.html", {"layers": layers, "svg_height": pic.height(state), "oob": True})
-    return pic.BETWEEN_TAGS.sub("><", frame.strip()) + fragments.full(fragments.Picture(panels=picture.panels))
+    frame = fragments.render_tight("logpartitions/_frame.html", {"layers": layers, "svg_height": pic.height(state), "oob": True})
+    return frame + fragments.full(fragments.Picture(panels=picture.panels))
 
 
 def render_full(state: ClusterState, view: RoomView) -> str:
@@ -170,17 +168,15 @@ JOIN_GROUP_ROUND = RoundSpec(
 
 def round_panel(state: ClusterState, current: dict[str, Any] | None) -> str:
     group = next((g for g in sim.group_summaries(state) if g["name"] == "class"), None)
-    html = render_to_string("logpartitions/_round.html", {"round": current, "group": group,
-                                                         "entries": len((current or {}).get("entries", []))})
-    return mark_safe(pic.BETWEEN_TAGS.sub("><", html.strip()))
+    return fragments.render_tight("logpartitions/_round.html", {"round": current, "group": group,
+                                                               "entries": len((current or {}).get("entries", []))})
 
 
 def my_entry(state: ClusterState, entry: dict[str, Any]) -> str:
     group = next((g for g in sim.group_summaries(state) if g["name"] == "class"), None)
     me = next((m for m in (group or {}).get("members", []) if m["name"] == entry["entry"]), None)
-    html = render_to_string("logpartitions/_my_entry.html", {"entry": entry, "me": me, "group": group,
-                                                            "partitions": len(state.partitions)})
-    return mark_safe(pic.BETWEEN_TAGS.sub("><", html.strip()))
+    return fragments.render_tight("logpartitions/_my_entry.html", {"entry": entry, "me": me, "group": group,
+                                                                  "partitions": len(state.partitions)})
 
 
 CONCEPT = Concept(

@@ -11,20 +11,17 @@ update stays small however long the log is. Counts cover the rest of the log.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import mmh3
-from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.rooms.fragments import Picture, markup
+from apps.rooms.fragments import Picture, markup, render_tight
 from apps.rooms.registry import RoomView
 
 from .sim import ASSIGNORS, group_summaries, partition_summaries, producer_summaries, read_records, totals
 from .sim.cluster import ClusterState
 
-BETWEEN_TAGS = re.compile(r">\s+<")
 WIDTH = 1600
 WINDOW = 12
 CELL_W, CELL_H, CELL_GAP = 54, 46, 4
@@ -252,8 +249,7 @@ def _panels(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], grou
     ctx["insync_choices"] = range(1, state.config.replication_factor + 1)
     ctx["assignors"] = ASSIGNORS
     for panel in ("lp-summary", "lp-lag", "lp-settings", "lp-controls"):
-        html = render_to_string(f"logpartitions/_{panel}.html", ctx)
-        pic.panels[panel] = mark_safe(BETWEEN_TAGS.sub("><", html.strip()))
+        pic.panels[panel] = render_tight(f"logpartitions/_{panel}.html", ctx)
 
 
 def lag_chart(group: dict[str, Any]) -> dict[str, Any]:

@@ -1,25 +1,17 @@
 """Room-level panels, the same for every concept: the room bar, the lesson, the round."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from django.template.loader import render_to_string
-
+from .fragments import render_tight
 from .lessons import lesson as find_lesson
 from .lessons import lessons_for
 from .models import Room
 from .registry import Concept, RoomView
 
-BETWEEN_TAGS = re.compile(r">\s+<")
-
-
-def _tight(html: str) -> str:
-    return BETWEEN_TAGS.sub("><", html.strip())
-
 
 def room_bar_html(view: RoomView, concept: Concept) -> str:
-    return _tight(render_to_string("rooms/_room_bar.html", {"view": view, "concept": concept, "oob": True}))
+    return render_tight("rooms/_room_bar.html", {"view": view, "concept": concept, "oob": True})
 
 
 def lesson_context(room: Room, concept: Concept) -> dict[str, Any]:
@@ -35,7 +27,7 @@ def lesson_context(room: Room, concept: Concept) -> dict[str, Any]:
 
 
 def lesson_html(room: Room, concept: Concept) -> str:
-    return _tight(render_to_string("rooms/_lesson.html", lesson_context(room, concept)))
+    return render_tight("rooms/_lesson.html", lesson_context(room, concept))
 
 
 def round_html(room: Room, concept: Concept, state: Any) -> str:
