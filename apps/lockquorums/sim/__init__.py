@@ -26,8 +26,11 @@ from .core import (
     COMMANDS,
     MODES,
     Client,
+    Contender,
+    Episode,
     Key,
     Lease,
+    Race,
     Limits,
     LockNode,
     LockState,
@@ -44,7 +47,7 @@ from .core import (
 from .scenarios import SCENARIOS, run, scenario_commands
 
 __all__ = [
-    "COMMANDS", "MODES", "SCENARIOS", "Client", "Key", "Lease", "Limits", "LockNode", "LockState",
+    "COMMANDS", "MODES", "SCENARIOS", "Client", "Contender", "Episode", "Key", "Race", "Lease", "Limits", "LockNode", "LockState",
     "Rejected", "Write", "decide", "drift", "evolve", "from_json", "initial_state", "quorum", "run",
     "scenario_commands", "to_json",
 ]

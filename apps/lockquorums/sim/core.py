@@ -9,8 +9,9 @@ space-time diagram.
 """
 from __future__ import annotations
 
+import heapq
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from random import Random
 from typing import Any
 
@@ -31,6 +32,8 @@ class Limits:
     max_ttl_ms: int = 600_000
     max_dt_ms: int = 3_600_000
     max_name_length: int = 20
+    max_contenders: int = 60  # students in a class race
+    max_contender_name: int = 40
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,39 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class Episode:
+    """One row-group of the space-time diagram: what one event sent and when (global ms)."""
+
+    n: int  # running number of the episode in the room
+    kind: str  # acquire | release | write | fault | tick | race | scene | setting
+    label: str
+    start: int
+    end: int
+    client: str | None = None
+    messages: tuple[dict[str, Any], ...] = ()
+    window: tuple[int, int] | None = None  # the client's validity window [from, to)
+    ok: bool | None = None  # acquired / accepted
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    rtt: tuple[tuple[str, int], ...]  # (node, round-trip ms): each student's own network
+
+
+@dataclass(frozen=True)
+class Race:
+    """The class race: every student sends SET NX PX to every node at once (a classroom round)."""
+
+    contenders: tuple[Contender, ...] = ()
+    result: dict[str, Any] | None = None  # the race_run event's data, once the presenter starts it
+
+
+TRACE_EPISODES = 40  # the diagram's history: older episodes are only counted
+TRACE_MESSAGES = 240
+
+
+@dataclass(frozen=True)
 class LockState:
     mode: str = "redlock"
     now_ms: int = 0
@@ -111,6 +147,11 @@ class LockState:
     writes: tuple[Write, ...] = ()
     lost_update: bool = False  # storage accepted a write from an older holder after a newer one
     attempts: int = 0  # acquisition attempts so far (part of the next attempt's random seed)
+    latency_ms: int = 3  # the default round trip of a new link
+    trace: tuple[Episode, ...] = ()  # the last episodes, for the space-time diagram
+    trace_count: int = 0  # episodes ever traced (the next episode's number)
+    older_messages: int = 0  # messages of episodes that fell out of the trace
+    race: Race = field(default_factory=Race)
 
     @property
     def quorum(self) -> int:
@@ -160,7 +201,7 @@ def initial_state(params: dict[str, Any] | None = None) -> LockState:
     names = ["R"] if mode == "single" else list(NODE_NAMES[:n])
     nodes = tuple(LockNode(name, persistence=persistence, latency=tuple((c, lat) for c in clients)) for name in names)
     return LockState(
-        mode=mode, ttl_ms=int(p.get("ttl_ms", 10_000)), node_timeout_ms=int(p.get("node_timeout_ms", 50)),
+        mode=mode, latency_ms=lat, ttl_ms=int(p.get("ttl_ms", 10_000)), node_timeout_ms=int(p.get("node_timeout_ms", 50)),
         retry_count=int(p.get("retry_count", 3)), retry_delay_max_ms=int(p.get("retry_delay_max_ms", 200)),
         fencing=bool(p.get("fencing", False)), nodes=nodes, clients=tuple(Client(c) for c in clients),
         next_token=int(p.get("first_token", 33)),
@@ -460,6 +501,179 @@ def _set_latency(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[
     return [{"kind": "latency_set", "data": {"client": c.name, "node": n.name, "ms": ms}}]
 
 
+# -- scenes and settings --------------------------------------------------------------------
+
+SCENE_DEFAULTS = {"mode": "redlock", "nodes": 5, "ttl_ms": 10_000, "node_timeout_ms": 50, "latency_ms": 3,
+                  "retry_count": 3, "retry_delay_max_ms": 200, "clients": 2, "fencing": False}
+
+
+def _settings(raw: dict[str, Any], limits: Limits, ttl_ms: int | None = None) -> dict[str, int]:
+    """The numeric settings present in ``raw``, checked; the node timeout must stay below the TTL."""
+    out: dict[str, int] = {}
+    bounds = {"ttl_ms": ("The TTL (ms)", 100, limits.max_ttl_ms),
+              "node_timeout_ms": ("The per-node timeout (ms)", 1, 60_000),
+              "latency_ms": ("The round trip of a link (ms)", 0, 60_000),
+              "retry_count": ("The number of tries", 1, 10),
+              "retry_delay_max_ms": ("The longest retry delay (ms)", 0, 60_000)}
+    for key, (what, low, high) in bounds.items():
+        if raw.get(key) not in (None, ""):
+            out[key] = clean_int(raw[key], what, low, high)
+    ttl = out.get("ttl_ms", ttl_ms)
+    if ttl is not None and out.get("node_timeout_ms", 0) >= ttl:
+        raise Rejected(f"The per-node timeout must be far below the TTL ({ttl:,} ms), or one slow node eats the whole lock.")
+    return out
+
+
+def _load_scene(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
+    mode = cmd.get("mode", SCENE_DEFAULTS["mode"])
+    if mode not in MODES:
+        raise Rejected(f"The mode must be one of {', '.join(MODES)}.")
+    nodes = clean_int(cmd.get("nodes", 5), "The number of lock nodes", 1, 7)
+    if mode != "single" and nodes not in (3, 5, 7):
+        raise Rejected("A lock cluster has 3, 5 or 7 nodes (an odd number: a majority is then one more than a minority).")
+    clients = clean_int(cmd.get("clients", 2), "The number of clients", 1, limits.max_clients)
+    params: dict[str, Any] = {**SCENE_DEFAULTS, "mode": mode, "nodes": 1 if mode == "single" else nodes}
+    params.update(_settings({k: cmd.get(k) for k in ("ttl_ms", "node_timeout_ms", "latency_ms", "retry_count", "retry_delay_max_ms")},
+                            limits, ttl_ms=None))
+    if params["node_timeout_ms"] >= params["ttl_ms"]:
+        raise Rejected(f"The per-node timeout must be far below the TTL ({params['ttl_ms']:,} ms).")
+    params["fencing"] = clean_bool(cmd.get("fencing"), "fencing", False)
+    if cmd.get("persistence") is not None:
+        params["persistence"] = clean_bool(cmd.get("persistence"), "persistence", False)
+    params["clients"] = [f"C{i}" for i in range(1, clients + 1)]
+    return [{"kind": "scene_loaded", "data": {"params": params}}]
+
+
+def _configure(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
+    changes = _settings(cmd, limits, ttl_ms=state.ttl_ms)
+    if "ttl_ms" in changes and "node_timeout_ms" not in changes and state.node_timeout_ms >= changes["ttl_ms"]:
+        raise Rejected(f"A TTL of {changes['ttl_ms']:,} ms is not far above the per-node timeout ({state.node_timeout_ms:,} ms).")
+    current = {"ttl_ms": state.ttl_ms, "node_timeout_ms": state.node_timeout_ms, "retry_count": state.retry_count,
+               "retry_delay_max_ms": state.retry_delay_max_ms, "latency_ms": state.latency_ms}
+    changed = {k: v for k, v in changes.items() if current[k] != v
+               or (k == "latency_ms" and any(ms != v for n in state.nodes for _, ms in n.latency))}
+    if not changed:
+        raise Rejected("Those are the settings already.")
+    return [{"kind": "configured", "data": {"changes": changed, "previous": {k: current[k] for k in changed}}}]
+
+
+# -- the class race (a classroom round) -----------------------------------------------------
+
+def _race_join(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
+    race = state.race
+    if race.result is not None:
+        raise Rejected("This race has run: wait for the presenter to start a new one.")
+    name = cmd.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > limits.max_contender_name or not name.isprintable():
+        raise Rejected(f"A name in the race is printable text of 1 to {limits.max_contender_name} characters.")
+    name = name.strip()
+    if any(c.name == name for c in race.contenders):
+        raise Rejected(f"{name} is already in the race.")
+    if len(race.contenders) >= limits.max_contenders:
+        raise Rejected(f"The race is full ({limits.max_contenders} clients).")
+    if state.client(name) is not None:
+        raise Rejected(f"{name} is the name of one of the room's own clients; pick another name.")
+    rng = Random(f"{cmd.get('_seed', 'seed')}:{name}")
+    # Each student's network: round trips from 2 to 60 ms, so the requests reach the nodes in
+    # different orders, as they would across a real network.
+    rtt = [(n.name, rng.randint(2, 60)) for n in state.nodes]
+    return [{"kind": "contender_joined", "data": {"name": name, "rtt": rtt}}]
+
+
+def _race_reset(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
+    if not state.race.contenders:
+        raise Rejected("There is no race to clear.")
+    return [{"kind": "race_reset", "data": {"contenders": len(state.race.contenders)}}]
+
+
+def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
+    """Everyone in the race runs RedLock at the same moment, with parallel requests, retries and
+    compare-and-delete, as a discrete-event simulation: each node answers SETs in the order they
+    arrive (ties by join order), so the first request at a node wins it."""
+    race = state.race
+    if state.mode == "consensus":
+        raise Rejected("The race plays RedLock; switch the scene to RedLock or a single instance first.")
+    if not race.contenders:
+        raise Rejected("Nobody has joined the race yet: open the round so students can press 'Try for the lock'.")
+    if race.result is not None:
+        raise Rejected("This race has run: clear it to start a new one.")
+    rng = Random(f"{cmd.get('_seed', 'seed')}:race:{state.attempts}")
+    t0, ttl, d, q = state.now_ms, state.ttl_ms, drift(state.ttl_ms), state.quorum
+    nodes = {n.name: n for n in state.nodes}
+    keys: dict[str, Key | None] = {n.name: n.live_key(t0) for n in state.nodes}
+    before = dict(keys)
+    rtts = {c.name: dict(c.rtt) for c in race.contenders}
+    order = {c.name: i for i, c in enumerate(race.contenders)}
+    tries: dict[str, list[dict[str, Any]]] = {c.name: [] for c in race.contenders}
+    # (time, phase, join order, kind, client, node, lock value): at one instant, deletes and starts
+    # come before SETs, and SETs before a client counts its replies.
+    heap: list[tuple[int, int, int, str, str, str, str]] = []
+    for c in race.contenders:
+        heapq.heappush(heap, (t0, 0, order[c.name], "start", c.name, "", ""))
+    winners: list[str] = []
+    messages = 0
+    t_end = t0
+
+    def live(node: str, t: int) -> Key | None:
+        k = keys[node]
+        return k if k is not None and nodes[node].local(t) < k.expires_at else None
+
+    while heap:
+        t, _, _, kind, c, node, value = heapq.heappop(heap)
+        t_end = max(t_end, t)
+        if kind == "start":
+            value = f"{c}:{rng.getrandbits(40):010x}"
+            tries[c].append({"start": t, "value": value, "ok": [], "held_by": {}, "timeouts": []})
+            waits = []
+            for n in state.nodes:
+                rtt = rtts[c].get(n.name, state.latency_ms)
+                if n.answers(t, c):
+                    heapq.heappush(heap, (t + rtt // 2, 1, order[c], "set", c, n.name, value))
+                    waits.append(rtt)
+                else:
+                    tries[c][-1]["timeouts"].append(n.name)
+                    waits.append(state.node_timeout_ms)
+                messages += 2
+            heapq.heappush(heap, (t + max(waits), 2, order[c], "done", c, "", value))
+        elif kind == "set":
+            attempt = next(a for a in tries[c] if a["value"] == value)
+            held = live(node, t)
+            if held is None:
+                keys[node] = Key(value, c, nodes[node].local(t) + ttl)
+                attempt["ok"].append(node)
+            else:
+                attempt["held_by"][node] = held.owner
+        elif kind == "done":
+            attempt = tries[c][-1]
+            elapsed = t - attempt["start"]
+            validity = ttl - elapsed - d
+            acquired = len(attempt["ok"]) >= q and elapsed < ttl and validity > 0
+            attempt.update(end=t, elapsed=elapsed, validity=validity, acquired=acquired, oks=len(attempt["ok"]))
+            if acquired:
+                attempt["valid_until"] = attempt["start"] + validity
+                winners.append(c)
+                continue
+            for n in state.nodes:  # compare-and-delete on every node
+                if n.answers(t, c):
+                    heapq.heappush(heap, (t + rtts[c].get(n.name, state.latency_ms) // 2, 0, order[c], "del", c, n.name,
+                                          attempt["value"]))
+                messages += 2
+            if len(tries[c]) < state.retry_count:
+                delay = rng.randint(0, state.retry_delay_max_ms)
+                attempt["retry_delay"] = delay
+                heapq.heappush(heap, (t + delay, 0, order[c], "start", c, "", ""))
+        elif kind == "del":
+            held = live(node, t)
+            if held is not None and held.value == value:
+                keys[node] = None
+    changed = [{"node": name, "key": None if k is None else asdict(k)} for name, k in keys.items() if k != before[name]]
+    return [{"kind": "race_run", "data": {
+        "t0": t0, "t_end": t_end, "quorum": q, "nodes": len(state.nodes), "ttl": ttl, "drift": d,
+        "winners": winners, "messages": messages, "keys": changed,
+        "contenders": [{"name": c.name, "tries": tries[c.name]} for c in race.contenders],
+    }}]
+
+
 COMMANDS = {
     "acquire": _acquire,
     "release": _release,
@@ -474,13 +688,42 @@ COMMANDS = {
     "set_fencing": _set_fencing,
     "add_client": _add_client,
     "set_latency": _set_latency,
+    "load_scene": _load_scene,
+    "configure": _configure,
+    "race_join": _race_join,
+    "race_start": _race_start,
+    "race_reset": _race_reset,
 }
 
 
 # -- evolve ---------------------------------------------------------------------------------
 
 def evolve(state: LockState, event: Event) -> LockState:
+    after = _evolve(state, event)
+    episode = _episode(state, after, event)
+    return after if episode is None else _traced(after, episode)
+
+
+def _evolve(state: LockState, event: Event) -> LockState:
     kind, data = event["kind"], event["data"]
+    if kind == "scene_loaded":
+        return initial_state(data["params"])
+    if kind == "configured":
+        ch = data["changes"]
+        s = replace(state, **{k: v for k, v in ch.items()})
+        if "latency_ms" in ch:
+            s = replace(s, nodes=tuple(replace(n, latency=tuple((c, ch["latency_ms"]) for c, _ in n.latency)) for n in s.nodes))
+        return s
+    if kind == "contender_joined":
+        c = Contender(data["name"], tuple((n, ms) for n, ms in data["rtt"]))
+        return replace(state, race=Race(contenders=state.race.contenders + (c,)))
+    if kind == "race_reset":
+        return replace(state, race=Race())
+    if kind == "race_run":
+        keys = {x["node"]: None if x["key"] is None else Key(**x["key"]) for x in data["keys"]}
+        nodes = tuple(replace(n, key=keys[n.name]) if n.name in keys else n for n in state.nodes)
+        s = replace(state, nodes=nodes, race=replace(state.race, result=data), attempts=state.attempts + 1)
+        return _advance(s, data["t_end"])
     if kind == "acquire_attempted":
         return _apply_attempt(state, data)
     if kind == "released":
@@ -519,7 +762,7 @@ def evolve(state: LockState, event: Event) -> LockState:
     if kind == "fencing_set":
         return replace(state, fencing=data["on"])
     if kind == "client_added":
-        nodes = tuple(replace(n, latency=n.latency + ((data["name"], 3),)) for n in state.nodes)
+        nodes = tuple(replace(n, latency=n.latency + ((data["name"], state.latency_ms),)) for n in state.nodes)
         return replace(state, nodes=nodes, clients=state.clients + (Client(data["name"]),))
     if kind == "latency_set":
         n = state.node(data["node"])
@@ -528,6 +771,60 @@ def evolve(state: LockState, event: Event) -> LockState:
             lat += ((data["client"], data["ms"]),)
         return _set_node(state, n.name, latency=lat)
     raise ValueError(f"unknown lock quorum event {kind!r}")
+
+
+def _episode(before: LockState, after: LockState, event: Event) -> Episode | None:
+    """What the space-time diagram draws for an event (None: nothing on the time line)."""
+    kind, d = event["kind"], event["data"]
+    n = after.trace_count
+    t = before.now_ms
+    if kind == "acquire_attempted":
+        msgs = tuple(d["messages"]) + tuple(d["release"])
+        end = max([d["t2"]] + [m["arrives"] for m in msgs if m["arrives"] is not None])
+        if d["acquired"]:
+            label = f"{d['client']} got {d['oks']} of {d['nodes']}: validity {d['validity']:,} ms"
+        else:
+            label = f"{d['client']} try {d['attempt']}: {d['oks']} of {d['nodes']}, failed"
+        window = (d["t1"], d["valid_until"]) if d["acquired"] else None
+        return Episode(n, "acquire", label, d["t1"], end, d["client"], msgs, window, d["acquired"])
+    if kind == "released":
+        msgs = tuple(d["messages"])
+        end = max([t] + [m["arrives"] for m in msgs if m["arrives"] is not None])
+        return Episode(n, "release", f"{d['client']} releases", t, end, d["client"], msgs)
+    if kind == "written":
+        msg = {"kind": "request", "op": "WRITE", "from": d["client"], "to": "storage", "sent": d["at"],
+               "arrives": d["at"], "result": d["reason"]}
+        tok = f" token {d['token']}" if d["token"] is not None else ""
+        return Episode(n, "write", f"{d['client']} writes{tok}", d["at"], d["at"], d["client"], (msg,), None, d["accepted"])
+    if kind == "ticked":
+        return Episode(n, "tick", f"+{d['to'] - t:,} ms", t, d["to"])
+    faults = {
+        "node_crashed": lambda: (d["node"], f"{d['node']} crashes"),
+        "node_restarted": lambda: (d["node"], f"{d['node']} restarts" + ("" if d["keeps_key"] or not before.node(d["node"]).key else ", key forgotten")),
+        "clock_jumped": lambda: (d["node"], f"{d['node']} clock +{d['ms']:,} ms"),
+        "client_paused": lambda: (d["client"], f"{d['client']} paused {d['until'] - t:,} ms"),
+        "link_cut": lambda: (d["node"], f"{d['client']}–{d['node']} cut"),
+        "link_healed": lambda: (d["node"], f"{d['client']}–{d['node']} healed"),
+    }
+    if kind in faults:
+        lane, label = faults[kind]()
+        return Episode(n, "fault", label, t, t, lane)
+    if kind == "race_run":
+        winners = d["winners"]
+        grants = tuple({"kind": "mark", "op": "RACE", "from": "", "to": x["node"], "sent": d["t0"], "arrives": d["t0"],
+                        "result": (x["key"] or {}).get("owner") or "free"} for x in d["keys"])
+        label = f"class race: {winners[0]} wins" if winners else "class race: nobody won"
+        return Episode(n, "race", label, d["t0"], d["t_end"], None, grants, None, bool(winners))
+    return None
+
+
+def _traced(state: LockState, ep: Episode) -> LockState:
+    trace = state.trace + (ep,)
+    older = state.older_messages
+    while len(trace) > 1 and (len(trace) > TRACE_EPISODES or sum(len(e.messages) for e in trace) > TRACE_MESSAGES):
+        older += len(trace[0].messages)
+        trace = trace[1:]
+    return replace(state, trace=trace, trace_count=state.trace_count + 1, older_messages=older)
 
 
 def _apply_attempt(state: LockState, d: dict[str, Any]) -> LockState:
@@ -586,6 +883,10 @@ def to_json(state: LockState) -> dict[str, Any]:
     out["writes"] = list(out["writes"])
     out["nodes"] = list(out["nodes"])
     out["clients"] = list(out["clients"])
+    out["trace"] = [dict(e, messages=list(e["messages"]), window=None if e["window"] is None else list(e["window"]))
+                    for e in out["trace"]]
+    out["race"] = {"contenders": [{"name": c["name"], "rtt": [list(p) for p in c["rtt"]]} for c in out["race"]["contenders"]],
+                   "result": out["race"]["result"]}
     out["quorum"] = state.quorum
     out["drift_ms"] = state.drift_ms
     out["holders"] = state.holders()
@@ -604,4 +905,10 @@ def from_json(data: dict[str, Any]) -> LockState:
         nodes=nodes, clients=tuple(Client(**c) for c in data["clients"]), next_token=data["next_token"],
         lease=None if data["lease"] is None else Lease(**data["lease"]), highest_token=data["highest_token"],
         writes=tuple(Write(**w) for w in data["writes"]), lost_update=data["lost_update"], attempts=data["attempts"],
+        latency_ms=data.get("latency_ms", 3),
+        trace=tuple(Episode(**dict(e, messages=tuple(e["messages"]), window=None if e["window"] is None else tuple(e["window"])))
+                    for e in data.get("trace", [])),
+        trace_count=data.get("trace_count", 0), older_messages=data.get("older_messages", 0),
+        race=Race(tuple(Contender(c["name"], tuple((n, ms) for n, ms in c["rtt"])) for c in data.get("race", {}).get("contenders", [])),
+                  data.get("race", {}).get("result")),
     )
