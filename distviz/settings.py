@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "apps.rooms",
     "apps.hashring",
     "apps.logpartitions",
+    "apps.lockquorums",
 ]
 
 MIDDLEWARE = [

@@ -163,6 +163,7 @@ JOIN_GROUP_ROUND = RoundSpec(
     student_command="join_my_group",
     to_command=join_group_command,
     entry_key="member",
+    input_label=None,
 )
 
 

@@ -16,6 +16,7 @@ class RoundSpec:
     student_command: str  # the one command type a participant sends in this round
     to_command: Callable[[Any, dict[str, Any], str], dict[str, Any]]  # (state, body, name) -> concept command
     entry_key: str = "key"  # which field of the translated command names the participant's entry
+    input_label: str | None = "Your key"  # the one text field a participant fills in (None: just a button)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,6 @@ REGISTRY: dict[str, Concept] = {}
 
 # Concepts shown on the home page before their app exists: (slug, title, one line).
 COMING: list[tuple[str, str, str]] = [
-    ("lock-quorums", "Lock quorums", "RedLock on five nodes, TTLs and validity, and the faults that break it."),
     ("workflow-graphs", "Workflow graphs", "One order saga run as orchestration and as choreography, with compensation."),
     ("sharding", "Sharding", "Hash, range and directory sharding, hot shards and the cost of resharding."),
     ("api-protocols", "API protocols", "REST, gRPC, GraphQL, WebSocket, webhooks, MQTT and AMQP, message by message."),

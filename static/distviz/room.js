@@ -171,8 +171,43 @@
     return false;
   }
 
+  function checked(name) {
+    const box = document.querySelector("#lq-nodectl input[name=" + name + "]");
+    return Boolean(box && box.checked);
+  }
+  function activateLock(target) {
+    const node = target.closest("[data-lnode]");
+    if (node) {
+      const body = document.getElementById("nb-" + node.dataset.lnode);
+      if (body && body.classList.contains("down")) {
+        // A restart uses the options chosen under Faults: fsync, delayed restart.
+        send({ type: "node_restart", node: node.dataset.lnode, persistence: checked("persistence"), delayed: checked("delayed") });
+      } else {
+        send({ type: "node_crash", node: node.dataset.lnode });
+      }
+      return true;
+    }
+    const client = target.closest("[data-client]");
+    if (client) {
+      send({ type: client.classList.contains("holding") ? "release" : "acquire", client: client.dataset.client });
+      return true;
+    }
+    return false;
+  }
+  // In a race, each student finds their own row.
+  function markMe() {
+    const me = document.getElementById("my-name");
+    const name = me ? me.dataset.name : null;
+    document.querySelectorAll("[data-student]").forEach(function (el) {
+      el.classList.toggle("me", name !== null && el.dataset.student === name);
+    });
+  }
+  document.addEventListener("distviz:updated", markMe);
+  document.addEventListener("DOMContentLoaded", markMe);
+
   function activate(target) {
     if (target.closest("#lp-frame")) return activateLog(target);
+    if (target.closest("#lq-frame")) return activateLock(target);
     const nodeEl = target.closest("[data-node]");
     if (nodeEl && nodeEl.closest("#ring")) {
       send({ type: "remove_node", name: nodeEl.dataset.node });
@@ -213,7 +248,7 @@
     }
   });
   room.addEventListener("keydown", function (evt) {
-    if ((evt.key === "Enter" || evt.key === " ") && evt.target.closest && evt.target.closest("#ring, #lp-frame") && activate(evt.target)) {
+    if ((evt.key === "Enter" || evt.key === " ") && evt.target.closest && evt.target.closest("#ring, #lp-frame, #lq-frame") && activate(evt.target)) {
       evt.preventDefault();
     }
   });

@@ -277,7 +277,7 @@ def test_room_name_for_an_unknown_room_is_404():
 def test_room_page_shows_the_students_name(code):
     student = Client()
     student.post(f"/r/{code}/name/", {"name": "Alice"})
-    assert "You are <strong>Alice</strong>." in student.get(f"/r/{code}/").content.decode()
+    assert 'You are <strong id="my-name" data-name="Alice">Alice</strong>.' in student.get(f"/r/{code}/").content.decode()
 
 
 def test_room_page_shows_a_name_with_markup_escaped(code):
@@ -286,7 +286,8 @@ def test_room_page_shows_a_name_with_markup_escaped(code):
     assert names(student) == {code: MARKUP}
     html = student.get(f"/r/{code}/").content.decode()
     assert "<svg onload" not in html
-    assert "You are <strong>&quot;&gt;&lt;svg onload=alert(1)&gt;</strong>." in html
+    escaped = "&quot;&gt;&lt;svg onload=alert(1)&gt;"
+    assert f'You are <strong id="my-name" data-name="{escaped}">{escaped}</strong>.' in html
 
 
 def test_room_page_before_a_name_asks_for_one_and_gives_a_pid(code):

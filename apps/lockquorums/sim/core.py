@@ -102,7 +102,7 @@ class Episode:
     """One row-group of the space-time diagram: what one event sent and when (global ms)."""
 
     n: int  # running number of the episode in the room
-    kind: str  # acquire | release | write | fault | tick | race | scene | setting
+    kind: str  # acquire | release | write | fault | tick | race
     label: str
     start: int
     end: int
@@ -110,6 +110,7 @@ class Episode:
     messages: tuple[dict[str, Any], ...] = ()
     window: tuple[int, int] | None = None  # the client's validity window [from, to)
     ok: bool | None = None  # acquired / accepted
+    detail: dict[str, Any] | None = None  # the numbers behind the label (quorum, elapsed, drift, ...)
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,8 @@ def clean_int(raw: Any, what: str, low: int, high: int) -> int:
 def clean_bool(raw: Any, what: str, default: bool) -> bool:
     if raw is None:
         return default
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "on", "1", "false", "off", "0"):
+        return raw.strip().lower() in ("true", "on", "1")  # what an HTML form or a data attribute sends
     if not isinstance(raw, bool):
         raise Rejected(f"{what} must be true or false.")
     return raw
@@ -492,6 +495,8 @@ def _add_client(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
         raise Rejected(f"A client name is printable text of 1 to {limits.max_name_length} characters.")
     if state.client(name.strip()) is not None:
         raise Rejected(f"There is already a client called {name.strip()}.")
+    if any(c.name == name.strip() for c in state.race.contenders):
+        raise Rejected(f"{name.strip()} is racing for the lock in the class race; pick another name.")
     return [{"kind": "client_added", "data": {"name": name.strip()}}]
 
 
@@ -786,7 +791,10 @@ def _episode(before: LockState, after: LockState, event: Event) -> Episode | Non
         else:
             label = f"{d['client']} try {d['attempt']}: {d['oks']} of {d['nodes']}, failed"
         window = (d["t1"], d["valid_until"]) if d["acquired"] else None
-        return Episode(n, "acquire", label, d["t1"], end, d["client"], msgs, window, d["acquired"])
+        detail = {k: d.get(k) for k in ("mode", "attempt", "oks", "nodes", "quorum", "elapsed", "drift", "validity",
+                                          "retry_delay", "token", "t1", "t2", "result")}
+        detail["ttl"] = before.ttl_ms
+        return Episode(n, "acquire", label, d["t1"], end, d["client"], msgs, window, d["acquired"], detail)
     if kind == "released":
         msgs = tuple(d["messages"])
         end = max([t] + [m["arrives"] for m in msgs if m["arrives"] is not None])
@@ -795,7 +803,8 @@ def _episode(before: LockState, after: LockState, event: Event) -> Episode | Non
         msg = {"kind": "request", "op": "WRITE", "from": d["client"], "to": "storage", "sent": d["at"],
                "arrives": d["at"], "result": d["reason"]}
         tok = f" token {d['token']}" if d["token"] is not None else ""
-        return Episode(n, "write", f"{d['client']} writes{tok}", d["at"], d["at"], d["client"], (msg,), None, d["accepted"])
+        return Episode(n, "write", f"{d['client']} writes{tok}", d["at"], d["at"], d["client"], (msg,), None, d["accepted"],
+                       {"reason": d["reason"], "token": d["token"]})
     if kind == "ticked":
         return Episode(n, "tick", f"+{d['to'] - t:,} ms", t, d["to"])
     faults = {
@@ -808,12 +817,13 @@ def _episode(before: LockState, after: LockState, event: Event) -> Episode | Non
     }
     if kind in faults:
         lane, label = faults[kind]()
-        return Episode(n, "fault", label, t, t, lane)
+        return Episode(n, "fault", label, t, t, lane, detail={"event": kind, "until": d.get("until")})
     if kind == "race_run":
         winners = d["winners"]
         grants = tuple({"kind": "mark", "op": "RACE", "from": "", "to": x["node"], "sent": d["t0"], "arrives": d["t0"],
                         "result": (x["key"] or {}).get("owner") or "free"} for x in d["keys"])
-        label = f"class race: {winners[0]} wins" if winners else "class race: nobody won"
+        # With a TTL shorter than the race, several may win one after another: the last holds the lock.
+        label = f"class race: {winners[-1]} wins" if winners else "class race: nobody won"
         return Episode(n, "race", label, d["t0"], d["t_end"], None, grants, None, bool(winners))
     return None
 

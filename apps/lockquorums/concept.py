@@ -1,0 +1,299 @@
+"""Lock quorums as the room engine sees it: decider, picture, narration, JSON, the class race."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from apps.rooms import fragments
+from apps.rooms.registry import Concept, RoomView, RoundSpec
+
+from . import picture as pic
+from . import sim
+from .sim import LockState
+
+SCENARIO_TITLES = {
+    "process_pause": "Process pause (GC)",
+    "clock_jump": "Clock jump on one node",
+    "crash_restart": "Crash and instant restart, no fsync",
+}
+MODE_TITLES = {"single": "Single Redis", "redlock": "RedLock (5 nodes)", "consensus": "Consensus lease (etcd-style)"}
+
+
+def decide(state: LockState, command: dict[str, Any]) -> list[dict[str, Any]]:
+    if command.get("type") == "tick" and "dt_ms" not in command:
+        command = {**command, "dt_ms": 1000}  # one room-clock tick is one simulated second
+    return sim.decide(state, command)
+
+
+def page_context(state: LockState, view: RoomView) -> dict[str, Any]:
+    picture = pic.picture(state, view)
+    return {
+        "layers": {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()},
+        "panels": {k.replace("-", "_"): v for k, v in picture.panels.items()},
+        "lock": state,
+        "svg_height": pic.height(state),
+        "diagram_y": pic.DIAGRAM_Y - 4,
+        "compare": comparison(),
+        "modes": MODE_TITLES,
+        "scenarios": SCENARIO_TITLES,
+    }
+
+
+def render_frame(state: LockState, view: RoomView) -> str:
+    picture = pic.picture(state, view)
+    layers = {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()}
+    frame = fragments.render_tight("lockquorums/_frame.html", {"layers": layers, "svg_height": pic.height(state), "oob": True, "lock": state,
+                                                                  "diagram_y": pic.DIAGRAM_Y - 4})
+    return frame + fragments.full(fragments.Picture(panels=picture.panels))
+
+
+def render_full(state: LockState, view: RoomView) -> str:
+    return render_frame(state, view)
+
+
+def _shape(state: LockState) -> tuple[Any, ...]:
+    return (state.mode, len(state.nodes), tuple(c.name for c in state.clients))
+
+
+def render_update(before: LockState, after: LockState, events: list[dict[str, Any]], view: RoomView) -> str:
+    if _shape(before) != _shape(after):
+        return render_frame(after, view)
+    return fragments.diff(pic.picture(before, view), pic.picture(after, view, events))
+
+
+# -- narration --------------------------------------------------------------------------------
+
+def _ms(v: int) -> str:
+    return f"{v:,} ms"
+
+
+def narrate(before: LockState | None, after: LockState | None, event: dict[str, Any]) -> str:
+    kind, d = event["kind"], event["data"]
+    if kind == "acquire_attempted":
+        who = d["client"]
+        if d["mode"] == "consensus":
+            if d["acquired"]:
+                return (f"{who} asked the consensus group for a lease: granted, revision {d['token']}, replicated to a majority; "
+                        f"it counts the lease valid for {_ms(d['validity'])} (TTL − {_ms(d['elapsed'])} − drift {_ms(d['drift'])}).")
+            return f"{who} asked for a lease: {d.get('result', 'refused')}."
+        oks = f"{d['oks']} of {d['nodes']} said OK (quorum {d['quorum']})"
+        if d["acquired"]:
+            tok = f"; fencing token {d['token']}" if d.get("token") is not None else ""
+            ttl = before.ttl_ms if before is not None else d["validity"] + d["elapsed"] + d["drift"]
+            return (f"{who} got the lock: {oks} in {_ms(d['elapsed'])}. Validity = TTL − elapsed − drift = "
+                    f"{ttl:,} − {d['elapsed']:,} − {d['drift']:,} = {_ms(d['validity'])}{tok}.")
+        why = ("not a quorum" if d["oks"] < d["quorum"] else
+               f"too slow: elapsed {_ms(d['elapsed'])} leaves validity {_ms(d['validity'])}")
+        retry = (f" It released on all nodes and retries after a random {_ms(d['retry_delay'])}."
+                 if d.get("retry_delay") is not None else " It released on all nodes and gives up (no tries left).")
+        return f"{who} try {d['attempt']}: {oks}: {why}.{retry}"
+    if kind == "released":
+        if d.get("lease_revoked"):
+            return f"{d['client']} revoked its lease."
+        dels = ", ".join(d["deletes"]) or "none"
+        return (f"{d['client']} released with compare-and-delete: deleted on {dels}"
+                + ("" if len(d["deletes"]) == len(after.nodes if after else []) else
+                   "; a node holding someone else's value (or nothing) was left alone") + ".")
+    if kind == "written":
+        if not d["accepted"]:
+            return f"The storage rejected {d['client']}'s write: {d['reason']}. Fencing stopped the stale holder."
+        if "two writers" in d["reason"]:
+            return (f"The storage accepted {d['client']}'s write, but a newer holder had already written: two clients "
+                    f"acted under the same lock. Lost update.")
+        return f"{d['client']} wrote to the storage ({d['reason']})."
+    if kind == "node_crashed":
+        return f"Node {d['node']} crashed: it answers nothing until it restarts."
+    if kind == "node_restarted":
+        how = "with its data (fsync)" if d["persistence"] else "without persistence: it forgot every key"
+        when = f"; delayed restart: silent until t={d['available_from']:,} ms (a whole TTL)" if d["delayed"] else ""
+        return f"Node {d['node']} restarted {how}{when}."
+    if kind == "link_cut":
+        return f"The network between {d['client']} and {d['node']} is cut: requests are lost."
+    if kind == "link_healed":
+        return f"The link {d['client']}–{d['node']} works again."
+    if kind == "clock_jumped":
+        return (f"Node {d['node']}'s clock jumped {_ms(d['ms'])} forward: its keys may expire at once, "
+                f"although no real time passed.")
+    if kind == "client_paused":
+        return (f"{d['client']} stopped (a GC pause) until t={d['until']:,} ms. It cannot notice the time passing: "
+                f"it wakes believing what it believed before.")
+    if kind == "ticked":
+        if before is None or after is None:
+            return f"Time passes to t={d['to']:,} ms."
+        notes = []
+        expired = [n.name for n, m in zip(before.nodes, after.nodes) if n.key is not None and m.key is None]
+        if expired:
+            notes.append("keys expired on " + ", ".join(expired))
+        for b, a in zip(before.clients, after.clients):
+            if b.status == "paused" and a.status != "paused":
+                notes.append(f"{a.name} woke up" + (" still believing it holds the lock" if a.status == "holding" else ""))
+            if b.status == "holding" and a.status == "expired":
+                notes.append(f"{a.name}'s validity ran out")
+        if before.lease is not None and after.lease is None:
+            notes.append("the lease expired")
+        return f"Time passes to t={d['to']:,} ms" + (": " + "; ".join(notes) if notes else "") + "."
+    if kind == "fencing_set":
+        return ("Fencing tokens on: every grant carries a number that only grows, and the storage refuses a token "
+                "older than the newest it has seen.") if d["on"] else "Fencing tokens off: the storage accepts any writer."
+    if kind == "client_added":
+        return f"Client {d['name']} joined."
+    if kind == "latency_set":
+        return f"The round trip between {d['client']} and {d['node']} is now {_ms(d['ms'])}."
+    if kind == "configured":
+        names = {"ttl_ms": "TTL", "node_timeout_ms": "per-node timeout", "latency_ms": "every link's round trip",
+                 "retry_count": "tries", "retry_delay_max_ms": "longest retry delay"}
+        return "Settings: " + ", ".join(f"{names[k]} {v:,}" + (" ms" if k.endswith("_ms") else "")
+                                        for k, v in d["changes"].items()) + "."
+    if kind == "scene_loaded":
+        p = d["params"]
+        nodes = "one Redis" if p["mode"] == "single" else f"{p['nodes']} {'consensus members' if p['mode'] == 'consensus' else 'lock nodes'}"
+        return (f"New scene: {MODE_TITLES[p['mode']].split(' (')[0]}, {nodes}, {len(p['clients'])} clients, "
+                f"TTL {_ms(p['ttl_ms'])}, fencing {'on' if p['fencing'] else 'off'}.")
+    if kind == "contender_joined":
+        return f"{d['name']} joined the race."
+    if kind == "race_reset":
+        return "The race was cleared: a new race can start."
+    if kind == "race_run":
+        n = len(d["contenders"])
+        names = {c["name"] for c in d["contenders"]}
+        if d["winners"]:
+            w = d["winners"][-1]
+            tries = next(c["tries"] for c in d["contenders"] if c["name"] == w)
+            last = next(t for t in tries if t.get("acquired"))
+            text = (f"The race: {n} clients sent SET NX PX to every node at once. {w} won on try {len(tries)} with "
+                    f"{last['oks']} of {d['nodes']} ({', '.join(last['ok'])}); everyone else released what they got.")
+            if len(d["winners"]) > 1:
+                text += (f" With a TTL this short, {len(d['winners'])} clients held the lock one after another "
+                         f"({', '.join(d['winners'])}): each lock expired during the race.")
+            return text + f" {d['messages']:,} messages."
+        outsiders = sorted({owner for c in d["contenders"] for t in c["tries"] for owner in t["held_by"].values()} - names)
+        if outsiders:
+            return (f"The race: {n} clients at once, and nobody got {d['quorum']} of {d['nodes']}: the lock was already held by "
+                    f"{', '.join(outsiders)}, whose keys stay until they expire or are released.")
+        return (f"The race: {n} clients at once, and nobody reached {d['quorum']} of {d['nodes']}: split votes on every try. "
+                f"Every client released; the random retry delays were not enough this time.")
+    return kind.replace("_", " ") + "."
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+def state_json(state: LockState) -> dict[str, Any]:
+    doc = sim.to_json(state)
+    last = pic.last_acquisition(state)
+    doc["derived"] = {
+        "holders": state.holders(),
+        "quorum": state.quorum,
+        "drift_ms": state.drift_ms,
+        "last_acquisition": None if last is None else last.detail,
+        "race_winner": state.race.result["winners"][-1] if state.race.result and state.race.result["winners"] else None,
+    }
+    return doc
+
+
+# -- side by side -----------------------------------------------------------------------------
+
+def outcome(state: LockState, rejected: list[tuple[dict[str, Any], str]]) -> dict[str, str]:
+    """What a scenario's end state teaches, in a few words, with a tone for its colour."""
+    stale = next((w for w in state.writes if not w.accepted), None)
+    if state.lost_update:
+        return {"tone": "bad", "text": "two writers: lost update"}
+    if stale is not None:
+        return {"tone": "good", "text": f"stale write refused ({stale.reason.split('token ')[-1]})"}
+    c2 = state.client("C2")
+    if c2 is not None and c2.status != "holding":
+        return {"tone": "good", "text": "C2 could not get the lock"}
+    return {"tone": "good", "text": "one writer at a time"}
+
+
+@lru_cache(maxsize=1)
+def comparison() -> list[dict[str, Any]]:
+    """Kleppmann's three scenarios in each mode, fencing off and on: real runs of the simulation."""
+    rows = []
+    for name in sim.SCENARIOS:
+        cells = []
+        for mode in sim.MODES:
+            cells.append({"mode": mode, "off": outcome(*_run(name, False, mode)), "on": outcome(*_run(name, True, mode))})
+        rows.append({"scenario": name, "title": SCENARIO_TITLES[name], "cells": cells})
+    return rows
+
+
+def _run(name: str, fencing: bool, mode: str) -> tuple[LockState, list[tuple[dict[str, Any], str]]]:
+    state, _, rejected = sim.run(name, fencing, mode)
+    return state, rejected
+
+
+# -- the class race (a round) -----------------------------------------------------------------
+
+def race_join_command(state: LockState, body: dict[str, Any], name: str) -> dict[str, Any]:
+    return {"type": "race_join", "name": name}
+
+
+RACE_ROUND = RoundSpec(
+    kind="race",
+    title="Race for the lock",
+    instructions="join the race for the lock; when the presenter starts it, everyone sends SET NX PX to every node at once.",
+    student_command="race_me",
+    to_command=race_join_command,
+    entry_key="name",
+    input_label=None,
+)
+
+
+def race_rows(state: LockState) -> list[dict[str, Any]]:
+    """One row per contender: the best try, and why it failed (who held the nodes it missed)."""
+    result = state.race.result
+    if result is None:
+        return [{"name": c.name, "waiting": True} for c in state.race.contenders]
+    rows = []
+    for c in result["contenders"]:
+        tries = c["tries"]
+        won = next((t for t in tries if t.get("acquired")), None)
+        best = won or max(tries, key=lambda t: t["oks"])
+        held = {}
+        for node, owner in sorted(best["held_by"].items()):
+            held.setdefault(owner, []).append(node)
+        why = "; ".join(f"{', '.join(ns)} already had {owner}'s key" for owner, ns in held.items())
+        if best["timeouts"]:
+            why = (why + "; " if why else "") + f"{', '.join(best['timeouts'])} timed out"
+        rows.append({"name": c["name"], "won": won is not None, "oks": best["oks"], "ok": best["ok"],
+                     "tries": len(tries), "why": why, "validity": best.get("validity"),
+                     "elapsed": best.get("elapsed")})
+    rows.sort(key=lambda r: (not r["won"], -r["oks"], r["name"]))
+    return rows
+
+
+def round_panel(state: LockState, current: dict[str, Any] | None) -> str:
+    result = state.race.result
+    return fragments.render_tight("lockquorums/_round.html", {
+        "round": current, "rows": race_rows(state)[:40], "count": len(state.race.contenders), "result": result,
+        "quorum": state.quorum, "nodes": len(state.nodes),
+        "winner": result["winners"][-1] if result and result["winners"] else None,
+        "more": max(0, len(state.race.contenders) - 40)})
+
+
+def my_entry(state: LockState, entry: dict[str, Any]) -> str:
+    return fragments.render_tight("lockquorums/_my_entry.html", {"entry": entry, "quorum": state.quorum,
+                                                                "nodes": len(state.nodes)})
+
+
+CONCEPT = Concept(
+    slug="lock-quorums",
+    title="Lock quorums",
+    blurb="RedLock on five nodes, TTLs and validity, and the faults that break it: pauses, clock jumps, crashes.",
+    initial_state=sim.initial_state,
+    decide=decide,
+    evolve=sim.evolve,
+    to_json=sim.to_json,
+    from_json=sim.from_json,
+    rejected=sim.Rejected,
+    page_template="lockquorums/page.html",
+    page_context=page_context,
+    render_full=render_full,
+    render_update=render_update,
+    narrate=narrate,
+    state_json=state_json,
+    ticks=True,
+    rounds=(RACE_ROUND,),
+    round_panel=round_panel,
+    my_entry=my_entry,
+)

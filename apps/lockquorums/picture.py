@@ -1,0 +1,445 @@
+"""The lock quorum's picture as keyed fragments (see ``apps.rooms.fragments``).
+
+One SVG, 1600 wide, in two parts.
+
+*The stage* (top): clients on the left, the lock nodes in an arc in the middle (the seed's five
+security guards), the shared storage on the right. Every client-node link is a faint line; a
+cut link is a red dashed one. Each node shows its key (owner and value) and a TTL ring that
+empties as the key's time runs out *on that node's clock*. After an acquisition, every request
+and reply flies along its link with its own latency (scaled so a 62 ms walk takes about three
+seconds), and each node's answer appears when its reply would arrive.
+
+*The space-time diagram* (bottom): one lane per client, per node and for the storage; each
+event with messages is an *episode* in its own slot, time to scale inside the slot and
+compressed between slots. Arrows are requests and replies; a shaded band on a client's lane is
+the validity window it believes in; a hatched band is a pause. Slots come in pages: a page holds
+SLOTS episodes and the next page starts with the last two of the previous one, so adding an
+episode adds one slot and moves nothing, whatever the length of the run. Older episodes are
+summarised by a count on the left.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.utils.safestring import SafeString, mark_safe
+
+from apps.rooms.fragments import Picture, markup, render_tight
+from apps.rooms.registry import RoomView
+
+from .sim import LockState
+from .sim.core import Episode
+
+WIDTH = 1600
+STAGE_H = 480
+CLIENT_X, CLIENT_W, CLIENT_H = 24, 270, 76
+STORE_X, STORE_W = 1306, 276
+ARC_CX, ARC_CY, ARC_RX, ARC_RY = 800, 500, 470, 370
+NODE_R = 56
+RING_R = 66
+
+DIAGRAM_Y = STAGE_H + 40
+LANE_H = 38
+LANES_X = 170  # where the time axis starts
+SLOTS = 12
+CARRY = 6  # episodes a new page keeps from the previous one (half a page of context)
+SLOT_W = (WIDTH - LANES_X - 20) / SLOTS
+SLOT_PAD = 14
+MAX_FLIGHTS = 48
+ANIM_MS = 3000  # the longest animation of one command
+
+
+def node_angles(n: int) -> list[float]:
+    if n == 1:
+        return [-90.0]
+    lo, hi = -152.0, -28.0
+    return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+
+
+def node_xy(state: LockState, i: int) -> tuple[float, float]:
+    a = math.radians(node_angles(len(state.nodes))[i])
+    return ARC_CX + ARC_RX * math.cos(a), ARC_CY + ARC_RY * math.sin(a) + 20
+
+
+def client_xy(i: int) -> tuple[float, float]:
+    return CLIENT_X + CLIENT_W, 40 + i * (CLIENT_H + 12) + CLIENT_H / 2
+
+
+def lanes(state: LockState) -> list[str]:
+    return [c.name for c in state.clients] + [n.name for n in state.nodes] + ["storage"]
+
+
+def height(state: LockState) -> int:
+    return DIAGRAM_Y + 56 + len(lanes(state)) * LANE_H + 20
+
+
+def _ms(v: int | float) -> str:
+    return f"{int(v):,}"
+
+
+def _short(text: str, n: int = 10) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _node_title(state: LockState, node: Any) -> str:
+    if state.mode == "consensus":
+        return f"Member {node.name}"
+    return "Redis" if state.mode == "single" else f"Node {node.name}"
+
+
+# -- the stage --------------------------------------------------------------------------------
+
+def _links(pic: Picture, state: LockState) -> None:
+    layer = pic.layer("lq-links")
+    for ci, c in enumerate(state.clients):
+        x1, y1 = client_xy(ci)
+        for ni, n in enumerate(state.nodes):
+            x2, y2 = node_xy(state, ni)
+            cut = c.name in n.cut
+            rtt = n.rtt(c.name)
+            layer.add(f"ln-{ci}-{ni}", markup(
+                "<line id='ln-{}-{}' class='link{}' x1='{}' y1='{}' x2='{}' y2='{}'><title>{}–{}: {}</title></line>",
+                ci, ni, " cut" if cut else "", f"{x1:.0f}", f"{y1:.0f}", f"{x2:.0f}", f"{y2:.0f}", c.name, n.name,
+                "cut (partition): requests are lost" if cut else f"round trip {rtt} ms"))
+            if cut:
+                mx, my = (x1 + 2 * x2) / 3, (y1 + 2 * y2) / 3
+                layer.add(f"cx-{ci}-{ni}", markup("<text id='cx-{}-{}' class='cutmark' x='{}' y='{}'>✂</text>",
+                                                  ci, ni, f"{mx:.0f}", f"{my:.0f}"))
+
+
+def _nodes(pic: Picture, state: LockState) -> None:
+    layer = pic.layer("lq-nodes")
+    now = state.now_ms
+    for i, n in enumerate(state.nodes):
+        x, y = node_xy(state, i)
+        key = n.live_key(now)
+        silent = n.up and now < n.available_from
+        status = "down" if not n.up else ("silent" if silent else "up")
+        if state.mode == "consensus" and state.lease is not None and n.up:
+            owner, left, total = state.lease.holder, state.lease.expires_at - now, state.ttl_ms
+        elif key is not None:
+            owner, left, total = key.owner, key.expires_at - n.local(now), state.ttl_ms
+        else:
+            owner, left, total = None, 0, state.ttl_ms
+        frac = max(0.0, min(1.0, left / total)) if owner else 0.0
+        circ = 2 * math.pi * RING_R
+        line2 = {"down": "DOWN", "silent": f"silent until {_ms(n.available_from)}"}.get(status) or (
+            f"{_short(owner, 9)} · {left / 1000:.1f} s" if owner else "free")
+        clock = f"clock +{_ms(n.clock_offset_ms)} ms" if n.clock_offset_ms else ("fsync" if n.persistence else "no fsync")
+        value = f"value {key.value.split(':')[-1][:6]}…" if key is not None and state.mode != "consensus" else ""
+        # The node's frame never changes; what does (status, the TTL ring, the owner) are small
+        # elements of their own, so a tick or an acquisition morphs a few hundred bytes per node.
+        layer.add(f"nd-{n.name}", markup(
+            "<g id='nd-{}' class='lnode' data-lnode='{}' tabindex='0' role='button'>"
+            "<circle class='ttl-track' cx='{}' cy='{}' r='{}'/>"
+            "<title>{}: click to crash it, or to restart it when it is down.</title></g>",
+            n.name, n.name, f"{x:.0f}", f"{y:.0f}", RING_R, _node_title(state, n)))
+        layer.add(f"nb-{n.name}", markup(
+            "<circle id='nb-{}' class='nbody {}{}' data-lnode='{}' cx='{}' cy='{}' r='{}'><title>{}: {}</title></circle>",
+            n.name, status, " held" if owner else "", n.name, f"{x:.0f}", f"{y:.0f}", NODE_R, _node_title(state, n),
+            "down" if not n.up else ("silent (delayed restart)" if silent else
+                                      (f"{owner}'s key, {left:,} ms left on its clock" if owner else "no key"))))
+        layer.add(f"nn-{n.name}", markup("<text id='nn-{}' x='{}' y='{}' class='nname'>{}</text>",
+                                         n.name, f"{x:.0f}", f"{y - 14:.0f}", n.name))
+        layer.add(f"nr-{n.name}", markup(
+            # The ring starts at 12 o'clock (CSS turns it) and its dash (CSS: the circumference) empties.
+            "<circle id='nr-{}' class='ttl' cx='{}' cy='{}' r='{}' stroke-dashoffset='{}'/>",
+            n.name, f"{x:.0f}", f"{y:.0f}", RING_R, f"{circ * (1 - frac):.0f}"))
+        layer.add(f"no-{n.name}", markup("<text id='no-{}' x='{}' y='{}' class='nowner {}'>{}</text>",
+                                         n.name, f"{x:.0f}", f"{y + 14:.0f}", status, line2))
+        layer.add(f"nm-{n.name}", markup("<text id='nm-{}' x='{}' y='{}' class='nmeta'>{}<tspan x='{}' dy='20'>{}</tspan></text>",
+                                         n.name, f"{x:.0f}", f"{y + RING_R + 26:.0f}", clock, f"{x:.0f}", value))
+    if state.mode == "consensus":
+        lease = state.lease
+        text = (f"lease: {lease.holder}, revision {lease.revision}, {(lease.expires_at - now) / 1000:.1f} s left"
+                if lease else "lease: free")
+        layer.add("lease", markup("<text id='lease' class='lease' x='{}' y='{}'>{}</text>", ARC_CX, ARC_CY - 40, text))
+
+
+def _clients(pic: Picture, state: LockState) -> None:
+    layer = pic.layer("lq-clients")
+    now = state.now_ms
+    holders = set(state.holders())
+    for i, c in enumerate(state.clients):
+        x, y = CLIENT_X, 40 + i * (CLIENT_H + 12)
+        believes = c.status == "holding" or (c.status == "paused" and c.resume_status == "holding")
+        if c.status == "paused":
+            line = f"⏸ paused until {_ms(c.paused_until)}" + (" (believes it holds)" if believes else "")
+        elif c.status == "holding":
+            line = f"holds: {(c.valid_until - now) / 1000:.1f} s valid" if c.name in holders else "believes it holds (expired)"
+        else:
+            line = {"idle": "idle", "failed": "failed to acquire", "released": "released",
+                    "expired": "validity ran out"}.get(c.status, c.status)
+        token = f" · token {c.token}" if c.token is not None else ""
+        layer.add(f"cl-{i}", markup(
+            "<g id='cl-{}' class='client {}{}{}' data-client='{}' tabindex='0' role='button'>"
+            "<rect x='{}' y='{}' width='{}' height='{}' rx='10'/>"
+            "<text x='{}' y='{}' class='cname'>{}{}</text><text x='{}' y='{}' class='cstate'>{}</text>"
+            "<title>Client {}: {}. Click to {}.</title></g>",
+            i, c.status, " believes" if believes else "", " stale" if believes and c.name not in holders else "", c.name,
+            x, y, CLIENT_W, CLIENT_H,
+            x + 16, y + 30, c.name, token, x + 16, y + 58, line,
+            c.name, line, "release the lock" if c.status == "holding" else ("acquire the lock" if c.status != "paused" else "wait: it is paused"),
+        ))
+
+
+def _storage(pic: Picture, state: LockState) -> None:
+    layer = pic.layer("lq-storage")
+    top = 40
+    fence = f"fencing on: newest token {state.highest_token if state.highest_token is not None else '—'}" if state.fencing else "fencing off: any writer"
+    layer.add("st-box", markup(
+        "<g id='st-box' class='storage{}'><rect x='{}' y='{}' width='{}' height='{}' rx='12'/>"
+        "<text x='{}' y='{}' class='sname'>Storage</text><text x='{}' y='{}' class='smeta'>{}</text>{}</g>",
+        " lost" if state.lost_update else "", STORE_X, top, STORE_W, 430, STORE_X + 16, top + 32, STORE_X + 16, top + 58, fence,
+        markup("<text x='{}' y='{}' class='lostflag'>two writers:<tspan x='{}' dy='24'>lost update</tspan></text>",
+               STORE_X + 16, top + 392, STORE_X + 16)
+        if state.lost_update else "",
+    ))
+    for k, w in enumerate(state.writes[-7:]):
+        n = len(state.writes) - len(state.writes[-7:]) + k
+        y = top + 92 + k * 46
+        mark = "✓" if w.accepted else "✗"
+        tok = f" #{w.token}" if w.token is not None else ""
+        why = "accepted" if w.accepted and "two writers" not in w.reason else (
+            "accepted: LOST UPDATE" if w.accepted else f"rejected: {w.token} < {w.reason.rsplit('< ', 1)[-1]}")
+        layer.add(f"wr-{n}", markup(
+            "<g id='wr-{}' class='write {}'><text x='{}' y='{}' class='wmark'>{}</text><text x='{}' y='{}'>{}{} at {}</text>"
+            "<text x='{}' y='{}' class='wwhy'>{}</text><title>{}</title></g>",
+            n, "ok" if w.accepted and "two writers" not in w.reason else ("lost" if w.accepted else "rej"),
+            STORE_X + 16, y + 18, mark, STORE_X + 44, y + 10, w.client, tok, _ms(w.at), STORE_X + 44, y + 32, why, w.reason,
+        ))
+
+
+def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: int) -> None:
+    """Requests and replies of this update's last acquisition try (or release), each along its
+    link with its own timing; each SET reply's answer appears on its node when it arrives.
+    Earlier tries of the same command are in the diagram and the narration."""
+    layer = pic.layer("lq-flights", transient=True)
+    msgs: list[dict[str, Any]] = []
+    for ev in events:
+        d = ev["data"]
+        if ev["kind"] == "acquire_attempted":
+            msgs = d["messages"] + [m for m in d["release"] if m["kind"] == "request"]
+        elif ev["kind"] == "released":
+            msgs = [m for m in d["messages"] if m["kind"] == "request"]
+    msgs = msgs[:MAX_FLIGHTS]
+    if not msgs:
+        return
+    t0 = min(m["sent"] for m in msgs)
+    t1 = max((m["arrives"] if m["arrives"] is not None else m["sent"] + 10) for m in msgs)
+    scale = min(ANIM_MS / max(t1 - t0, 1), 120.0)  # ms of animation per simulated ms
+    cidx = {c.name: i for i, c in enumerate(state.clients)}
+    nidx = {n.name: i for i, n in enumerate(state.nodes)}
+    out = []
+    for m in msgs:
+        node, client = (m["from"], m["to"]) if m["kind"] in ("reply", "timeout") else (m["to"], m["from"])
+        if client not in cidx or node not in nidx:
+            continue
+        (cx, cy), (nx, ny) = client_xy(cidx[client]), node_xy(state, nidx[node])
+        begin = (m["sent"] - t0) * scale
+        if m["kind"] == "timeout":
+            out.append(markup("<text class='answer timeout' x='{}' y='{}' opacity='0'>TIMEOUT"
+                              "<set attributeName='opacity' to='1' begin='{}ms' fill='freeze'/></text>",
+                              f"{nx:.0f}", f"{ny - RING_R - 12:.0f}", f"{(m['arrives'] - t0) * scale:.0f}"))
+            continue
+        lost = m["arrives"] is None
+        dur = max(((m["arrives"] if not lost else m["sent"] + 8) - m["sent"]) * scale, 120)
+        if m["kind"] == "request":
+            path = f"M{cx:.0f} {cy:.0f}L{(nx if not lost else (cx + nx) / 2):.0f} {(ny if not lost else (cy + ny) / 2):.0f}"
+        else:
+            path = f"M{nx:.0f} {ny:.0f}L{cx:.0f} {cy:.0f}"
+        ok = m["result"] in ("OK", "1") or m["result"].startswith("OK")
+        tone = "req" if m["kind"] == "request" else ("okr" if ok else "failr")
+        # r is 0 except while the message travels (and a moment after it lands).
+        out.append(markup("<circle class='msg {} {}' r='0'><animate attributeName='r' values='10;10' begin='{}ms' dur='{}ms'/>"
+                          "<animateMotion begin='{}ms' dur='{}ms' fill='freeze' path='{}'/></circle>",
+                          tone, m["op"].lower(), f"{begin:.0f}", f"{dur + (0 if lost else 400):.0f}", f"{begin:.0f}", f"{dur:.0f}", path))
+        if m["kind"] == "reply" and m["op"] in ("SET", "GRANT"):
+            out.append(markup("<text class='answer {}' x='{}' y='{}' opacity='0'>{}"
+                              "<set attributeName='opacity' to='1' begin='{}ms' fill='freeze'/></text>",
+                              tone, f"{nx:.0f}", f"{ny - RING_R - 12:.0f}", "OK" if ok else _short(m["result"], 12), f"{begin:.0f}"))
+    layer.add(f"fl{seq}", mark_safe("".join(out)))
+
+
+# -- the space-time diagram -------------------------------------------------------------------
+
+def short_label(e: Episode) -> str:
+    """What fits above a slot; the episode's full label is its tooltip."""
+    d = e.detail or {}
+    if e.kind == "acquire":
+        if d.get("mode") == "consensus":
+            return f"{e.client} lease {'✓' if e.ok else '✗'}"
+        return f"{e.client} {'✓' if e.ok else '✗'} {d.get('oks')}/{d.get('nodes')}" + ("" if e.ok or d.get("attempt", 1) == 1 else f" try {d['attempt']}")
+    if e.kind == "write":
+        if not e.ok:
+            return f"{e.client} write ✗"
+        return f"{e.client} write " + ("LOST" if "two writers" in (d.get("reason") or "") else "✓")
+    if e.kind == "release":
+        return f"{e.client} release"
+    if e.kind == "race":
+        return "class race"
+    return _short(e.label, 16)
+
+
+def page_of(n: int) -> int:
+    return max(0, (n - CARRY) // (SLOTS - CARRY))
+
+
+def _page(state: LockState) -> tuple[list[Episode], int]:
+    if not state.trace:
+        return [], 0
+    page = page_of(state.trace[-1].n)
+    first = page * (SLOTS - CARRY)
+    return [e for e in state.trace if e.n >= first], first
+
+
+def slot_x(ep: Episode, first: int) -> float:
+    return LANES_X + (ep.n - first) * SLOT_W
+
+
+def _timeline(shown: list[Episode], first: int):
+    """Global ms → x on this page: to scale inside an episode, compressed between episodes."""
+    spans = [(e.start, e.end, slot_x(e, first) + SLOT_PAD, slot_x(e, first) + SLOT_W - SLOT_PAD) for e in shown]
+
+    def x_of(t: int, own: Episode | None = None) -> float:
+        if own is not None and own.start <= t <= own.end:  # an instant shared by two episodes: this one's slot
+            x0 = slot_x(own, first)
+            if own.end == own.start:
+                return x0 + SLOT_W / 2
+            return x0 + SLOT_PAD + (SLOT_W - 2 * SLOT_PAD) * (t - own.start) / (own.end - own.start)
+        if not spans or t <= spans[0][0]:
+            return spans[0][2] if spans else LANES_X
+        for (s, e, x0, x1), nxt in zip(spans, spans[1:] + [None]):
+            if s <= t <= e:
+                return x0 if e == s else x0 + (x1 - x0) * (t - s) / (e - s)
+            if nxt is not None and e < t < nxt[0]:
+                return x1 + (nxt[2] - x1) * (t - e) / (nxt[0] - e)  # the gap between two slots
+        return WIDTH - 20
+
+    return x_of
+
+
+def _diagram(pic: Picture, state: LockState) -> None:
+    axis = pic.layer("lq-axis")
+    eps = pic.layer("lq-episodes")
+    bands = pic.layer("lq-bands")
+    names = lanes(state)
+    lane_y = {name: DIAGRAM_Y + 56 + i * LANE_H + LANE_H / 2 for i, name in enumerate(names)}
+    for i, name in enumerate(names):
+        y = lane_y[name]
+        kind = "client" if i < len(state.clients) else ("storage" if name == "storage" else "node")
+        axis.add(f"lane-{i}", markup(
+            "<g id='lane-{}' class='lane {}'><line x1='{}' x2='{}' y1='{}' y2='{}'/><text x='{}' y='{}'>{}</text></g>",
+            i, kind, LANES_X, WIDTH - 20, f"{y:.0f}", f"{y:.0f}", LANES_X - 14, f"{y + 7:.0f}", _short(name, 10)))
+    shown, first = _page(state)
+    dropped = state.trace_count - len(state.trace)
+    earlier = first - (state.trace[0].n if state.trace else 0) + dropped
+    older_msgs = state.older_messages + sum(len(e.messages) for e in state.trace if e.n < first)
+    axis.add("older", markup(
+        "<text id='older' class='older' x='{}' y='{}'>{}<tspan x='{}' dy='18'>{}</tspan></text>", 24, DIAGRAM_Y + 24,
+        f"← {earlier:,} earlier" if earlier else "time →", 24, f"{older_msgs:,} messages" if earlier else ""))
+    x_of = _timeline(shown, first)
+    for e in shown:
+        x0 = slot_x(e, first)
+        parts = [markup("<rect class='slot' x='{}' y='{}' width='{}' height='{}'/><text class='elabel' x='{}' y='{}'>{}</text>",
+                        f"{x0 + 4:.0f}", DIAGRAM_Y + 44, f"{SLOT_W - 8:.0f}", len(names) * LANE_H + 16,
+                        f"{x0 + 8:.0f}", DIAGRAM_Y + 36, short_label(e))]
+        strokes: dict[str, list[str]] = {}  # one <path> per kind of arrow: a slot costs little
+        for m in e.messages:
+            if m["kind"] == "mark":
+                y = lane_y.get(m["to"])
+                if y is not None:
+                    parts.append(markup("<text class='grant' x='{}' y='{}'>→ {}</text>", f"{x0 + SLOT_PAD:.0f}", f"{y - 6:.0f}",
+                                        _short(m["result"], 12)))
+                continue
+            y1, y2 = lane_y.get(m["from"]), lane_y.get(m["to"])
+            if y1 is None or y2 is None:
+                continue
+            xa = x_of(m["sent"], e)
+            if m["kind"] == "timeout":
+                strokes.setdefault("tmo", []).append(f"M{xa:.0f} {y2 + 8:.0f}H{x_of(m['arrives'], e):.0f}")
+                continue
+            if m["arrives"] is None:  # lost on the way: half an arrow and a cross
+                xb, yb = xa + 14, (y1 + y2) / 2
+                strokes.setdefault("lost", []).append(f"M{xa:.0f} {y1:.0f}L{xb:.0f} {yb:.0f}")
+                parts.append(markup("<text class='lostx' x='{}' y='{}'>✕</text>", f"{xb:.0f}", f"{yb + 6:.0f}"))
+                continue
+            xb = x_of(m["arrives"], e)
+            if m["to"] == "storage":
+                tone = "okw" if e.ok and "two writers" not in m["result"] else ("lostw" if e.ok else "rejw")
+            elif m["kind"] == "request":
+                tone = "req"
+            else:
+                tone = "okr" if m["result"] in ("OK", "1", "ack") or m["result"].startswith("OK") else "failr"
+            strokes.setdefault(tone, []).append(f"M{xa:.0f} {y1:.0f}L{xb:.0f} {y2:.0f}")
+        for tone, ds in strokes.items():
+            parts.append(markup("<path class='{}' d='{}'/>", tone, "".join(ds)))
+        if e.kind in ("fault", "tick") and e.client in lane_y:
+            parts.append(markup("<text class='fmark' x='{}' y='{}'>⚡</text>", f"{x0 + SLOT_W / 2:.0f}", f"{lane_y[e.client] + 7:.0f}"))
+        if e.kind == "tick":
+            parts.append(markup("<text class='tickmark' x='{}' y='{}'>⋯ {} ⋯</text>", f"{x0 + SLOT_W / 2:.0f}",
+                                DIAGRAM_Y + 50 + len(names) * LANE_H, e.label))
+        eps.add(f"ep-{e.n}", markup("<g id='ep-{}' class='episode {}{}'><title>{}</title>{}</g>", e.n, e.kind,
+                                    "" if e.ok is None else (" ok" if e.ok else " no"), e.label, mark_safe("".join(parts))))
+    # Validity windows (what a client believes) and pauses, on the client lanes.
+    right = WIDTH - 20
+    page_start = shown[0].start if shown else 0
+    for e in state.trace:  # a window or a pause that began on an earlier page still shows
+        if e.n >= first:
+            pass
+        elif not ((e.window and e.window[1] > page_start) or ((e.detail or {}).get("until") or 0) > page_start):
+            continue
+        if e.window is not None and e.client in lane_y:
+            a, b = x_of(e.window[0], e) if e.n >= first else LANES_X, x_of(e.window[1])
+            open_end = not shown or e.window[1] > shown[-1].end
+            b = right if open_end else b
+            bands.add(f"win-{e.n}", markup(
+                "<g id='win-{}' class='window'><rect x='{}' y='{}' width='{}' height='{}' rx='4'/>"
+                "<text x='{}' y='{}'>valid until {}{}</text></g>",
+                e.n, f"{a:.0f}", f"{lane_y[e.client] - 15:.0f}", f"{max(b - a, 4):.0f}", 30,
+                f"{b - 6:.0f}", f"{lane_y[e.client] + 6:.0f}", _ms(e.window[1]), " →" if open_end else ""))
+        if e.kind == "fault" and (e.detail or {}).get("event") == "client_paused" and e.client in lane_y:
+            until = e.detail["until"]
+            a = x_of(e.start, e) if e.n >= first else LANES_X
+            b = right if until > (shown[-1].end if shown else 0) else x_of(until)
+            bands.add(f"pz-{e.n}", markup(
+                "<g id='pz-{}' class='pauseband'><rect x='{}' y='{}' width='{}' height='{}'/>"
+                "<text x='{}' y='{}'>paused</text></g>",
+                e.n, f"{a:.0f}", f"{lane_y[e.client] - 10:.0f}", f"{max(b - a, 4):.0f}", 20, f"{a + 6:.0f}",
+                f"{lane_y[e.client] - 14:.0f}"))
+
+
+# -- panels -----------------------------------------------------------------------------------
+
+def last_acquisition(state: LockState) -> Episode | None:
+    return next((e for e in reversed(state.trace) if e.kind == "acquire"), None)
+
+
+def _panels(pic: Picture, state: LockState) -> None:
+    ctx = {"state": state, "last": last_acquisition(state), "holders": state.holders(),
+           "now_s": state.now_ms / 1000}
+    for panel in ("lq-summary", "lq-math", "lq-clientctl", "lq-nodectl"):
+        pic.panels[panel] = render_tight(f"lockquorums/_{panel}.html", ctx)
+
+
+# -- entry points -----------------------------------------------------------------------------
+
+def base_picture(state: LockState) -> Picture:
+    pic = Picture()
+    _links(pic, state)
+    _nodes(pic, state)
+    _clients(pic, state)
+    _storage(pic, state)
+    _diagram(pic, state)
+    _panels(pic, state)
+    return pic
+
+
+def picture(state: LockState, view: RoomView, events: list[dict[str, Any]] | None = None) -> Picture:
+    pic = base_picture(state)
+    _flights(pic, state, events or [], view.seq)
+    return pic
+
+
+def svg_height(state: LockState) -> SafeString:
+    return mark_safe(str(height(state)))
