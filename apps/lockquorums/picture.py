@@ -257,7 +257,8 @@ def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: 
         if m["kind"] == "reply" and m["op"] in ("SET", "GRANT"):
             out.append(markup("<text class='answer {}' x='{}' y='{}' opacity='0'>{}"
                               "<set attributeName='opacity' to='1' begin='{}ms' fill='freeze'/></text>",
-                              tone, f"{nx:.0f}", f"{ny - RING_R - 12:.0f}", "OK" if ok else _short(m["result"], 12), f"{begin:.0f}"))
+                              tone, f"{nx:.0f}", f"{ny - RING_R - 12:.0f}", "OK" if ok else _short(m["result"].split(" (")[0], 12),
+                              f"{begin:.0f}"))
     layer.add(f"fl{seq}", mark_safe("".join(out)))
 
 
@@ -278,7 +279,17 @@ def short_label(e: Episode) -> str:
         return f"{e.client} release"
     if e.kind == "race":
         return "class race"
-    return _short(e.label, 16)
+    if e.kind == "tick":
+        dt = e.end - e.start
+        return f"+{dt / 1000:g} s" if dt >= 1000 else f"+{dt} ms"
+    if e.kind == "fault":
+        ev = d.get("event")
+        short = {"node_crashed": "crash", "node_restarted": "restart", "clock_jumped": "clock ↑",
+                 "client_paused": "pause", "link_cut": "cut", "link_healed": "heal"}.get(ev)
+        if short:
+            who = e.label.split(" ")[0]
+            return f"{who} {short}"
+    return _short(e.label, 14)
 
 
 def page_of(n: int) -> int:
@@ -379,7 +390,7 @@ def _diagram(pic: Picture, state: LockState) -> None:
         if e.kind == "tick":
             parts.append(markup("<text class='tickmark' x='{}' y='{}'>⋯ {} ⋯</text>", f"{x0 + SLOT_W / 2:.0f}",
                                 DIAGRAM_Y + 50 + len(names) * LANE_H, e.label))
-        eps.add(f"ep-{e.n}", markup("<g id='ep-{}' class='episode {}{}'><title>{}</title>{}</g>", e.n, e.kind,
+        eps.add(f"ep-{e.n}", markup("<g id='ep-{}' class='episode k-{}{}'><title>{}</title>{}</g>", e.n, e.kind,
                                     "" if e.ok is None else (" ok" if e.ok else " no"), e.label, mark_safe("".join(parts))))
     # Validity windows (what a client believes) and pauses, on the client lanes.
     right = WIDTH - 20
@@ -396,17 +407,17 @@ def _diagram(pic: Picture, state: LockState) -> None:
             bands.add(f"win-{e.n}", markup(
                 "<g id='win-{}' class='window'><rect x='{}' y='{}' width='{}' height='{}' rx='4'/>"
                 "<text x='{}' y='{}'>valid until {}{}</text></g>",
-                e.n, f"{a:.0f}", f"{lane_y[e.client] - 15:.0f}", f"{max(b - a, 4):.0f}", 30,
-                f"{b - 6:.0f}", f"{lane_y[e.client] + 6:.0f}", _ms(e.window[1]), " →" if open_end else ""))
+                e.n, f"{a:.0f}", f"{lane_y[e.client] - 17:.0f}", f"{max(b - a, 4):.0f}", 17,
+                f"{b - 6:.0f}", f"{lane_y[e.client] - 4:.0f}", _ms(e.window[1]), " →" if open_end else ""))
         if e.kind == "fault" and (e.detail or {}).get("event") == "client_paused" and e.client in lane_y:
             until = e.detail["until"]
             a = x_of(e.start, e) if e.n >= first else LANES_X
             b = right if until > (shown[-1].end if shown else 0) else x_of(until)
             bands.add(f"pz-{e.n}", markup(
                 "<g id='pz-{}' class='pauseband'><rect x='{}' y='{}' width='{}' height='{}'/>"
-                "<text x='{}' y='{}'>paused</text></g>",
-                e.n, f"{a:.0f}", f"{lane_y[e.client] - 10:.0f}", f"{max(b - a, 4):.0f}", 20, f"{a + 6:.0f}",
-                f"{lane_y[e.client] - 14:.0f}"))
+                "<text x='{}' y='{}'>paused (GC)</text></g>",
+                e.n, f"{a:.0f}", f"{lane_y[e.client] + 1:.0f}", f"{max(b - a, 4):.0f}", 16, f"{a + 6:.0f}",
+                f"{lane_y[e.client] + 14:.0f}"))
 
 
 # -- panels -----------------------------------------------------------------------------------
