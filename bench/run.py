@@ -13,6 +13,11 @@
 4. log     log partitions on 1,000,000 records (12 partitions, 6 brokers, RF 3, two groups): one
            tick's evolve (budget: <= 5 ms), the broadcast frame per command kind (budget: <= 8 KB)
            and bytes per viewer per second while playing at 1x (budget: <= 2 KB/s). See logbench.py.
+5. lock    lock quorums (RedLock): decide + evolve per command of Kleppmann's scenarios in every mode
+           and the class race of 60 (budget: <= 5 ms), the broadcast frame per command of every
+           lesson, scenario and playing tick (budget: <= 8 KB), and the space-time diagram on a run of
+           600+ messages, also in headless Chromium against daphne (budget: per-update p99 < 100 ms,
+           DOM bounded). See lockbench.py.
 
 Extras (off by default): --profile (cProfile of part 2), --profile-server (each app server once
 more under cProfile, measured commands only), --what-if lazy-expiry,direct (the app with one
@@ -81,7 +86,8 @@ def print_fanout_table(results: list, bare_for: dict) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="sim,size,fanout,log", help="comma-separated parts: sim, size, fanout, log")
+    ap.add_argument("--only", default="sim,size,fanout,log,lock",
+                    help="comma-separated parts: sim, size, fanout, log, lock")
     ap.add_argument("--servers", default="daphne,uvicorn", help="app servers for the fan-out: daphne, uvicorn")
     ap.add_argument("--viewers", type=int, default=300)
     ap.add_argument("--commands", type=int, default=100)
@@ -195,6 +201,13 @@ def main() -> int:
         import logbench
 
         res = logbench.run()
+        summary.extend(res["summary"])
+
+    if "lock" in parts:
+        heading("5. lock quorums: a scenario step, the broadcast per command, the diagram on 600+ messages")
+        import lockbench
+
+        res = lockbench.run()
         summary.extend(res["summary"])
 
     if "fanout" in parts and args.profile_server:

@@ -16,7 +16,7 @@ SCENARIO_TITLES = {
     "clock_jump": "Clock jump on one node",
     "crash_restart": "Crash and instant restart, no fsync",
 }
-MODE_TITLES = {"single": "Single Redis", "redlock": "RedLock (5 nodes)", "consensus": "Consensus lease (etcd-style)"}
+MODE_TITLES = pic.MODE_TITLES
 
 
 def decide(state: LockState, command: dict[str, Any]) -> list[dict[str, Any]]:
@@ -255,8 +255,8 @@ def race_rows(state: LockState) -> list[dict[str, Any]]:
         why = "; ".join(f"{', '.join(ns)} already had {owner}'s key" for owner, ns in held.items())
         if best["timeouts"]:
             why = (why + "; " if why else "") + f"{', '.join(best['timeouts'])} timed out"
-        rows.append({"name": c["name"], "won": won is not None, "oks": best["oks"], "ok": best["ok"],
-                     "tries": len(tries), "why": why, "validity": best.get("validity"),
+        rows.append({"name": c["name"], "won": won is not None, "oks": best["oks"], "ok": sorted(best["ok"]),
+                     "tries": len(tries), "best_try": tries.index(best) + 1, "why": why, "validity": best.get("validity"),
                      "elapsed": best.get("elapsed")})
     rows.sort(key=lambda r: (not r["won"], -r["oks"], r["name"]))
     return rows

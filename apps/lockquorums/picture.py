@@ -31,6 +31,7 @@ from .sim import LockState
 from .sim.core import Episode
 
 WIDTH = 1600
+MODE_TITLES = {"single": "Single Redis", "redlock": "RedLock (5 nodes)", "consensus": "Consensus lease (etcd-style)"}
 STAGE_H = 480
 CLIENT_X, CLIENT_W, CLIENT_H = 24, 270, 76
 STORE_X, STORE_W = 1306, 276
@@ -121,12 +122,17 @@ def _nodes(pic: Picture, state: LockState) -> None:
             owner, left, total = key.owner, key.expires_at - n.local(now), state.ttl_ms
         else:
             owner, left, total = None, 0, state.ttl_ms
-        frac = max(0.0, min(1.0, left / total)) if owner else 0.0
+        frac = max(0.0, min(1.0, left / total)) if owner and n.up else 0.0
         circ = 2 * math.pi * RING_R
         line2 = {"down": "DOWN", "silent": f"silent until {_ms(n.available_from)}"}.get(status) or (
             f"{_short(owner, 9)} · {left / 1000:.1f} s" if owner else "free")
         clock = f"clock +{_ms(n.clock_offset_ms)} ms" if n.clock_offset_ms else ("fsync" if n.persistence else "no fsync")
-        value = f"value {key.value.split(':')[-1][:6]}…" if key is not None and state.mode != "consensus" else ""
+        if not n.up:
+            value = "its keys are on disk" if n.persistence else "forgets its keys"
+        elif key is not None and state.mode != "consensus" and len(state.nodes) < 7:
+            value = f"value {key.value.split(':')[-1][:6]}…"  # the random value: tells two owners apart
+        else:
+            value = ""
         # The node's frame never changes; what does (status, the TTL ring, the owner) are small
         # elements of their own, so a tick or an acquisition morphs a few hundred bytes per node.
         layer.add(f"nd-{n.name}", markup(
@@ -427,9 +433,8 @@ def last_acquisition(state: LockState) -> Episode | None:
 
 
 def _panels(pic: Picture, state: LockState) -> None:
-    ctx = {"state": state, "last": last_acquisition(state), "holders": state.holders(),
-           "now_s": state.now_ms / 1000}
-    for panel in ("lq-summary", "lq-math", "lq-clientctl", "lq-nodectl"):
+    ctx = {"state": state, "last": last_acquisition(state), "holders": state.holders(), "modes": MODE_TITLES}
+    for panel in ("lq-summary", "lq-math", "lq-clientctl", "lq-nodectl", "lq-time", "lq-settings"):
         pic.panels[panel] = render_tight(f"lockquorums/_{panel}.html", ctx)
 
 

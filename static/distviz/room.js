@@ -204,6 +204,17 @@
   }
   document.addEventListener("distviz:updated", markMe);
   document.addEventListener("DOMContentLoaded", markMe);
+  // A student's form for the open round (every concept has its own kinds of round).
+  function roundForms() {
+    const bar = document.getElementById("room-bar");
+    const kind = bar ? bar.dataset.round : "";
+    const open = bar && bar.dataset.viewOnly !== "1";
+    document.querySelectorAll(".round-form").forEach(function (f) {
+      f.classList.toggle("active", Boolean(open && kind && f.dataset.roundKind === kind));
+    });
+  }
+  document.addEventListener("distviz:updated", roundForms);
+  document.addEventListener("DOMContentLoaded", roundForms);
 
   function activate(target) {
     if (target.closest("#lp-frame")) return activateLog(target);
