@@ -236,6 +236,7 @@ RACE_ROUND = RoundSpec(
     to_command=race_join_command,
     entry_key="name",
     input_label=None,
+    resets_entries=frozenset({"race_reset", "scene_loaded"}),
 )
 
 

@@ -33,7 +33,7 @@ from .sim.core import Episode
 WIDTH = 1600
 MODE_TITLES = {"single": "Single Redis", "redlock": "RedLock (5 nodes)", "consensus": "Consensus lease (etcd-style)"}
 STAGE_H = 480
-CLIENT_X, CLIENT_W, CLIENT_H = 24, 270, 76
+CLIENT_X, CLIENT_W, CLIENT_H = 24, 270, 96  # a card of three lines; 74 (two lines) for 5 or 6 clients
 STORE_X, STORE_W = 1306, 276
 ARC_CX, ARC_CY, ARC_RX, ARC_RY = 800, 500, 470, 370
 NODE_R = 56
@@ -62,8 +62,13 @@ def node_xy(state: LockState, i: int) -> tuple[float, float]:
     return ARC_CX + ARC_RX * math.cos(a), ARC_CY + ARC_RY * math.sin(a) + 20
 
 
-def client_xy(i: int) -> tuple[float, float]:
-    return CLIENT_X + CLIENT_W, 40 + i * (CLIENT_H + 12) + CLIENT_H / 2
+def card_h(state: LockState) -> int:
+    return CLIENT_H if len(state.clients) <= 4 else 74
+
+
+def client_xy(state: LockState, i: int) -> tuple[float, float]:
+    h = card_h(state)
+    return CLIENT_X + CLIENT_W, 40 + i * (h + 10) + h / 2
 
 
 def lanes(state: LockState) -> list[str]:
@@ -93,7 +98,7 @@ def _node_title(state: LockState, node: Any) -> str:
 def _links(pic: Picture, state: LockState) -> None:
     layer = pic.layer("lq-links")
     for ci, c in enumerate(state.clients):
-        x1, y1 = client_xy(ci)
+        x1, y1 = client_xy(state, ci)
         for ni, n in enumerate(state.nodes):
             x2, y2 = node_xy(state, ni)
             cut = c.name in n.cut
@@ -167,7 +172,8 @@ def _clients(pic: Picture, state: LockState) -> None:
     now = state.now_ms
     holders = set(state.holders())
     for i, c in enumerate(state.clients):
-        x, y = CLIENT_X, 40 + i * (CLIENT_H + 12)
+        h = card_h(state)
+        x, y = CLIENT_X, 40 + i * (h + 10)
         believes = c.status == "holding" or (c.status == "paused" and c.resume_status == "holding")
         if c.status == "paused":
             line = f"⏸ paused until {_ms(c.paused_until)}" + (" (believes it holds)" if believes else "")
@@ -176,15 +182,24 @@ def _clients(pic: Picture, state: LockState) -> None:
         else:
             line = {"idle": "idle", "failed": "failed to acquire", "released": "released",
                     "expired": "validity ran out"}.get(c.status, c.status)
+        last = next((e for e in reversed(state.trace) if e.kind == "acquire" and e.client == c.name), None)
+        if last is None and state.last_acquire is not None and state.last_acquire.client == c.name:
+            last = state.last_acquire
+        third = ""
+        if last is not None and h == CLIENT_H and c.status in ("holding", "failed", "paused", "expired"):
+            d = last.detail or {}
+            third = (f"{d.get('oks')}/{d.get('nodes')} OK (quorum {d.get('quorum')}) in {_ms(d.get('elapsed') or 0)} ms"
+                     if d.get("mode") != "consensus" else f"lease: {_short(str(d.get('result')), 22)}")
         token = f" · token {c.token}" if c.token is not None else ""
+        stale = believes and c.name not in holders
         layer.add(f"cl-{i}", markup(
             "<g id='cl-{}' class='client {}{}{}' data-client='{}' tabindex='0' role='button'>"
             "<rect x='{}' y='{}' width='{}' height='{}' rx='10'/>"
             "<text x='{}' y='{}' class='cname'>{}{}</text><text x='{}' y='{}' class='cstate'>{}</text>"
+            "<text x='{}' y='{}' class='cmath'>{}</text>"
             "<title>Client {}: {}. Click to {}.</title></g>",
-            i, c.status, " believes" if believes else "", " stale" if believes and c.name not in holders else "", c.name,
-            x, y, CLIENT_W, CLIENT_H,
-            x + 16, y + 30, c.name, token, x + 16, y + 58, line,
+            i, c.status, " believes" if believes else "", " stale" if stale else "", c.name,
+            x, y, CLIENT_W, h, x + 16, y + 30, c.name, token, x + 16, y + 58, line, x + 16, y + 82, third,
             c.name, line, "release the lock" if c.status == "holding" else ("acquire the lock" if c.status != "paused" else "wait: it is paused"),
         ))
 
@@ -241,7 +256,7 @@ def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: 
         node, client = (m["from"], m["to"]) if m["kind"] in ("reply", "timeout") else (m["to"], m["from"])
         if client not in cidx or node not in nidx:
             continue
-        (cx, cy), (nx, ny) = client_xy(cidx[client]), node_xy(state, nidx[node])
+        (cx, cy), (nx, ny) = client_xy(state, cidx[client]), node_xy(state, nidx[node])
         begin = (m["sent"] - t0) * scale
         if m["kind"] == "timeout":
             out.append(markup("<text class='answer timeout' x='{}' y='{}' opacity='0'>TIMEOUT"
@@ -429,7 +444,7 @@ def _diagram(pic: Picture, state: LockState) -> None:
 # -- panels -----------------------------------------------------------------------------------
 
 def last_acquisition(state: LockState) -> Episode | None:
-    return next((e for e in reversed(state.trace) if e.kind == "acquire"), None)
+    return state.last_acquire
 
 
 def _panels(pic: Picture, state: LockState) -> None:

@@ -72,7 +72,8 @@ def render_broadcast(applied: Applied) -> str:
         # more when one opens or closes); a closed round's board no longer rides every tick.
         round_=room.round is not None and (bool(room.round.get("open")) or bool(kinds & ROUND_KINDS)),
     )
-    if "round_opened" in kinds:  # last round's "your key" panels are over
+    spec = concept.round_spec(room.round["kind"]) if room.round else None
+    if "round_opened" in kinds or (spec is not None and kinds & spec.resets_entries):  # last game's "yours" panels are over
         html += '<section id="my-entry" class="panel mine" hx-swap-oob="outerMorph"></section>'
     html += render_to_string(
         "rooms/_narration.html",

@@ -17,6 +17,8 @@ class RoundSpec:
     to_command: Callable[[Any, dict[str, Any], str], dict[str, Any]]  # (state, body, name) -> concept command
     entry_key: str = "key"  # which field of the translated command names the participant's entry
     input_label: str | None = "Your key"  # the one text field a participant fills in (None: just a button)
+    # Concept events that start the round's game afresh: everyone may take part again.
+    resets_entries: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -423,6 +423,9 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
             prev = state
             state = apply_event(room, concept, state, ev["kind"], ev["data"])
             _apply_meta(room, ev["kind"], ev["data"])
+            spec = concept.round_spec(room.round["kind"]) if room.round and room.round.get("open") else None
+            if spec is not None and ev["kind"] in spec.resets_entries:
+                room.round = {**room.round, "entries": []}  # a new game in the same round
             line = _narrate(concept, prev, state, ev)
             narration.append(line)
             rows.append(RoomEvent(room=room, seq=seq, kind=ev["kind"], data=ev["data"], narration=line,

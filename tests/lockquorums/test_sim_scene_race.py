@@ -50,6 +50,13 @@ TRACED = {"acquire_attempted", "released", "written", "ticked", "race_run", "nod
           "clock_jumped", "client_paused", "link_cut", "link_healed"}
 
 
+def new_episode(before, ev):
+    """Does ``ev`` start an episode? Ticks right after a tick stretch that episode instead."""
+    if ev["kind"] == "ticked" and before.trace and before.trace[-1].kind == "tick":
+        return False
+    return ev["kind"] in TRACED
+
+
 def assert_trace_invariants(state, produced_messages, produced_episodes):
     assert len(state.trace) <= TRACE_EPISODES
     in_trace = sum(len(e.messages) for e in state.trace)
@@ -291,7 +298,12 @@ def test_race_start_rejections_and_reset():
 
 
 def test_race_is_refused_in_consensus_mode():
-    s = fold(initial_state(), {"type": "load_scene", "mode": "consensus"}, {"type": "race_join", "name": "Ann", "_seed": 0})
+    s = fold(initial_state(), {"type": "load_scene", "mode": "consensus"})
+    with pytest.raises(Rejected, match="plays RedLock"):
+        decide(s, {"type": "race_join", "name": "Ann", "_seed": 0})
+    # A race joined under RedLock cannot start once the scene is a consensus lease (a raw event
+    # stands in for the join the consensus scene now refuses).
+    s = evolve(s, {"kind": "contender_joined", "data": {"name": "Ann", "rtt": [[n.name, 4] for n in s.nodes]}})
     with pytest.raises(Rejected, match="plays RedLock"):
         decide(s, {"type": "race_start", "_seed": 0})
 
@@ -580,9 +592,9 @@ def test_the_trace_stays_bounded_and_counts_what_fell_out():
                      {"type": "race_reset"}, {"type": "tick", "dt_ms": 2000}]
     for cmd in cmds:
         for ev in decide(s, cmd):
+            produced_episodes += new_episode(s, ev)
             s = evolve(s, ev)
             produced_messages += episode_messages(ev)
-            produced_episodes += ev["kind"] in TRACED
             assert_trace_invariants(s, produced_messages, produced_episodes)
     assert produced_messages > 500 and s.older_messages > 0
     assert s.trace_count == produced_episodes > TRACE_EPISODES
@@ -613,9 +625,9 @@ def test_trace_invariants_hold_for_any_command_sequence(steps):
         except Rejected:
             continue
         for ev in events:
+            produced_episodes += new_episode(s, ev)
             s = evolve(s, ev)
             produced_messages += episode_messages(ev)
-            produced_episodes += ev["kind"] in TRACED
     assert_trace_invariants(s, produced_messages, produced_episodes)
     assert from_json(json.loads(json.dumps(to_json(s)))) == s
 
@@ -667,3 +679,18 @@ def test_race_label_names_the_client_left_holding_when_several_won():
     after, d = short_ttl_race()
     assert d["winners"] == ["Ann", "Bob"]
     assert "Bob" in after.trace[-1].label
+
+
+def test_the_playing_clock_is_one_stretch_of_the_diagram_and_keeps_the_last_acquisition():
+    s = fold(initial_state(), {"type": "acquire", "client": "C1", "_seed": 1})
+    acquired = s.last_acquire
+    assert acquired is not None and acquired.detail["validity"] == 9_883
+    for _ in range(TRACE_EPISODES + 20):  # a minute of play, one tick per second
+        s = fold(s, {"type": "tick", "dt_ms": 1000})
+    assert [e.kind for e in s.trace] == ["acquire", "tick"]
+    tick = s.trace[-1]
+    assert tick.end == s.now_ms and tick.end - tick.start == (TRACE_EPISODES + 20) * 1000
+    assert s.last_acquire == acquired
+    s = fold(s, {"type": "node_crash", "node": "A"}, {"type": "tick", "dt_ms": 5})
+    assert [e.kind for e in s.trace] == ["acquire", "tick", "fault", "tick"]  # a tick after a fault is new
+    assert from_json(json.loads(json.dumps(to_json(s)))) == s

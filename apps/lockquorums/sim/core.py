@@ -153,6 +153,7 @@ class LockState:
     trace_count: int = 0  # episodes ever traced (the next episode's number)
     older_messages: int = 0  # messages of episodes that fell out of the trace
     race: Race = field(default_factory=Race)
+    last_acquire: Episode | None = None  # the newest acquisition try, whatever the trace has dropped
 
     @property
     def quorum(self) -> int:
@@ -566,6 +567,8 @@ def _configure(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Ev
 
 def _race_join(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
     race = state.race
+    if state.mode == "consensus":
+        raise Rejected("The race plays RedLock, and this scene is a consensus lease: wait for the presenter to load a RedLock scene.")
     if race.result is not None:
         raise Rejected("This race has run: wait for the presenter to start a new one.")
     name = cmd.get("name")
@@ -829,6 +832,13 @@ def _episode(before: LockState, after: LockState, event: Event) -> Episode | Non
 
 
 def _traced(state: LockState, ep: Episode) -> LockState:
+    if ep.kind == "acquire":
+        state = replace(state, last_acquire=ep)
+    if ep.kind == "tick" and state.trace and state.trace[-1].kind == "tick":
+        # Time passing tick after tick (the room clock playing) is one stretch of the diagram.
+        prev = state.trace[-1]
+        merged = replace(prev, end=ep.end, label=f"+{ep.end - prev.start:,} ms")
+        return replace(state, trace=state.trace[:-1] + (merged,))
     trace = state.trace + (ep,)
     older = state.older_messages
     while len(trace) > 1 and (len(trace) > TRACE_EPISODES or sum(len(e.messages) for e in trace) > TRACE_MESSAGES):
@@ -893,14 +903,24 @@ def to_json(state: LockState) -> dict[str, Any]:
     out["writes"] = list(out["writes"])
     out["nodes"] = list(out["nodes"])
     out["clients"] = list(out["clients"])
-    out["trace"] = [dict(e, messages=list(e["messages"]), window=None if e["window"] is None else list(e["window"]))
-                    for e in out["trace"]]
+    out["trace"] = [_episode_json(e) for e in out["trace"]]
+    out["last_acquire"] = None if out["last_acquire"] is None else _episode_json(out["last_acquire"])
     out["race"] = {"contenders": [{"name": c["name"], "rtt": [list(p) for p in c["rtt"]]} for c in out["race"]["contenders"]],
                    "result": out["race"]["result"]}
     out["quorum"] = state.quorum
     out["drift_ms"] = state.drift_ms
     out["holders"] = state.holders()
     return out
+
+
+def _episode_json(e: dict[str, Any]) -> dict[str, Any]:
+    return dict(e, messages=list(e["messages"]), window=None if e["window"] is None else list(e["window"]))
+
+
+def _episode_from_json(e: dict[str, Any] | None) -> Episode | None:
+    if e is None:
+        return None
+    return Episode(**dict(e, messages=tuple(e["messages"]), window=None if e["window"] is None else tuple(e["window"])))
 
 
 def from_json(data: dict[str, Any]) -> LockState:
@@ -916,9 +936,9 @@ def from_json(data: dict[str, Any]) -> LockState:
         lease=None if data["lease"] is None else Lease(**data["lease"]), highest_token=data["highest_token"],
         writes=tuple(Write(**w) for w in data["writes"]), lost_update=data["lost_update"], attempts=data["attempts"],
         latency_ms=data.get("latency_ms", 3),
-        trace=tuple(Episode(**dict(e, messages=tuple(e["messages"]), window=None if e["window"] is None else tuple(e["window"])))
-                    for e in data.get("trace", [])),
+        trace=tuple(_episode_from_json(e) for e in data.get("trace", [])),
         trace_count=data.get("trace_count", 0), older_messages=data.get("older_messages", 0),
         race=Race(tuple(Contender(c["name"], tuple((n, ms) for n, ms in c["rtt"])) for c in data.get("race", {}).get("contenders", [])),
                   data.get("race", {}).get("result")),
+        last_acquire=_episode_from_json(data.get("last_acquire")),
     )
