@@ -41,9 +41,10 @@ UPDATE_P99_BUDGET_MS = 100.0
 GROWTH_BUDGET = 1.2  # DOM nodes late in the run vs early in the run (after the trace filled)
 SCENARIO_REPS = 120  # each scenario x mode x fencing, folded this many times
 RACE_CONTENDERS = 60
-RACE_REPS = 25
+RACE_REPS = 40
+RACE_WARMUP = 3
 TICKS_PLAYING = 6  # clock ticks measured per scenario room (fencing off)
-HEAVY_CYCLES = 9  # cycles of the long run (about 110 messages each)
+HEAVY_CYCLES = 8  # cycles of the long run (about 150 messages each: 1,200 in all)
 PICTURE_REPS = 40
 BROWSER = "/usr/bin/chromium"
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -139,21 +140,25 @@ def time_race() -> dict[str, float]:
     from apps.lockquorums.sim import decide, evolve, initial_state
 
     start_ms, join_ms, messages, winners = [], [], [], 0
-    for rep in range(RACE_REPS):
+    for rep in range(-RACE_WARMUP, RACE_REPS):
         state = initial_state()
         for i in range(RACE_CONTENDERS):
             t0 = time.perf_counter()
             for ev in decide(state, {"type": "race_join", "name": f"student-{i:02d}", "_seed": f"race:{rep}:{i}"}):
                 state = evolve(state, ev)
-            join_ms.append((time.perf_counter() - t0) * 1000)
+            if rep >= 0:
+                join_ms.append((time.perf_counter() - t0) * 1000)
         t0 = time.perf_counter()
         events = decide(state, {"type": "race_start", "_seed": f"race:{rep}"})
         for ev in events:
             state = evolve(state, ev)
+        if rep < 0:  # warm-up
+            continue
         start_ms.append((time.perf_counter() - t0) * 1000)
         messages.append(events[0]["data"]["messages"])
         winners += bool(events[0]["data"]["winners"])
-    print(f"  class race, {RACE_CONTENDERS} contenders x 5 nodes, {RACE_REPS} races (different networks):")
+    print(f"  class race, {RACE_CONTENDERS} contenders x 5 nodes, {RACE_REPS} races (different networks, after "
+          f"{RACE_WARMUP} warm-up races):")
     print(f"  {'race_start (decide + evolve)':<34}{len(start_ms):>7}{_stats_ms(start_ms)}   "
           f"({median(messages):,.0f} messages per race, a winner in {winners} of {RACE_REPS})")
     print(f"  {'race_join':<34}{len(join_ms):>7,}{_stats_ms(join_ms)}")
@@ -197,12 +202,31 @@ class Frames:
         return [r["bytes"] for r in self.rows]
 
 
-def _lesson_kind(step: Any) -> str:
+def _step_label(step: Any) -> str:
     types = [c.get("type", "?") for c in step.commands]
     if not types:
-        return "lesson step (no commands)"
+        return "no commands"
     label = types[0] if len(set(types)) == 1 else "+".join(dict.fromkeys(types))
-    return f"lesson step: {label}" + (f" x{len(types)}" if len(types) > 1 else "")
+    return label + (f" ({len(types)} commands)" if len(types) > 1 else "")
+
+
+def _parts_over_budget(rows: list[dict[str, Any]], title: str, limit: int = 6) -> None:
+    """Which parts make the frames over 8 KB big: bytes by part, summed over those frames."""
+    import broadcast
+
+    over = [r for r in rows if r["bytes"] > BYTES_BUDGET]
+    if not over:
+        return
+    sums: dict[str, int] = defaultdict(int)
+    seen: dict[str, int] = defaultdict(int)
+    for r in over:
+        for part, size, _count in broadcast.breakdown(r["frame"]):
+            sums[part] += size
+            seen[part] += 1
+    total = sum(r["bytes"] for r in over)
+    print(f"  {title}: the {len(over)} frames over 8 KB ({total // len(over):,} B on average), bytes by part:")
+    for part, size in sorted(sums.items(), key=lambda kv: -kv[1])[:limit]:
+        print(f"    {100 * size / total:5.1f}%  {size // len(over):>7,} B per frame  in {seen[part]:>3} of them  {part}")
 
 
 def play_lessons(frames: Frames) -> int:
@@ -214,7 +238,7 @@ def play_lessons(frames: Frames) -> int:
         room, _key = room_create(concept="lock-quorums")
         for i, step in enumerate(lesson.steps):
             cmd = {"type": "lesson_start", "lesson": lesson.slug} if i == 0 else {"type": "lesson_next"}
-            frames.apply(room.code, cmd, _lesson_kind(step), f"lesson {lesson.slug}, step {i + 1}")
+            frames.apply(room.code, cmd, cmd["type"], f"lesson {lesson.slug[:24]}, step {i + 1}: {_step_label(step)}")
     return len(lessons)
 
 
@@ -297,6 +321,7 @@ def frame_sizes() -> dict[str, Any]:
     print("  the 3 largest (lessons, scenarios, ticks):")
     for r in sorted(main_rows, key=lambda r: -r["bytes"])[:3]:
         print(f"    {r['bytes']:>7,} B  {r['kind']:<34} {r['where']}")
+    _parts_over_budget(main_rows, "lessons, scenarios, ticks")
     for label, r in (("largest", max(main_rows, key=lambda r: r["bytes"])),
                      ("largest class race", max(rows[scenario_rows:], key=lambda r: r["bytes"]))):
         print(f"  parts of the {label} frame ({r['kind']}, {r['bytes']:,} B), largest first:")
@@ -431,15 +456,21 @@ def heavy_room(cycles: int) -> dict[str, Any]:
     if crossed is not None:
         print(f"  the command that took the run past 500 messages (#{crossed['index']}, {crossed['kind']}, now "
               f"{crossed['total']:,} messages): {crossed['bytes']:,} B, render_broadcast {crossed['render_ms']:.1f} ms")
-    biggest = max(frames.rows, key=lambda r: r["bytes"])
-    import broadcast
-
-    print(f"  parts of the largest frame of the run ({biggest['kind']}, {biggest['bytes']:,} B):")
-    for part, size, count in broadcast.breakdown(biggest["frame"])[:5]:
-        print(f"    {size:>8,} bytes  x{count:<4} {part}")
+    over_kinds: dict[str, int] = defaultdict(int)
+    for r in frames.rows:
+        if r["bytes"] > BYTES_BUDGET:
+            over_kinds[r["kind"]] += 1
+    kinds_n: dict[str, int] = defaultdict(int)
+    for r in frames.rows:
+        kinds_n[r["kind"]] += 1
+    if over_kinds:
+        print("  over 8 KB by command: " + ", ".join(f"{k} {v} of {kinds_n[k]}" for k, v in
+                                                     sorted(over_kinds.items(), key=lambda kv: -kv[1])))
+    _parts_over_budget(frames.rows, "long run")
     return {"commands": accepted, "total": total, "kept": kept, "shown": shown_msgs, "episodes_el": eps,
             "bands_el": bands, "build_median": median(build), "build_p99": percentile(build, 99),
             "crossed_bytes": crossed["bytes"] if crossed else None, "max_bytes": max(sizes),
+            "over": sum(x > BYTES_BUDGET for x in sizes), "n": len(sizes),
             "median_bytes": median(sizes), "full_elements": full_elements}
 
 
@@ -540,6 +571,7 @@ def browser_run(commands: list[Command]) -> dict[str, Any]:
                 page.locator('body[data-conn="open"]').wait_for(state="attached")
                 start = page.evaluate(COUNT_JS)
                 ready = time.perf_counter()
+                cpu0 = server.cpu()
                 tokens, refilled = RATE_BURST, time.monotonic()
                 samples: list[dict[str, Any]] = []
                 refused: list[str] = []
@@ -562,6 +594,7 @@ def browser_run(commands: list[Command]) -> dict[str, Any]:
                         continue
                     samples.append(dict(r, kind=cmd["type"]))
                 sent_s = time.perf_counter() - ready
+                server_cpu = server.cpu() - cpu0
                 end = page.evaluate(COUNT_JS)
                 page.reload()
                 page.locator('body[data-conn="open"]').wait_for(state="attached")
@@ -577,6 +610,8 @@ def browser_run(commands: list[Command]) -> dict[str, Any]:
     print(f"  browser: daphne on 127.0.0.1:{server.port}, headless Chromium, presenter page; {len(samples)} commands "
           f"applied ({len(refused)} refused) in {sent_s:.1f} s, paced under the 8 commands/s limit; whole browser "
           f"part {time.perf_counter() - t_start:.1f} s; load average now {load}")
+    print(f"  daphne CPU (utime + stime) over the commands: {server_cpu * 1000 / max(len(samples), 1):.1f} ms per "
+          f"command (DEBUG on, as the browser tests run it; one viewer)")
     for line in refused[:3]:
         print(f"    refused: {line[:110]}")
     print(f"  {'per update, send ->':<34}{'n':>5}{'med ms':>8}{'p90':>8}{'p99':>8}{'max':>8}")
@@ -609,48 +644,76 @@ def browser_run(commands: list[Command]) -> dict[str, Any]:
             "problems": len(problems)}
 
 
+def _guarded(what: str, fn: Any, *args: Any) -> Any:
+    """Run one sub-part; on an error print it and go on with the others (the app may be mid-edit)."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - report and go on
+        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+        print(f"  {what} FAILED: {type(exc).__name__}: {first}")
+        return None
+
+
+def _summary(steps: dict[str, Any] | None, frames: dict[str, Any] | None, heavy: dict[str, Any] | None,
+             browser: dict[str, Any] | None) -> list[tuple[str, bool | None, str]]:
+    out: list[tuple[str, bool | None, str]] = []
+    if steps is not None:
+        race = steps["race"]
+        out += [
+            ("lock: scenario step (decide+evolve) <= 5 ms, p99", steps["p99"] <= STEP_BUDGET_MS,
+             f"median {steps['median']:.3f} ms, p99 {steps['p99']:.3f} ms, max {steps['max']:.2f} ms"),
+            ("lock: class race, 60 contenders, race_start <= 5 ms", race["p99"] <= STEP_BUDGET_MS,
+             f"median {race['median']:.2f} ms, p99 {race['p99']:.2f} ms, max {race['max']:.2f} ms"),
+        ]
+    else:
+        out.append(("lock: scenario step <= 5 ms", None, "failed"))
+    if frames is not None:
+        out += [
+            ("lock: broadcast <= 8 KB median (lessons, scenarios, ticks)", frames["median"] <= BYTES_BUDGET,
+             f"median {frames['median']:,.0f} B, p90 {frames['p90']:,} B, max {frames['max']:,} B"),
+            ("lock: broadcasts over 8 KB (lessons, scenarios, ticks)", frames["over"] == 0,
+             f"{frames['over']} of {frames['n']}"),
+            ("lock: playing tick broadcast <= 8 KB", frames["tick_max"] <= BYTES_BUDGET,
+             f"median {frames['tick_median']:,.0f} B, max {frames['tick_max']:,} B"),
+            ("lock: class race broadcast <= 8 KB (info)", None, f"race_start {frames['race_bytes']:,} B"),
+        ]
+    else:
+        out.append(("lock: broadcast <= 8 KB", None, "failed"))
+    if heavy is not None:
+        out += [
+            ("lock: long run broadcast <= 8 KB median", heavy["median_bytes"] <= BYTES_BUDGET,
+             f"median {heavy['median_bytes']:,.0f} B, max {heavy['max_bytes']:,} B, at 500 messages "
+             f"{heavy['crossed_bytes'] or 0:,} B"),
+            ("lock: long run broadcasts over 8 KB", heavy["over"] == 0, f"{heavy['over']} of {heavy['n']}"),
+            ("lock: diagram windowed (drawn << produced)", heavy["kept"] < heavy["total"] and heavy["total"] >= 600,
+             f"{heavy['total']:,} produced, {heavy['kept']} kept, {heavy['shown']} drawn"),
+        ]
+    else:
+        out.append(("lock: the diagram on 600+ messages", None, "failed"))
+    if browser is not None:
+        out.append(("lock: browser per-update p99 < 100 ms", browser["applied_p99"] < UPDATE_P99_BUDGET_MS,
+                     f"send->seq median {browser['applied_median']:.1f} ms, p99 {browser['applied_p99']:.1f} ms "
+                     f"(to next frame p99 {browser['painted_p99']:.1f})"))
+        bounded = browser["late"] <= GROWTH_BUDGET * max(browser["early"], 1)
+        out.append(("lock: browser DOM under #lq-frame bounded", bounded,
+                    f"end {browser['end_nodes']}, fresh load {browser['fresh_nodes']}, max {browser['max_nodes']} "
+                    f"(2nd quarter {browser['early']}, 2nd half {browser['late']})"))
+    else:
+        out.append(("lock: browser per-update p99 < 100 ms", None, "failed or not run"))
+    return out
+
+
 def run() -> dict[str, Any]:
     t0 = time.perf_counter()
     print("  a. one scenario step: decide + evolve, pure core")
-    steps = time_steps()
+    steps = _guarded("part a", time_steps)
     print("  b. broadcast frame per command (room_command_apply + render_broadcast)")
     setup_django()
-    frames = frame_sizes()
+    frames = _guarded("part b", frame_sizes)
     print("  c. the space-time diagram on a long run")
-    heavy = heavy_room(HEAVY_CYCLES)
-    browser: dict[str, Any] | None = None
-    try:
-        browser = browser_run(heavy["commands"])
-    except Exception as exc:  # noqa: BLE001 - report and go on
-        print(f"  browser part FAILED: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
-    race = steps["race"]
-    summary: list[tuple[str, bool | None, str]] = [
-        ("lock: scenario step (decide+evolve) <= 5 ms, p99", steps["p99"] <= STEP_BUDGET_MS, f"median {steps['median']:.3f} ms, p99 {steps['p99']:.3f} ms, max {steps['max']:.2f} ms"),
-        ("lock: class race, 60 contenders, race_start <= 5 ms", race["p99"] <= STEP_BUDGET_MS,
-         f"median {race['median']:.2f} ms, p99 {race['p99']:.2f} ms, max {race['max']:.2f} ms"),
-        ("lock: broadcast <= 8 KB median (lessons, scenarios, ticks)", frames["median"] <= BYTES_BUDGET,
-         f"median {frames['median']:,.0f} B, p90 {frames['p90']:,} B, max {frames['max']:,} B"),
-        ("lock: broadcasts over 8 KB (lessons, scenarios, ticks)", frames["over"] == 0,
-         f"{frames['over']} of {frames['n']}"),
-        ("lock: playing tick broadcast <= 8 KB", frames["tick_max"] <= BYTES_BUDGET,
-         f"median {frames['tick_median']:,.0f} B, max {frames['tick_max']:,} B"),
-        ("lock: class race broadcast <= 8 KB (info)", None, f"{frames['race_bytes']:,} B"),
-        ("lock: long run broadcast <= 8 KB", heavy["max_bytes"] <= BYTES_BUDGET,
-         f"median {heavy['median_bytes']:,.0f} B, max {heavy['max_bytes']:,} B, at 500 messages "
-         f"{heavy['crossed_bytes'] or 0:,} B"),
-        ("lock: diagram windowed (drawn << produced)", heavy["kept"] < heavy["total"] and heavy["total"] >= 600,
-         f"{heavy['total']:,} produced, {heavy['kept']} kept, {heavy['shown']} drawn"),
-    ]
-    if browser is not None:
-        summary.append(("lock: browser per-update p99 < 100 ms", browser["applied_p99"] < UPDATE_P99_BUDGET_MS,
-                        f"send->seq median {browser['applied_median']:.1f} ms, p99 {browser['applied_p99']:.1f} ms "
-                        f"(to next frame p99 {browser['painted_p99']:.1f})"))
-        bounded = browser["late"] <= GROWTH_BUDGET * max(browser["early"], 1)
-        summary.append(("lock: browser DOM under #lq-frame bounded", bounded,
-                        f"end {browser['end_nodes']}, fresh load {browser['fresh_nodes']}, max {browser['max_nodes']} "
-                        f"(2nd quarter {browser['early']}, 2nd half {browser['late']})"))
-    else:
-        summary.append(("lock: browser per-update p99 < 100 ms", None, "browser part failed"))
+    heavy = _guarded("part c", heavy_room, HEAVY_CYCLES)
+    browser = _guarded("browser part", browser_run, heavy["commands"]) if heavy is not None else None
+    summary = _summary(steps, frames, heavy, browser)
     print(f"  (part 5 took {time.perf_counter() - t0:.1f} s)")
     return {"steps": steps, "frames": frames, "heavy": heavy, "browser": browser, "summary": summary}
 

@@ -250,12 +250,12 @@ def race_rows(state: LockState) -> list[dict[str, Any]]:
         tries = c["tries"]
         won = next((t for t in tries if t.get("acquired")), None)
         best = won or max(tries, key=lambda t: t["oks"])
-        held = {}
+        held: dict[str, list[str]] = {}
         for node, owner in sorted(best["held_by"].items()):
             held.setdefault(owner, []).append(node)
-        why = "; ".join(f"{', '.join(ns)} already had {owner}'s key" for owner, ns in held.items())
+        why = "; ".join(f"{''.join(ns)} had {owner}'s" for owner, ns in held.items())
         if best["timeouts"]:
-            why = (why + "; " if why else "") + f"{', '.join(best['timeouts'])} timed out"
+            why = (why + "; " if why else "") + f"{''.join(best['timeouts'])} timed out"
         rows.append({"name": c["name"], "won": won is not None, "oks": best["oks"], "ok": sorted(best["ok"]),
                      "tries": len(tries), "best_try": tries.index(best) + 1, "why": why, "validity": best.get("validity"),
                      "elapsed": best.get("elapsed")})

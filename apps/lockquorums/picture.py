@@ -240,7 +240,7 @@ def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: 
     for ev in events:
         d = ev["data"]
         if ev["kind"] == "acquire_attempted":
-            msgs = d["messages"] + [m for m in d["release"] if m["kind"] == "request"]
+            msgs = d["messages"]  # a failed try's release is in the diagram and the narration
         elif ev["kind"] == "released":
             msgs = [m for m in d["messages"] if m["kind"] == "request"]
     msgs = msgs[:MAX_FLIGHTS]

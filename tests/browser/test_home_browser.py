@@ -15,11 +15,13 @@ def test_home_shows_concept_cards(presenter: Person, request: pytest.FixtureRequ
     expect(page.locator("h1")).to_contain_text("distributed systems")
 
     live = page.locator("article.card.live")
-    expect(live).to_have_count(2)
+    expect(live).to_have_count(3)
     expect(page.locator("#card-hashring h2")).to_have_text("Hash ring")
     expect(page.locator("#card-hashring button")).to_be_enabled()
     expect(page.locator("#card-log-partitions h2")).to_have_text("Log partitions")
     expect(page.locator("#card-log-partitions button")).to_be_enabled()
+    expect(page.locator("#card-lock-quorums h2")).to_have_text("Lock quorums")
+    expect(page.locator("#card-lock-quorums button")).to_be_enabled()
 
     coming = page.locator("article.card.coming")
     assert coming.count() >= 3

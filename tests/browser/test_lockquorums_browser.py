@@ -2,7 +2,7 @@
 
 Every person is their own browser context. The presenter drives the picture (click a node body
 to crash or restart it, click a client to acquire or release) and the controls; a second window
-(a student, or a second presenter context on the same room) must show the same picture. The
+(a second person's context on the same room: a participant) must show the same picture. The
 numbers checked are the simulation's own (``apps.lockquorums.sim``): five nodes with a 3 ms round
 trip each, a 10,000 ms TTL and drift = int(TTL x 0.01) + 2.
 """
@@ -313,7 +313,7 @@ def test_the_process_pause_lesson_shows_the_lost_update_then_fencing_rejects_it(
         expect(rejected).to_contain_text("C1 #33")
         expect(rejected).to_contain_text("33 < 34")
         expect(p.locator("#lq-storage .write.lost")).to_have_count(0)
-        expect(p.locator("#narration li").first).to_contain_text("rejected")
+        expect(p.locator("#narration")).to_contain_text("The storage rejected C1's write: rejected stale token 33 < 34")
     writes = presenter.state()["state"]["writes"]
     assert [(w["client"], w["token"], w["accepted"]) for w in writes] == [("C2", 34, True), ("C1", 33, False)]
 
@@ -361,6 +361,7 @@ def test_the_class_race(people: People, request: pytest.FixtureRequest) -> None:
         expect(s.page.locator("#my-entry h2")).to_have_text(f"You are in the race as {s.page.locator('#my-name').inner_text()}")
         expect(s.page.locator(".round-form")).to_be_hidden()  # one entry each
 
+    expect(presenter.page.locator("#narration")).to_contain_text(f"{evil} joined the race.")
     waiting = presenter.page.locator("#round")
     expect(waiting.locator(".big strong")).to_have_text("3")
     expect(waiting.locator(".lb-names [data-student]")).to_have_text(names)
@@ -388,7 +389,7 @@ def test_the_class_race(people: People, request: pytest.FixtureRequest) -> None:
         rows = board.locator(".leaderboard li[data-student]")
         expect(rows).to_have_count(3)
         assert sorted(rows.evaluate_all("els => els.map(e => e.dataset.student)")) == sorted(names)
-        expect(board.locator(f".leaderboard li.won strong")).to_contain_text([winner])
+        expect(board.locator(".leaderboard li.won strong")).to_contain_text([winner])
         for name in names:
             expect(board.locator(".leaderboard li strong", has_text=name)).to_have_count(1)
         assert person.page.evaluate("() => document.querySelectorAll('#room img, #room [onerror], #room [onload], #round svg').length") == 0
@@ -433,6 +434,16 @@ def test_settings_and_a_seven_node_scene_reach_both_windows(people: People) -> N
     assert [n["name"] for n in presenter.state()["state"]["nodes"]] == list("ABCDEFG")
 
 
+def test_the_settings_group_stays_open_after_apply(people: People) -> None:
+    presenter = people("presenter")
+    create_lock_room(presenter)
+    open_group(presenter, "Settings")
+    presenter.command("configure", ttl_ms=3000)
+    expect(presenter.page.locator("#lq-summary")).to_contain_text("TTL 3,000 ms")
+    details = presenter.page.locator("details:has(> summary:text-is('Settings'))")
+    expect(details).to_have_attribute("open", "", timeout=2_000)
+
+
 # -- reduced motion ---------------------------------------------------------------------------
 
 def test_reduced_motion_hides_the_message_flights_but_not_the_answers(people: People) -> None:
@@ -448,9 +459,8 @@ def test_reduced_motion_hides_the_message_flights_but_not_the_answers(people: Pe
     expect(answers).to_have_count(5)
     expect(answers).to_have_text(["OK"] * 5)
     # Each answer shows once its reply has arrived (in about three seconds for the whole walk).
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#lq-flights .answer')].every(e => getComputedStyle(e).opacity === '1')",
-        timeout=8_000)
+    for i in range(5):
+        expect(answers.nth(i)).to_have_css("opacity", "1", timeout=8_000)
     for name in NODES:
         expect(page.locator(f"#no-{name}")).to_contain_text("C1")
     expect(page.locator("#lq-math .formula")).to_contain_text("= 9,883 ms")
@@ -468,7 +478,7 @@ def test_without_reduced_motion_the_flights_are_drawn(people: People) -> None:
 
 # -- a phone ----------------------------------------------------------------------------------
 
-def test_phone_screenshot_without_sideways_scrolling(people: People) -> None:
+def phone_student(people: People) -> tuple[Person, Person]:
     presenter = people("presenter")
     code = create_lock_room(presenter)
     phone = people("phone", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
@@ -476,13 +486,37 @@ def test_phone_screenshot_without_sideways_scrolling(people: People) -> None:
     phone.open_room(code)
     seq = click_in_picture(presenter, "#cl-0")
     phone.wait_seq(seq)
-    expect(phone.page.locator("#lq-frame")).to_be_visible()
-    expect(phone.page.locator("#cl-0")).to_have_class(has_class("holding"))
-    phone.page.evaluate("() => window.scrollTo(0, 0)")
+    return presenter, phone
+
+
+def test_phone_screenshot_and_the_picture_scrolls_inside_its_frame(people: People) -> None:
+    _presenter, phone = phone_student(people)
+    page = phone.page
+    expect(page.locator("#lq-frame")).to_be_visible()
+    expect(page.locator("#cl-0")).to_have_class(has_class("holding"))
+    expect(page.locator("#nb-A")).to_have_class(HELD)
+    page.evaluate("() => window.scrollTo(0, 0)")
     phone.screenshot("lockquorums-phone-390x844", full_page=False)
     phone.screenshot("lockquorums-phone-390x844-full")
-    overflow = no_page_overflow(phone)
-    assert overflow <= 1, f"the phone page scrolls sideways by {overflow}px"
-    # The picture keeps a readable size and scrolls inside its own container instead.
-    box = phone.page.locator(".lq .picture").bounding_box()
+    # The picture keeps a readable size (at least 880 px wide) and scrolls sideways inside its
+    # own container, which fits the screen.
+    picture = page.locator(".lq .picture")
+    sizes = picture.evaluate("el => ({scroll: el.scrollWidth, client: el.clientWidth, overflow: getComputedStyle(el).overflowX})")
+    assert sizes["overflow"] == "auto" and sizes["scroll"] >= 880 > sizes["client"], sizes
+    box = picture.bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1, box
+
+
+def test_phone_page_does_not_scroll_sideways(people: People) -> None:
+    _presenter, phone = phone_student(people)
+    table = phone.page.locator(".compare-table").bounding_box()
+    overflow = no_page_overflow(phone)
+    assert overflow <= 1, f"the phone page scrolls sideways by {overflow}px (the comparison table: {table})"
+
+
+def test_a_presenters_phone_shows_the_explanation_full_width(people: People) -> None:
+    presenter = people("presenter-phone", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    create_lock_room(presenter)
+    explain = presenter.page.locator("aside.explain").bounding_box()
+    controls = presenter.page.locator("aside.controls").bounding_box()
+    assert explain and explain["width"] >= 300, f"the explain aside is {explain} on a 390 px screen (controls: {controls})"

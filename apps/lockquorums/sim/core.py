@@ -632,6 +632,7 @@ def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
         if kind == "start":
             value = f"{c}:{rng.getrandbits(40):010x}"
             tries[c].append({"start": t, "value": value, "ok": [], "held_by": {}, "timeouts": []})
+            value = f"{value}#{len(tries[c]) - 1}"  # the queued events carry the try's index
             waits = []
             for n in state.nodes:
                 rtt = rtts[c].get(n.name, state.latency_ms)
@@ -644,10 +645,10 @@ def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
                 messages += 2
             heapq.heappush(heap, (t + max(waits), 2, order[c], "done", c, "", value))
         elif kind == "set":
-            attempt = next(a for a in tries[c] if a["value"] == value)
+            attempt = tries[c][int(value.rsplit("#", 1)[1])]
             held = live(node, t)
             if held is None:
-                keys[node] = Key(value, c, nodes[node].local(t) + ttl)
+                keys[node] = Key(attempt["value"], c, nodes[node].local(t) + ttl)
                 attempt["ok"].append(node)
             else:
                 attempt["held_by"][node] = held.owner
@@ -664,7 +665,7 @@ def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
             for n in state.nodes:  # compare-and-delete on every node
                 if n.answers(t, c):
                     heapq.heappush(heap, (t + rtts[c].get(n.name, state.latency_ms) // 2, 0, order[c], "del", c, n.name,
-                                          attempt["value"]))
+                                          value))
                 messages += 2
             if len(tries[c]) < state.retry_count:
                 delay = rng.randint(0, state.retry_delay_max_ms)
@@ -672,7 +673,7 @@ def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
                 heapq.heappush(heap, (t + delay, 0, order[c], "start", c, "", ""))
         elif kind == "del":
             held = live(node, t)
-            if held is not None and held.value == value:
+            if held is not None and held.value == value.rsplit("#", 1)[0]:
                 keys[node] = None
     changed = [{"node": name, "key": None if k is None else asdict(k)} for name, k in keys.items() if k != before[name]]
     return [{"kind": "race_run", "data": {
