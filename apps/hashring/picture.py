@@ -260,7 +260,7 @@ def _moves_layer(pic: Picture, state: RingState, seq: int, before: RingState | N
             f"m{seq}-{uid(key)}",
             markup(
                 "<g id='m{}-{}' class='move {}'><path class='trail' d='{}'/>"
-                "<circle class='pip' r='7'><animateMotion dur='1.4s' fill='freeze' path='{}'/></circle></g>",
+                "<circle class='pip' r='7'><animateMotion begin='indefinite' dur='1.4s' fill='freeze' path='{}'/></circle></g>",
                 seq, uid(key), colour(state.node(node).slot), path, path,  # type: ignore[union-attr]
             ),
         )

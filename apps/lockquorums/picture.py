@@ -251,36 +251,33 @@ def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: 
     scale = min(ANIM_MS / max(t1 - t0, 1), 120.0)  # ms of animation per simulated ms
     cidx = {c.name: i for i, c in enumerate(state.clients)}
     nidx = {n.name: i for i, n in enumerate(state.nodes)}
-    out = []
+    # Compact: room.js draws each message (a dot along its link, started at its own send time)
+    # and each answer (shown when its reply arrives) from these few bytes, relative to the moment
+    # the update arrives. "m,x1,y1,x2,y2,at,dur,tone" and "a,x,y,at,tone,text"; ms throughout.
+    items: list[str] = []
     for m in msgs:
         node, client = (m["from"], m["to"]) if m["kind"] in ("reply", "timeout") else (m["to"], m["from"])
         if client not in cidx or node not in nidx:
             continue
         (cx, cy), (nx, ny) = client_xy(state, cidx[client]), node_xy(state, nidx[node])
         begin = (m["sent"] - t0) * scale
+        ay = ny - RING_R - 12
         if m["kind"] == "timeout":
-            out.append(markup("<text class='answer timeout' x='{}' y='{}' opacity='0'>TIMEOUT"
-                              "<set attributeName='opacity' to='1' begin='{}ms' fill='freeze'/></text>",
-                              f"{nx:.0f}", f"{ny - RING_R - 12:.0f}", f"{(m['arrives'] - t0) * scale:.0f}"))
+            items.append(f"a,{nx:.0f},{ay:.0f},{(m['arrives'] - t0) * scale:.0f},timeout,TIMEOUT")
             continue
         lost = m["arrives"] is None
         dur = max(((m["arrives"] if not lost else m["sent"] + 8) - m["sent"]) * scale, 120)
         if m["kind"] == "request":
-            path = f"M{cx:.0f} {cy:.0f}L{(nx if not lost else (cx + nx) / 2):.0f} {(ny if not lost else (cy + ny) / 2):.0f}"
+            x1, y1, x2, y2 = cx, cy, (nx if not lost else (cx + nx) / 2), (ny if not lost else (cy + ny) / 2)
         else:
-            path = f"M{nx:.0f} {ny:.0f}L{cx:.0f} {cy:.0f}"
+            x1, y1, x2, y2 = nx, ny, cx, cy
         ok = m["result"] in ("OK", "1") or m["result"].startswith("OK")
         tone = "req" if m["kind"] == "request" else ("okr" if ok else "failr")
-        # r is 0 except while the message travels (and a moment after it lands).
-        out.append(markup("<circle class='msg {} {}' r='0'><animate attributeName='r' values='10;10' begin='{}ms' dur='{}ms'/>"
-                          "<animateMotion begin='{}ms' dur='{}ms' fill='freeze' path='{}'/></circle>",
-                          tone, m["op"].lower(), f"{begin:.0f}", f"{dur + (0 if lost else 400):.0f}", f"{begin:.0f}", f"{dur:.0f}", path))
+        items.append(f"m,{x1:.0f},{y1:.0f},{x2:.0f},{y2:.0f},{begin:.0f},{dur:.0f},{tone}{' lost' if lost else ''}")
         if m["kind"] == "reply" and m["op"] in ("SET", "GRANT"):
-            out.append(markup("<text class='answer {}' x='{}' y='{}' opacity='0'>{}"
-                              "<set attributeName='opacity' to='1' begin='{}ms' fill='freeze'/></text>",
-                              tone, f"{nx:.0f}", f"{ny - RING_R - 12:.0f}", "OK" if ok else _short(m["result"].split(" (")[0], 12),
-                              f"{begin:.0f}"))
-    layer.add(f"fl{seq}", mark_safe("".join(out)))
+            text = "OK" if ok else _short(m["result"].split(" (")[0], 12)
+            items.append(f"a,{nx:.0f},{ay:.0f},{begin:.0f},{tone},{text.replace(';', ' ')}")
+    layer.add(f"fl{seq}", markup("<g id='fl{}' class='flights' data-flights='{}'/>", seq, ";".join(items)))
 
 
 # -- the space-time diagram -------------------------------------------------------------------

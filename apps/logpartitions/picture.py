@@ -233,7 +233,7 @@ def _flights(pic: Picture, state: ClusterState, events: list[dict[str, Any]], se
         x1, y1 = cell_x(d["offset"], first) + CELL_W / 2, row_y(d["partition"]) + 45
         path = f"M{x0} {y0}C{x0 + 120} {y0} {x1 - 160} {y1} {x1:.0f} {y1}"
         layer.add(f"f{seq}-{shown}", markup(
-            "<g id='f{}-{}' class='flight {}'><path class='trail' d='{}'/><circle r='9'><animateMotion dur='0.9s' fill='freeze' path='{}'/></circle></g>",
+            "<g id='f{}-{}' class='flight {}'><path class='trail' d='{}'/><circle r='9'><animateMotion begin='indefinite' dur='0.9s' fill='freeze' path='{}'/></circle></g>",
             seq, shown, key_colour(d.get("key")), path, path,
         ))
         shown += 1
