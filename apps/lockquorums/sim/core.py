@@ -607,74 +607,87 @@ def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
         raise Rejected("This race has run: clear it to start a new one.")
     rng = Random(f"{cmd.get('_seed', 'seed')}:race:{state.attempts}")
     t0, ttl, d, q = state.now_ms, state.ttl_ms, drift(state.ttl_ms), state.quorum
-    nodes = {n.name: n for n in state.nodes}
-    keys: dict[str, Key | None] = {n.name: n.live_key(t0) for n in state.nodes}
+    names = [n.name for n in state.nodes]
+    offset = {n.name: n.clock_offset_ms for n in state.nodes}
+    # A student is never one of the room's clients, so no cut link applies: a node answers when
+    # it is up and past a delayed restart.
+    up_from = {n.name: (n.available_from if n.up else None) for n in state.nodes}
+    # Keys as (value, owner, expires_at on the node's clock) while the race runs.
+    keys: dict[str, tuple[str, str, int] | None] = {
+        n.name: (None if (k := n.live_key(t0)) is None else (k.value, k.owner, k.expires_at)) for n in state.nodes}
     before = dict(keys)
-    rtts = {c.name: dict(c.rtt) for c in race.contenders}
-    order = {c.name: i for i, c in enumerate(race.contenders)}
+    rtts = {c.name: [dict(c.rtt).get(name, state.latency_ms) for name in names] for c in race.contenders}
     tries: dict[str, list[dict[str, Any]]] = {c.name: [] for c in race.contenders}
-    # (time, phase, join order, kind, client, node, lock value): at one instant, deletes and starts
-    # come before SETs, and SETs before a client counts its replies.
-    heap: list[tuple[int, int, int, str, str, str, str]] = []
+    # (time, phase, join order, kind, client, node index, try index): at one instant, deletes and
+    # starts come before SETs, and SETs before a client counts its replies.
+    heap: list[tuple[int, int, int, str, str, int, int]] = []
+    order = {c.name: i for i, c in enumerate(race.contenders)}
     for c in race.contenders:
-        heapq.heappush(heap, (t0, 0, order[c.name], "start", c.name, "", ""))
+        heapq.heappush(heap, (t0, 0, order[c.name], "start", c.name, 0, 0))
     winners: list[str] = []
     messages = 0
     t_end = t0
-
-    def live(node: str, t: int) -> Key | None:
-        k = keys[node]
-        return k if k is not None and nodes[node].local(t) < k.expires_at else None
+    timeout, tries_max, delay_max = state.node_timeout_ms, state.retry_count, state.retry_delay_max_ms
+    push, pop = heapq.heappush, heapq.heappop
 
     while heap:
-        t, _, _, kind, c, node, value = heapq.heappop(heap)
-        t_end = max(t_end, t)
-        if kind == "start":
-            value = f"{c}:{rng.getrandbits(40):010x}"
-            tries[c].append({"start": t, "value": value, "ok": [], "held_by": {}, "timeouts": []})
-            value = f"{value}#{len(tries[c]) - 1}"  # the queued events carry the try's index
-            waits = []
-            for n in state.nodes:
-                rtt = rtts[c].get(n.name, state.latency_ms)
-                if n.answers(t, c):
-                    heapq.heappush(heap, (t + rtt // 2, 1, order[c], "set", c, n.name, value))
-                    waits.append(rtt)
-                else:
-                    tries[c][-1]["timeouts"].append(n.name)
-                    waits.append(state.node_timeout_ms)
-                messages += 2
-            heapq.heappush(heap, (t + max(waits), 2, order[c], "done", c, "", value))
-        elif kind == "set":
-            attempt = tries[c][int(value.rsplit("#", 1)[1])]
-            held = live(node, t)
-            if held is None:
-                keys[node] = Key(attempt["value"], c, nodes[node].local(t) + ttl)
+        t, _, o, kind, c, ni, k = pop(heap)
+        if t > t_end:
+            t_end = t
+        if kind == "set":
+            attempt = tries[c][k]
+            node = names[ni]
+            held = keys[node]
+            if held is None or t + offset[node] >= held[2]:
+                keys[node] = (attempt["value"], c, t + offset[node] + ttl)
                 attempt["ok"].append(node)
             else:
-                attempt["held_by"][node] = held.owner
+                attempt["held_by"][node] = held[1]
+        elif kind == "start":
+            attempt = {"start": t, "value": f"{c}:{rng.getrandbits(40):010x}", "ok": [], "held_by": {}, "timeouts": []}
+            tries[c].append(attempt)
+            k = len(tries[c]) - 1
+            wait = 0
+            for ni, rtt in enumerate(rtts[c]):
+                since = up_from[names[ni]]
+                if since is not None and t >= since:
+                    push(heap, (t + rtt // 2, 1, o, "set", c, ni, k))
+                    wait = max(wait, rtt)
+                else:
+                    attempt["timeouts"].append(names[ni])
+                    wait = max(wait, timeout)
+            messages += 2 * len(names)
+            push(heap, (t + wait, 2, o, "done", c, 0, k))
         elif kind == "done":
-            attempt = tries[c][-1]
+            attempt = tries[c][k]
             elapsed = t - attempt["start"]
             validity = ttl - elapsed - d
-            acquired = len(attempt["ok"]) >= q and elapsed < ttl and validity > 0
-            attempt.update(end=t, elapsed=elapsed, validity=validity, acquired=acquired, oks=len(attempt["ok"]))
+            oks = len(attempt["ok"])
+            acquired = oks >= q and elapsed < ttl and validity > 0
+            attempt.update(end=t, elapsed=elapsed, validity=validity, acquired=acquired, oks=oks)
             if acquired:
                 attempt["valid_until"] = attempt["start"] + validity
                 winners.append(c)
                 continue
-            for n in state.nodes:  # compare-and-delete on every node
-                if n.answers(t, c):
-                    heapq.heappush(heap, (t + rtts[c].get(n.name, state.latency_ms) // 2, 0, order[c], "del", c, n.name,
-                                          value))
-                messages += 2
-            if len(tries[c]) < state.retry_count:
-                delay = rng.randint(0, state.retry_delay_max_ms)
+            # Compare-and-delete goes to every node (the messages count them all); it can only
+            # delete where this try's own SET succeeded, so only those are simulated.
+            for node in attempt["ok"]:
+                ni = names.index(node)
+                since = up_from[node]
+                if since is not None and t >= since:
+                    push(heap, (t + rtts[c][ni] // 2, 0, o, "del", c, ni, k))
+            messages += 2 * len(names)
+            if len(tries[c]) < tries_max:
+                delay = rng.randint(0, delay_max)
                 attempt["retry_delay"] = delay
-                heapq.heappush(heap, (t + delay, 0, order[c], "start", c, "", ""))
-        elif kind == "del":
-            held = live(node, t)
-            if held is not None and held.value == value.rsplit("#", 1)[0]:
+                push(heap, (t + delay, 0, o, "start", c, 0, 0))
+        else:  # del: only if the node still holds this try's value
+            node = names[ni]
+            held = keys[node]
+            if held is not None and t + offset[node] < held[2] and held[0] == tries[c][k]["value"]:
                 keys[node] = None
+    keys = {name: None if k is None else Key(*k) for name, k in keys.items()}
+    before = {name: None if k is None else Key(*k) for name, k in before.items()}
     changed = [{"node": name, "key": None if k is None else asdict(k)} for name, k in keys.items() if k != before[name]]
     return [{"kind": "race_run", "data": {
         "t0": t0, "t_end": t_end, "quorum": q, "nodes": len(state.nodes), "ttl": ttl, "drift": d,
