@@ -28,11 +28,9 @@ def decide(state: LockState, command: dict[str, Any]) -> list[dict[str, Any]]:
 def page_context(state: LockState, view: RoomView) -> dict[str, Any]:
     picture = pic.picture(state, view)
     return {
-        "layers": {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()},
+        **pic.frame_context(state, {k: v.inner() for k, v in picture.layers.items()}),
         "panels": {k.replace("-", "_"): v for k, v in picture.panels.items()},
         "lock": state,
-        "svg_height": pic.height(state),
-        "diagram_y": pic.DIAGRAM_Y - 4,
         "compare": comparison(),
         "modes": MODE_TITLES,
         "scenarios": SCENARIO_TITLES,
@@ -40,10 +38,10 @@ def page_context(state: LockState, view: RoomView) -> dict[str, Any]:
 
 
 def render_frame(state: LockState, view: RoomView) -> str:
+    """Both pictures and every panel, for a first paint (or a full resync)."""
     picture = pic.picture(state, view)
-    layers = {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()}
-    frame = fragments.render_tight("lockquorums/_frame.html", {"layers": layers, "svg_height": pic.height(state), "oob": True, "lock": state,
-                                                                  "diagram_y": pic.DIAGRAM_Y - 4})
+    ctx = pic.frame_context(state, {k: v.inner() for k, v in picture.layers.items()})
+    frame = fragments.render_tight("lockquorums/_frame.html", {**ctx, "oob": True})
     return frame + fragments.full(fragments.Picture(panels=picture.panels))
 
 
@@ -51,14 +49,17 @@ def render_full(state: LockState, view: RoomView) -> str:
     return render_frame(state, view)
 
 
-def _shape(state: LockState) -> tuple[Any, ...]:
-    return (state.mode, len(state.nodes), tuple(c.name for c in state.clients))
-
-
 def render_update(before: LockState, after: LockState, events: list[dict[str, Any]], view: RoomView) -> str:
-    if _shape(before) != _shape(after):
-        return render_frame(after, view)
-    return fragments.diff(pic.picture(before, view), pic.picture(after, view, events))
+    old, new = pic.picture(before, view), pic.picture(after, view, events)
+    if len(pic.lanes(before)) == len(pic.lanes(after)):
+        return fragments.diff(old, new)
+    # A scene with more or fewer lanes: the stage is still a diff (nodes and clients come and go
+    # as elements), the diagram is drawn again at its new height.
+    stage = fragments.diff(
+        fragments.Picture(layers={k: v for k, v in old.layers.items() if k in pic.STAGE_LAYERS}, panels=old.panels),
+        fragments.Picture(layers={k: v for k, v in new.layers.items() if k in pic.STAGE_LAYERS}, panels=new.panels))
+    ctx = pic.frame_context(after, {k: v.inner() for k, v in new.layers.items()})
+    return stage + fragments.render_tight("lockquorums/_diagram.html", {**ctx, "oob": True})
 
 
 # -- narration --------------------------------------------------------------------------------

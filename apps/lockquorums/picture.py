@@ -79,6 +79,17 @@ def height(state: LockState) -> int:
     return DIAGRAM_Y + 56 + len(lanes(state)) * LANE_H + 20
 
 
+STAGE_LAYERS = ("lq-titles", "lq-links", "lq-nodes", "lq-clients", "lq-storage", "lq-flights")
+
+
+def frame_context(state: LockState, layers: dict[str, Any]) -> dict[str, Any]:
+    """What the two SVGs of the frame need: the stage (fixed size) and the diagram (a lane per
+    client, node and the storage, so its height follows the scene)."""
+    top = DIAGRAM_Y - 40
+    return {"layers": {k.replace("-", "_"): v for k, v in layers.items()}, "stage_h": STAGE_H, "diagram_top": top,
+            "diagram_h": height(state) - top, "diagram_y": DIAGRAM_Y - 4}
+
+
 def _ms(v: int | float) -> str:
     return f"{int(v):,}"
 
@@ -94,6 +105,18 @@ def _node_title(state: LockState, node: Any) -> str:
 
 
 # -- the stage --------------------------------------------------------------------------------
+
+def _titles(pic: Picture, state: LockState) -> None:
+    layer = pic.layer("lq-titles")
+    if state.mode == "consensus":
+        middle = "Consensus group (lease service)"
+    elif state.mode == "single":
+        middle = "One Redis instance"
+    else:
+        middle = f"Lock nodes: {state.quorum} of {len(state.nodes)} make a quorum"
+    for key, x, text in (("clients", 159, "Clients"), ("nodes", 800, middle), ("storage", 1446, "Shared storage")):
+        layer.add(f"tt-{key}", markup("<text id='tt-{}' x='{}' y='26' class='col-title'>{}</text>", key, x, text))
+
 
 def _links(pic: Picture, state: LockState) -> None:
     layer = pic.layer("lq-links")
@@ -454,6 +477,7 @@ def _panels(pic: Picture, state: LockState) -> None:
 
 def base_picture(state: LockState) -> Picture:
     pic = Picture()
+    _titles(pic, state)
     _links(pic, state)
     _nodes(pic, state)
     _clients(pic, state)

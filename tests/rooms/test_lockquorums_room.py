@@ -563,11 +563,17 @@ def test_the_room_page_and_state_json_serve_every_mode(room, commands, client: C
 
 
 @pytest.mark.django_db
-def test_a_new_scene_of_another_shape_repaints_the_whole_frame(room):
+def test_a_new_scene_of_another_shape_adds_its_parts_and_redraws_the_diagram(room):
     applied = apply(room, {"type": "load_scene", "nodes": 7, "clients": 4})
     content = content_of(render_broadcast(applied))
-    assert sorted(re.findall(r"id='nb-(\w)'", content)) == list("ABCDEFG")
-    assert sorted(set(re.findall(r"id='cl-(\d)'", content))) == ["0", "1", "2", "3"]
+    # The stage is a diff: the nodes move along the arc to make room (A, at its end, stays put),
+    # and two nodes and two clients are new.
+    assert sorted(re.findall(r"id='nb-(\w)'", content)) == list("BCDEFG")
+    assert {"2", "3"} <= set(re.findall(r"id='cl-(\d)'", content))
+    assert "tt-nodes" in content and "4 of 7 make a quorum" in content
+    # The diagram has a lane per client, node and the storage: 12 lanes now, drawn whole.
+    assert 'id="lq-diagram"' in content and 'hx-swap-oob="outerMorph"' in content
+    assert len(re.findall(r"id='lane-\d+'", content)) == 12
 
 
 @pytest.mark.django_db
