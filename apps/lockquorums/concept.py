@@ -85,6 +85,13 @@ def narrate(before: LockState | None, after: LockState | None, event: dict[str, 
                     f"{ttl:,} − {d['elapsed']:,} − {d['drift']:,} = {_ms(d['validity'])}{tok}.")
         why = ("not a quorum" if d["oks"] < d["quorum"] else
                f"too slow: elapsed {_ms(d['elapsed'])} leaves validity {_ms(d['validity'])}")
+        fails = [m["from"] for m in d["messages"] if m["kind"] == "reply" and m["result"] == "FAIL"]
+        if fails and before is not None:
+            owners = sorted({k.owner for n in before.nodes if n.name in fails and (k := n.live_key(d["t1"])) is not None})
+            why += f" ({', '.join(fails)} said FAIL" + (f": {' and '.join(owners)}'s key is there" if owners else "") + ")"
+        timeouts = [m["from"] for m in d["messages"] if m["kind"] == "timeout"]
+        if timeouts:
+            why += f"; {', '.join(timeouts)} timed out"
         retry = (f" It released on all nodes and retries after a random {_ms(d['retry_delay'])}."
                  if d.get("retry_delay") is not None else " It released on all nodes and gives up (no tries left).")
         return f"{who} try {d['attempt']}: {oks}: {why}.{retry}"

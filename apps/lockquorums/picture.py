@@ -1,21 +1,23 @@
 """The lock quorum's picture as keyed fragments (see ``apps.rooms.fragments``).
 
-One SVG, 1600 wide, in two parts.
+Two SVGs, both 1600 wide (the frame of ``_frame.html``).
 
-*The stage* (top): clients on the left, the lock nodes in an arc in the middle (the seed's five
-security guards), the shared storage on the right. Every client-node link is a faint line; a
-cut link is a red dashed one. Each node shows its key (owner and value) and a TTL ring that
-empties as the key's time runs out *on that node's clock*. After an acquisition, every request
-and reply flies along its link with its own latency (scaled so a 62 ms walk takes about three
-seconds), and each node's answer appears when its reply would arrive.
+*The stage* (top, a fixed size): clients on the left, the lock nodes in an arc in the middle
+(the seed's five security guards), the shared storage on the right. Every client-node link is a
+faint line; a cut link is a red dashed one. Each node shows its key (owner and value) and a TTL
+ring that empties as the key's time runs out *on that node's clock*. After an acquisition, every
+request and reply flies along its link with its own latency (scaled so a 62 ms walk takes about
+three seconds), and each node's answer appears when its reply would arrive (``room.js`` draws
+them from a compact ``data-flights`` attribute).
 
-*The space-time diagram* (bottom): one lane per client, per node and for the storage; each
-event with messages is an *episode* in its own slot, time to scale inside the slot and
-compressed between slots. Arrows are requests and replies; a shaded band on a client's lane is
-the validity window it believes in; a hatched band is a pause. Slots come in pages: a page holds
-SLOTS episodes and the next page starts with the last two of the previous one, so adding an
-episode adds one slot and moves nothing, whatever the length of the run. Older episodes are
-summarised by a count on the left.
+*The space-time diagram* (below; its height follows the number of lanes): one lane per client,
+per node and for the storage; each event with messages is an *episode* in its own slot, time to
+scale inside the slot and compressed between slots (ticks in a row share one slot). Arrows are
+requests and replies; a shaded band on a client's lane is the validity window it believes in; a
+hatched band is a pause. Slots come in pages: a page holds SLOTS episodes and the next page
+starts with the last CARRY of the previous one, so adding an episode adds one slot and moves
+nothing except at a page turn, whatever the length of the run. Older episodes are summarised
+by a count on the left.
 """
 from __future__ import annotations
 
