@@ -215,19 +215,49 @@ def outcome(state: LockState, rejected: list[tuple[dict[str, Any], str]]) -> dic
 
 @lru_cache(maxsize=1)
 def comparison() -> list[dict[str, Any]]:
-    """Kleppmann's three scenarios in each mode, fencing off and on: real runs of the simulation."""
+    """Kleppmann's three scenarios in each mode, fencing off and on: real runs of the simulation,
+    each with its storyboard (one card per step, in order) for the side-by-side view."""
     rows = []
     for name in sim.SCENARIOS:
-        cells = []
+        cells, boards = [], {"off": [], "on": []}
         for mode in sim.MODES:
-            cells.append({"mode": mode, "off": outcome(*_run(name, False, mode)), "on": outcome(*_run(name, True, mode))})
-        rows.append({"scenario": name, "title": SCENARIO_TITLES[name], "cells": cells})
+            cell: dict[str, Any] = {"mode": mode}
+            for fencing, key in ((False, "off"), (True, "on")):
+                state, steps, rejected = _run(name, fencing, mode)
+                cell[key] = outcome(state, rejected)
+                boards[key].append({"mode": mode, "title": MODE_TITLES[mode], "steps": steps, "outcome": cell[key]})
+            cells.append(cell)
+        rows.append({"scenario": name, "title": SCENARIO_TITLES[name], "cells": cells,
+                     "boards": [{"fencing": "off", "modes": boards["off"]}, {"fencing": "on", "modes": boards["on"]}]})
     return rows
 
 
-def _run(name: str, fencing: bool, mode: str) -> tuple[LockState, list[tuple[dict[str, Any], str]]]:
-    state, _, rejected = sim.run(name, fencing, mode)
-    return state, rejected
+def _run(name: str, fencing: bool, mode: str) -> tuple[LockState, list[dict[str, str]], list[tuple[dict[str, Any], str]]]:
+    """Fold a scenario and keep one card per step: what the diagram would label it (or why the
+    state refused it, which is part of the lesson: a client that did not get the lock cannot write)."""
+    state = sim.initial_state({"mode": mode})
+    steps: list[dict[str, str]] = []
+    rejected: list[tuple[dict[str, Any], str]] = []
+    for cmd in sim.scenario_commands(name, fencing, mode, state.ttl_ms):
+        try:
+            events = sim.decide(state, cmd)
+        except sim.Rejected as exc:
+            rejected.append((cmd, str(exc)))
+            steps.append({"tone": "refused", "text": f"{cmd.get('client', '')} {cmd['type']} refused".strip(),
+                          "why": str(exc)})
+            continue
+        for ev in events:
+            count = state.trace_count
+            state = sim.evolve(state, ev)
+            if state.trace_count > count:
+                ep = state.trace[-1]
+                tone = {True: "ok", False: "no"}.get(ep.ok, "fault" if ep.kind == "fault" else "plain")
+                if ep.kind == "write" and ep.ok and "two writers" in (ep.detail or {}).get("reason", ""):
+                    tone = "lost"
+                elif ep.kind == "write" and not ep.ok:
+                    tone = "fenced"  # the storage refused a stale token: fencing at work
+                steps.append({"tone": tone, "text": pic.short_label(ep), "why": ep.label})
+    return state, steps, rejected
 
 
 # -- the class race (a round) -----------------------------------------------------------------

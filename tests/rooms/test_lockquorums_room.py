@@ -948,3 +948,26 @@ async def test_socket_race_round_from_the_students_sessions(code, presenter):
     assert winner in ("Ann", "Bo")
     assert f"<strong>{winner}</strong> got the lock" in got["content"]
     assert [e["pid"] for e in await round_entries(code)][0] == ann_session["pid"]
+
+
+@pytest.mark.django_db
+def test_the_page_shows_each_scenario_step_by_step_in_each_kind_of_lock(room, client: Client):
+    """Side by side: the same fault against a single Redis, RedLock and a consensus lease, as
+    rows of step cards computed by real runs (fencing off, then on)."""
+    from apps.lockquorums.concept import comparison
+
+    rows = {r["scenario"]: r for r in comparison()}
+    pause_off = {b["mode"]: b for b in rows["process_pause"]["boards"][0]["modes"]}
+    assert [s["text"] for s in pause_off["redlock"]["steps"]] == [
+        "C1 ✓ 5/5", "C1 pause", "+11 s", "C2 ✓ 5/5", "C2 write ✓", "+5 s", "C1 write LOST"]
+    assert pause_off["redlock"]["steps"][-1]["tone"] == "lost"
+    pause_on = {b["mode"]: b for b in rows["process_pause"]["boards"][1]["modes"]}
+    assert pause_on["consensus"]["steps"][-1]["text"] == "C1 write ✗"
+    # A forgetful single Redis loses the lock; a consensus member that restarts keeps the lease.
+    crash_off = {b["mode"]: b for b in rows["crash_restart"]["boards"][0]["modes"]}
+    assert crash_off["single"]["outcome"]["text"] == "two writers: lost update"
+    assert crash_off["consensus"]["outcome"]["text"] == "C2 could not get the lock"
+    assert "C2 write refused" in [s["text"] for s in crash_off["consensus"]["steps"]]
+    html = client.get(f"/r/{room.code}/").content.decode()
+    assert html.count('class="storyboard"') == 3 * 2 * 3
+    assert "Crash and instant restart, no fsync: step by step in each lock" in html
