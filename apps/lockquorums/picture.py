@@ -22,6 +22,7 @@ by a count on the left.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
@@ -477,7 +478,23 @@ def _panels(pic: Picture, state: LockState) -> None:
 
 # -- entry points -----------------------------------------------------------------------------
 
+_PICTURES: dict[int, tuple[Any, Picture]] = {}  # id(state) -> (weak reference, its picture)
+
+
 def base_picture(state: LockState) -> Picture:
+    """The picture of a state (without this update's flights). States are immutable and the
+    engine keeps the live one, so the "before" picture of the next event is usually cached."""
+    hit = _PICTURES.get(id(state))
+    if hit is not None and hit[0]() is state:
+        return hit[1]
+    pic = _draw(state)
+    if len(_PICTURES) >= 16:
+        _PICTURES.pop(next(iter(_PICTURES)))
+    _PICTURES[id(state)] = (weakref.ref(state), pic)
+    return pic
+
+
+def _draw(state: LockState) -> Picture:
     pic = Picture()
     _titles(pic, state)
     _links(pic, state)
@@ -490,7 +507,8 @@ def base_picture(state: LockState) -> Picture:
 
 
 def picture(state: LockState, view: RoomView, events: list[dict[str, Any]] | None = None) -> Picture:
-    pic = base_picture(state)
+    base = base_picture(state)
+    pic = Picture(layers=dict(base.layers), panels=dict(base.panels))  # the cached one stays as it was
     _flights(pic, state, events or [], view.seq)
     return pic
 
