@@ -22,6 +22,7 @@ by a count on the left.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from typing import Any
 
@@ -479,6 +480,7 @@ def _panels(pic: Picture, state: LockState) -> None:
 # -- entry points -----------------------------------------------------------------------------
 
 _PICTURES: dict[int, tuple[Any, Picture]] = {}  # id(state) -> (weak reference, its picture)
+_PICTURES_LOCK = threading.Lock()
 
 
 def base_picture(state: LockState) -> Picture:
@@ -488,9 +490,10 @@ def base_picture(state: LockState) -> Picture:
     if hit is not None and hit[0]() is state:
         return hit[1]
     pic = _draw(state)
-    if len(_PICTURES) >= 16:
-        _PICTURES.pop(next(iter(_PICTURES)))
-    _PICTURES[id(state)] = (weakref.ref(state), pic)
+    with _PICTURES_LOCK:  # render threads may share the cache
+        while len(_PICTURES) >= 16:
+            _PICTURES.pop(next(iter(_PICTURES)))
+        _PICTURES[id(state)] = (weakref.ref(state), pic)
     return pic
 
 
