@@ -7,7 +7,6 @@ rebuilds the same ring. Random keys carry their seed inside the event: a replay 
 """
 from __future__ import annotations
 
-import re
 import string
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -16,13 +15,12 @@ from typing import Any
 import mmh3
 import numpy as np
 
+from apps.common.sim import Rejected, clean_int
+from apps.common.sim import clean_name as _clean_name
+
 from .ring import VnodeTable, key_positions, key_position
 
 Event = dict[str, Any]  # {"kind": str, "data": {...}}: plain JSON, stored as is in the log
-
-
-class Rejected(Exception):
-    """A command that does not fit the state; the message is shown to its sender."""
 
 
 @dataclass(frozen=True)
@@ -140,32 +138,7 @@ def initial_state(params: dict[str, Any] | None = None) -> RingState:
 # -- validation helpers ------------------------------------------------------------------
 
 def clean_name(raw: Any, what: str, limits: Limits) -> str:
-    if not isinstance(raw, str):
-        raise Rejected(f"The {what} must be text.")
-    name = raw.strip()
-    if not name:
-        raise Rejected(f"Give the {what} a name.")
-    if len(name) > limits.max_name_length:
-        raise Rejected(f"A {what} name has at most {limits.max_name_length} characters.")
-    if not name.isprintable():
-        raise Rejected(f"A {what} name must be printable characters only.")
-    return name
-
-
-def clean_int(raw: Any, what: str, low: int, high: int) -> int:
-    if isinstance(raw, bool):
-        raise Rejected(f"{what} must be a whole number.")
-    if isinstance(raw, str):
-        raw = raw.strip()
-        if not re.fullmatch(r"-?[0-9]{1,12}", raw):
-            raise Rejected(f"{what} must be a whole number from {low:,} to {high:,}.")
-        raw = int(raw)
-    if not isinstance(raw, int):
-        raise Rejected(f"{what} must be a whole number from {low:,} to {high:,}.")
-    if not low <= raw <= high:
-        got = f"{raw:,}" if abs(raw) < 10**12 else "a much larger number"
-        raise Rejected(f"{what} must be from {low:,} to {high:,} (got {got}).")
-    return raw
+    return _clean_name(raw, what, limits.max_name_length)
 
 
 def next_free_name(state: RingState) -> str:

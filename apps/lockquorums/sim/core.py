@@ -10,20 +10,17 @@ space-time diagram.
 from __future__ import annotations
 
 import heapq
-import re
 from dataclasses import asdict, dataclass, field, replace
 from random import Random
 from typing import Any
+
+from apps.common.sim import Rejected, clean_int
 
 Event = dict[str, Any]  # {"kind": str, "data": {...}}: plain JSON
 
 MODES = ("single", "redlock", "consensus")
 NODE_NAMES = "ABCDEFG"
 PEER_LATENCY_MS = 1  # one-way latency between consensus members (replication round)
-
-
-class Rejected(Exception):
-    """A command that does not fit the state; the message is shown to its sender."""
 
 
 @dataclass(frozen=True)
@@ -211,17 +208,6 @@ def initial_state(params: dict[str, Any] | None = None) -> LockState:
 
 
 # -- validation -----------------------------------------------------------------------------
-
-def clean_int(raw: Any, what: str, low: int, high: int) -> int:
-    if isinstance(raw, str) and re.fullmatch(r"\s*-?[0-9]{1,12}\s*", raw):
-        raw = int(raw)
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise Rejected(f"{what} must be a whole number from {low:,} to {high:,}.")
-    if not low <= raw <= high:
-        got = f"{raw:,}" if abs(raw) < 10**12 else "a much larger number"
-        raise Rejected(f"{what} must be from {low:,} to {high:,} (got {got}).")
-    return raw
-
 
 def clean_bool(raw: Any, what: str, default: bool) -> bool:
     if raw is None:
