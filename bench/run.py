@@ -23,7 +23,7 @@ Extras (off by default): --profile (cProfile of part 2), --profile-server (each 
 more under cProfile, measured commands only), --what-if lazy-expiry,direct (the app with one
 fan-out cost patched away at start-up, see bench/variant.py), --deflate (permessage-deflate rows).
 
-Runs on loopback only, with temporary SQLite databases: about 40 s by default on 2 cores, about
+Runs on loopback only, with temporary SQLite databases: about 70 s by default on 2 cores, about
 2 minutes with every extra.
 """
 from __future__ import annotations
