@@ -226,7 +226,7 @@ def _clients(pic: Picture, state: LockState) -> None:
             "<text x='{}' y='{}' class='cmath'>{}</text>"
             "<title>Client {}: {}. Click to {}.</title></g>",
             i, c.status, " believes" if believes else "", " stale" if stale else "", c.name,
-            x, y, CLIENT_W, h, x + 16, y + 30, c.name, token, x + 16, y + 58, line, x + 16, y + 82, third,
+            x, y, CLIENT_W, h, x + 16, y + 30, _short(c.name, 12), token, x + 16, y + 58, line, x + 16, y + 82, third,
             c.name, line, "release the lock" if c.status == "holding" else ("acquire the lock" if c.status != "paused" else "wait: it is paused"),
         ))
 
