@@ -26,7 +26,7 @@ import threading
 import weakref
 from typing import Any
 
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 
 from apps.rooms.fragments import Picture, markup, render_tight
 from apps.rooms.registry import RoomView
@@ -514,7 +514,3 @@ def picture(state: LockState, view: RoomView, events: list[dict[str, Any]] | Non
     pic = Picture(layers=dict(base.layers), panels=dict(base.panels))  # the cached one stays as it was
     _flights(pic, state, events or [], view.seq)
     return pic
-
-
-def svg_height(state: LockState) -> SafeString:
-    return mark_safe(str(height(state)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import mmh3
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 
 from apps.rooms.fragments import Picture, markup, render_tight
 from apps.rooms.registry import RoomView
@@ -286,7 +286,3 @@ def picture(state: ClusterState, view: RoomView, events: list[dict[str, Any]] | 
     parts, producers = state._cache["summaries"]
     _flights(pic, state, events or [], view.seq, producers, parts)
     return pic
-
-
-def svg_height(state: ClusterState) -> SafeString:
-    return mark_safe(str(height(state)))
