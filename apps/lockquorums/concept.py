@@ -233,31 +233,30 @@ def comparison() -> list[dict[str, Any]]:
 
 
 def _run(name: str, fencing: bool, mode: str) -> tuple[LockState, list[dict[str, str]], list[tuple[dict[str, Any], str]]]:
-    """Fold a scenario and keep one card per step: what the diagram would label it (or why the
-    state refused it, which is part of the lesson: a client that did not get the lock cannot write)."""
+    """Fold a scenario and keep one card per step: what the diagram labels each new episode (or
+    why the state refused a command, which is part of the lesson: a client that did not get the
+    lock cannot write)."""
     state = sim.initial_state({"mode": mode})
     steps: list[dict[str, str]] = []
     rejected: list[tuple[dict[str, Any], str]] = []
-    for cmd in sim.scenario_commands(name, fencing, mode, state.ttl_ms):
-        try:
-            events = sim.decide(state, cmd)
-        except sim.Rejected as exc:
-            rejected.append((cmd, str(exc)))
-            steps.append({"tone": "refused", "text": f"{cmd.get('client', '')} {cmd['type']} refused".strip(),
-                          "why": str(exc)})
+    for cmd, after, _events, refusal in sim.steps(name, fencing, mode):
+        if refusal is not None:
+            rejected.append((cmd, refusal))
+            steps.append({"tone": "refused", "text": f"{cmd.get('client', '')} {cmd['type']} refused".strip(), "why": refusal})
             continue
-        for ev in events:
-            count = state.trace_count
-            state = sim.evolve(state, ev)
-            if state.trace_count > count:
-                ep = state.trace[-1]
-                tone = {True: "ok", False: "no"}.get(ep.ok, "fault" if ep.kind == "fault" else "plain")
-                if ep.kind == "write" and ep.ok and "two writers" in (ep.detail or {}).get("reason", ""):
-                    tone = "lost"
-                elif ep.kind == "write" and not ep.ok:
-                    tone = "fenced"  # the storage refused a stale token: fencing at work
-                steps.append({"tone": tone, "text": pic.short_label(ep), "why": ep.label})
+        added = after.trace_count - state.trace_count  # ticks in a row stretch one episode: no new card
+        for ep in after.trace[len(after.trace) - added:] if added else ():
+            steps.append({"tone": _tone(ep), "text": pic.short_label(ep), "why": ep.label})
+        state = after
     return state, steps, rejected
+
+
+def _tone(ep: Any) -> str:
+    if ep.kind == "write" and ep.ok and "two writers" in (ep.detail or {}).get("reason", ""):
+        return "lost"
+    if ep.kind == "write" and not ep.ok:
+        return "fenced"  # the storage refused a stale token: fencing at work
+    return {True: "ok", False: "no"}.get(ep.ok, "fault" if ep.kind == "fault" else "plain")
 
 
 # -- the class race (a round) -----------------------------------------------------------------

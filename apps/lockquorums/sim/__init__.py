@@ -44,10 +44,10 @@ from .core import (
     quorum,
     to_json,
 )
-from .scenarios import SCENARIOS, run, scenario_commands
+from .scenarios import SCENARIOS, run, scenario_commands, steps
 
 __all__ = [
     "COMMANDS", "MODES", "SCENARIOS", "Client", "Contender", "Episode", "Key", "Race", "Lease", "Limits", "LockNode", "LockState",
     "Rejected", "Write", "decide", "drift", "evolve", "from_json", "initial_state", "quorum", "run",
-    "scenario_commands", "to_json",
+    "scenario_commands", "steps", "to_json",
 ]

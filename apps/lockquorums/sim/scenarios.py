@@ -7,9 +7,9 @@ The same fault is played in each mode: "single" uses the one node R, "redlock" n
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
-from .core import LockState, decide, evolve, initial_state
+from .core import LockState, Rejected, decide, evolve, initial_state
 
 SCENARIOS = ("process_pause", "clock_jump", "crash_restart")
 
@@ -60,22 +60,31 @@ def scenario_commands(name: str, fencing: bool, mode: str = "redlock", ttl_ms: i
     return [dict(c, _seed=f"{name}:{i}") for i, c in enumerate(cmds)]
 
 
-def run(name: str, fencing: bool, mode: str = "redlock", params: dict[str, Any] | None = None,
-        ) -> tuple[LockState, list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
-    """Fold a scenario; commands the state rejects are collected, not raised (a failed
-    acquisition makes the later write of that client impossible, which is part of the lesson)."""
-    from .core import Rejected
-
+def steps(name: str, fencing: bool, mode: str = "redlock", params: dict[str, Any] | None = None,
+          ) -> Iterator[tuple[dict[str, Any], LockState, list[dict[str, Any]], str | None]]:
+    """Fold a scenario one command at a time: ``(command, state after, its events, refusal)``.
+    A command the state refuses is reported, not raised (a failed acquisition makes the later
+    write of that client impossible, which is part of the lesson), and changes nothing."""
     state = initial_state({"mode": mode, **(params or {})})
-    events: list[dict[str, Any]] = []
-    rejected: list[tuple[dict[str, Any], str]] = []
     for cmd in scenario_commands(name, fencing, mode, state.ttl_ms):
         try:
             new = decide(state, cmd)
         except Rejected as exc:
-            rejected.append((cmd, str(exc)))
+            yield cmd, state, [], str(exc)
             continue
         for ev in new:
             state = evolve(state, ev)
+        yield cmd, state, new, None
+
+
+def run(name: str, fencing: bool, mode: str = "redlock", params: dict[str, Any] | None = None,
+        ) -> tuple[LockState, list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
+    """Fold a whole scenario: the end state, every event, and the refused commands."""
+    state = initial_state({"mode": mode, **(params or {})})
+    events: list[dict[str, Any]] = []
+    rejected: list[tuple[dict[str, Any], str]] = []
+    for cmd, state, new, refusal in steps(name, fencing, mode, params):
+        if refusal is not None:
+            rejected.append((cmd, refusal))
         events += new
     return state, events, rejected
