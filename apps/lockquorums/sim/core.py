@@ -672,9 +672,7 @@ def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
             held = keys[node]
             if held is not None and t + offset[node] < held[2] and held[0] == tries[c][k]["value"]:
                 keys[node] = None
-    keys = {name: None if k is None else Key(*k) for name, k in keys.items()}
-    before = {name: None if k is None else Key(*k) for name, k in before.items()}
-    changed = [{"node": name, "key": None if k is None else asdict(k)} for name, k in keys.items() if k != before[name]]
+    changed = [{"node": name, "key": None if k is None else asdict(Key(*k))} for name, k in keys.items() if k != before[name]]
     return [{"kind": "race_run", "data": {
         "t0": t0, "t_end": t_end, "quorum": q, "nodes": len(state.nodes), "ttl": ttl, "drift": d,
         "winners": winners, "messages": messages, "keys": changed,
