@@ -52,14 +52,24 @@ def room(db: None) -> Room:
     return created
 
 
+def refreshed(room: Room) -> Room:
+    """The room's row as the database has it now."""
+    return Room.objects.get(pk=room.pk)
+
+
+def apply_command(room: Room, command: dict[str, Any], actor: Actor = PRESENTER, command_id: str | None = None) -> Applied:
+    """Apply a command to a room as the presenter (or ``actor``), returning what was applied."""
+    return room_command_apply(code=room.code, actor=actor, command=command, command_id=command_id)
+
+
+def room_log_size(room: Room) -> tuple[int, int]:
+    """(RoomEvent rows, room.seq as stored) for a room: both must stay put on a rejection."""
+    return RoomEvent.objects.filter(room=room).count(), Room.objects.get(pk=room.pk).seq
+
+
 @pytest.fixture
 def apply() -> Callable[..., Applied]:
-    """Apply a command to a room as the presenter (or ``actor``), returning what was applied."""
-
-    def _apply(room: Room, command: dict[str, Any], actor: Actor = PRESENTER, command_id: str | None = None) -> Applied:
-        return room_command_apply(code=room.code, actor=actor, command=command, command_id=command_id)
-
-    return _apply
+    return apply_command
 
 
 @pytest.fixture
@@ -70,12 +80,7 @@ def round_room(room: Room, apply: Callable[..., Applied]) -> Room:
 
 @pytest.fixture
 def log_size() -> Callable[[Room], tuple[int, int]]:
-    """(RoomEvent rows, room.seq as stored) for a room: both must stay put on a rejection."""
-
-    def _log_size(room: Room) -> tuple[int, int]:
-        return RoomEvent.objects.filter(room=room).count(), Room.objects.get(pk=room.pk).seq
-
-    return _log_size
+    return room_log_size
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from apps.rooms import clock, presence, registry
 from apps.rooms.models import Room, RoomEvent
 from distviz.asgi import application
 
+from .conftest import room_log_size as log_size
 from .wire import update
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=dt_timezone.utc)
@@ -40,10 +41,6 @@ def fake_now(monkeypatch) -> FakeNow:
 def playing_room(room, apply) -> Room:
     apply(room, {"type": "play"})
     return Room.objects.get(pk=room.pk)
-
-
-def log_size(room: Room) -> tuple[int, int]:
-    return RoomEvent.objects.filter(room=room).count(), Room.objects.get(pk=room.pk).seq
 
 
 # -- the lease -------------------------------------------------------------------------------

@@ -14,14 +14,10 @@ from apps.rooms.panels import room_bar_html
 from apps.rooms.registry import get
 from apps.rooms.services import STATE_CACHE, CommandRejected, room_state, room_view, state_at
 
-from .conftest import ALICE
+from .conftest import ALICE, refreshed
 
 SHIPPED = Path(__file__).resolve().parents[2] / "apps" / "hashring" / "lessons"
 SLUGS = sorted(p.stem for p in SHIPPED.glob("*.toml"))
-
-def refreshed(room: Room) -> Room:
-    return Room.objects.get(pk=room.pk)
-
 
 def live_json(room: Room) -> dict:
     return sim.to_json(room_state(refreshed(room)))

@@ -38,7 +38,7 @@ from apps.rooms.services import (
     state_at,
 )
 
-from .conftest import ALICE, ORIGIN, PARTICIPANT, PRESENTER, VIEWER
+from .conftest import ALICE, ORIGIN, PARTICIPANT, PRESENTER, VIEWER, refreshed, apply_command as apply, room_log_size as log_size
 from .wire import astudent, frame, is_my_entry, open_socket, quiet, reply, update
 
 SLUG = "lock-quorums"
@@ -52,18 +52,6 @@ live = pytest.mark.django_db(transaction=True)
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-def refreshed(room: Room) -> Room:
-    return Room.objects.get(pk=room.pk)
-
-
-def apply(room: Room, command: dict[str, Any], actor: Actor = PRESENTER):  # noqa: ANN201
-    return room_command_apply(code=room.code, actor=actor, command=command)
-
-
-def log_size(room: Room) -> tuple[int, int]:
-    return RoomEvent.objects.filter(room=room).count(), Room.objects.get(pk=room.pk).seq
-
 
 def live_json(room: Room) -> dict[str, Any]:
     return sim.to_json(room_state(refreshed(room)))

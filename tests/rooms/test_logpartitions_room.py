@@ -22,7 +22,7 @@ from apps.rooms.models import Room, RoomEvent, RoomSnapshot
 from apps.rooms.registry import get
 from apps.rooms.services import STATE_CACHE, Actor, CommandRejected, room_command_apply, room_create, room_state, state_at
 
-from .conftest import ALICE, BOB, ORIGIN, PARTICIPANT, PRESENTER, VIEWER
+from .conftest import ALICE, BOB, ORIGIN, PARTICIPANT, PRESENTER, VIEWER, refreshed, apply_command as apply, room_log_size as log_size
 from .wire import astudent, frame, is_my_entry, open_socket, quiet, reply, update
 
 SLUG = "log-partitions"
@@ -34,18 +34,6 @@ live = pytest.mark.django_db(transaction=True)
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-def refreshed(room: Room) -> Room:
-    return Room.objects.get(pk=room.pk)
-
-
-def apply(room: Room, command: dict[str, Any], actor=PRESENTER):  # noqa: ANN001, ANN201
-    return room_command_apply(code=room.code, actor=actor, command=command)
-
-
-def log_size(room: Room) -> tuple[int, int]:
-    return RoomEvent.objects.filter(room=room).count(), Room.objects.get(pk=room.pk).seq
-
 
 def live_json(room: Room) -> dict[str, Any]:
     return sim.to_json(room_state(refreshed(room)))

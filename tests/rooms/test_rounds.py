@@ -16,16 +16,12 @@ from apps.rooms.panels import room_bar_html
 from apps.rooms.registry import get
 from apps.rooms.services import CommandRejected, room_command_apply, room_state, room_view
 
-from .conftest import ALICE, BOB, OWN_KEY, PARTICIPANT, PRESENTER, VIEWER, run_in_threads, student
+from .conftest import ALICE, BOB, OWN_KEY, PARTICIPANT, PRESENTER, VIEWER, run_in_threads, student, refreshed
 from .wire import astudent, frame, is_my_entry, open_socket, quiet, reply, replies, update
 
 MARKUP = '"><svg onload=alert(1)>'
 ROW = re.compile(r'<strong class="lb-node">(.*?)</strong>.*?<strong class="lb-count">(\d+)</strong>'
                  r'<span class="lb-names">(.*?)</span>')
-
-
-def refreshed(room: Room) -> Room:
-    return Room.objects.get(pk=room.pk)
 
 
 def leaderboard(html: str) -> dict[str, tuple[int, list[str]]]:

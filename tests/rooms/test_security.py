@@ -24,7 +24,7 @@ from apps.rooms.consumers import RoomConsumer
 from apps.rooms.models import Room, RoomEvent
 from apps.rooms.services import CommandRejected, room_command_apply, room_create
 
-from .conftest import ALICE, ORIGIN, OWN_KEY, PRESENTER, VIEWER
+from .conftest import ALICE, ORIGIN, OWN_KEY, PRESENTER, VIEWER, room_log_size as log_size
 from .wire import astudent, frame, open_socket, quiet, replies, reply, update
 
 MARKUP = '"><svg onload=alert(1)>'
@@ -46,10 +46,6 @@ PRESENTER_COMMANDS = [
     {"type": "speed", "speed": 8},
 ]
 ids = [c["type"] for c in PRESENTER_COMMANDS]
-
-
-def log_size(room: Room) -> tuple[int, int]:
-    return RoomEvent.objects.filter(room=room).count(), Room.objects.get(pk=room.pk).seq
 
 
 # -- roles, enforced by the service --------------------------------------------------------------

@@ -18,13 +18,9 @@ from apps.rooms.services import (
     state_at,
 )
 
-from .conftest import ALICE, OWN_KEY, PARTICIPANT, VIEWER, run_in_threads, student
+from .conftest import ALICE, OWN_KEY, PARTICIPANT, VIEWER, run_in_threads, student, refreshed
 
 pytestmark = pytest.mark.django_db
-
-
-def refreshed(room: Room) -> Room:
-    return Room.objects.get(pk=room.pk)
 
 
 def folded_json(room: Room, seq: int) -> dict:
