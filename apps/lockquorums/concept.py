@@ -28,7 +28,7 @@ def decide(state: LockState, command: dict[str, Any]) -> list[dict[str, Any]]:
 def page_context(state: LockState, view: RoomView) -> dict[str, Any]:
     picture = pic.picture(state, view)
     return {
-        **pic.frame_context(state, {k: v.inner() for k, v in picture.layers.items()}),
+        **pic.frame_context(state, picture),
         "panels": {k.replace("-", "_"): v for k, v in picture.panels.items()},
         "lock": state,
         "compare": comparison(),
@@ -40,7 +40,7 @@ def page_context(state: LockState, view: RoomView) -> dict[str, Any]:
 def render_frame(state: LockState, view: RoomView) -> str:
     """Both pictures and every panel, for a first paint (or a full resync)."""
     picture = pic.picture(state, view)
-    ctx = pic.frame_context(state, {k: v.inner() for k, v in picture.layers.items()})
+    ctx = pic.frame_context(state, picture)
     frame = fragments.render_tight("lockquorums/_frame.html", {**ctx, "oob": True})
     return frame + fragments.full(fragments.Picture(panels=picture.panels))
 
@@ -58,7 +58,7 @@ def render_update(before: LockState, after: LockState, events: list[dict[str, An
     stage = fragments.diff(
         fragments.Picture(layers={k: v for k, v in old.layers.items() if k in pic.STAGE_LAYERS}, panels=old.panels),
         fragments.Picture(layers={k: v for k, v in new.layers.items() if k in pic.STAGE_LAYERS}, panels=new.panels))
-    ctx = pic.frame_context(after, {k: v.inner() for k, v in new.layers.items()})
+    ctx = pic.frame_context(after, new)
     return stage + fragments.render_tight("lockquorums/_diagram.html", {**ctx, "oob": True})
 
 

@@ -86,12 +86,12 @@ def height(state: LockState) -> int:
 STAGE_LAYERS = ("lq-titles", "lq-links", "lq-nodes", "lq-clients", "lq-storage", "lq-flights")
 
 
-def frame_context(state: LockState, layers: dict[str, Any]) -> dict[str, Any]:
-    """What the two SVGs of the frame need: the stage (fixed size) and the diagram (a lane per
-    client, node and the storage, so its height follows the scene)."""
+def frame_context(state: LockState, picture: Picture) -> dict[str, Any]:
+    """What the two SVGs of the frame need: each layer's markup, the stage (fixed size) and the
+    diagram (a lane per client, node and the storage, so its height follows the scene)."""
     top = DIAGRAM_Y - 40
-    return {"layers": {k.replace("-", "_"): v for k, v in layers.items()}, "stage_h": STAGE_H, "diagram_top": top,
-            "diagram_h": height(state) - top, "diagram_y": DIAGRAM_Y - 4}
+    return {"layers": {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()}, "stage_h": STAGE_H,
+            "diagram_top": top, "diagram_h": height(state) - top, "diagram_y": DIAGRAM_Y - 4}
 
 
 def _ms(v: int | float) -> str:
