@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response, expect, sync_playwright
 
 pytestmark = pytest.mark.browser
 
@@ -351,6 +351,21 @@ def presenter(people: People) -> Person:
 @pytest.fixture
 def student(people: People) -> Person:
     return people("student")
+
+
+def open_controls(person: Person) -> None:
+    """In projection mode the controls are a drawer: open it (the ☰ Controls button)."""
+    page = person.page
+    if page.evaluate("() => document.body.classList.contains('projection') && !document.body.classList.contains('controls-open')"):
+        page.locator(".topbar button[data-toggle=controls]").click()
+    expect(page.locator("#presenter-tools")).to_be_visible()
+
+
+def close_controls(person: Person) -> None:
+    page = person.page
+    if page.evaluate("() => document.body.classList.contains('controls-open')"):
+        page.locator(".topbar button[data-toggle=controls]").click()
+    expect(page.locator("body")).not_to_have_class(re.compile(r"controls-open"))
 
 
 def shot_name(request: pytest.FixtureRequest, suffix: str = "") -> str:

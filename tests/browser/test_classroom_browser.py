@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import People, Person, shot_name
+from .conftest import People, Person, close_controls, open_controls, shot_name
 
 pytestmark = pytest.mark.browser
 
@@ -37,21 +37,6 @@ def present(presenter: Person) -> str:
     expect(page.locator("body")).to_have_class(PROJECTION)  # turned on by starting to present
     expect(page.locator(".topbar button[data-send=present]")).to_be_hidden()
     return code
-
-
-def open_controls(person: Person) -> None:
-    """In projection mode the controls are a drawer: open it (the ☰ Controls button)."""
-    page = person.page
-    if page.evaluate("() => document.body.classList.contains('projection') && !document.body.classList.contains('controls-open')"):
-        page.locator(".topbar button[data-toggle=controls]").click()
-    expect(page.locator("#presenter-tools")).to_be_visible()
-
-
-def close_controls(person: Person) -> None:
-    page = person.page
-    if page.evaluate("() => document.body.classList.contains('controls-open')"):
-        page.locator(".topbar button[data-toggle=controls]").click()
-    expect(page.locator("body")).not_to_have_class(re.compile(r"controls-open"))
 
 
 def tool(person: Person, selector: str, events: int = 1) -> int:

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from apps.lockquorums.sim import drift
 
-from .conftest import People, Person, shot_name
+from .conftest import People, Person, close_controls, open_controls, shot_name
 
 pytestmark = pytest.mark.browser
 
@@ -80,21 +80,6 @@ def present(presenter: Person) -> None:
     presenter.page.locator(".topbar button[data-send=present]").click()
     presenter.wait_seq(before + 1)
     expect(presenter.page.locator("#room-bar")).to_have_attribute("data-classroom", "1")
-
-
-def open_controls(person: Person) -> None:
-    """In projection mode the controls are a drawer: open it (the Controls button)."""
-    page = person.page
-    if page.evaluate("() => document.body.classList.contains('projection') && !document.body.classList.contains('controls-open')"):
-        page.locator(".topbar button[data-toggle=controls]").click()
-    expect(page.locator("#presenter-tools")).to_be_visible()
-
-
-def close_controls(person: Person) -> None:
-    page = person.page
-    if page.evaluate("() => document.body.classList.contains('controls-open')"):
-        page.locator(".topbar button[data-toggle=controls]").click()
-    expect(page.locator("body")).not_to_have_class(re.compile(r"controls-open"))
 
 
 def give_name(student: Person, name: str) -> None:

@@ -89,10 +89,16 @@ def presenter_client(transactional_db: None) -> tuple[Client, str]:
 
     Its session cookie (signed_cookies, "sessionid") makes it the room's presenter.
     """
+    return created_as_presenter("hashring")
+
+
+def created_as_presenter(slug: str) -> tuple[Client, str]:
+    """A browser that created a room of ``slug`` with the home page's card (its POST): the
+    client, whose session makes it the room's presenter, and the room code."""
     client = Client()
-    response = client.post("/new/hashring/")
-    code = response["Location"].strip("/").split("/")[-1]
-    return client, code
+    response = client.post(f"/new/{slug}/")
+    assert response.status_code == 302
+    return client, response["Location"].strip("/").split("/")[-1]
 
 
 @pytest.fixture

@@ -38,7 +38,10 @@ from apps.rooms.services import (
     state_at,
 )
 
-from .conftest import ALICE, ORIGIN, PARTICIPANT, PRESENTER, VIEWER, refreshed, apply_command as apply, room_log_size as log_size
+from .conftest import (
+    ALICE, ORIGIN, PARTICIPANT, PRESENTER, VIEWER,
+    apply_command as apply, created_as_presenter, refreshed, room_log_size as log_size,
+)
 from .wire import astudent, frame, is_my_entry, open_socket, quiet, reply, update
 
 SLUG = "lock-quorums"
@@ -816,11 +819,7 @@ def round_entries(code: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def lq_presenter_client(transactional_db: None) -> tuple[Client, str]:
-    """A browser that created a lock quorums room from the home page's card (its POST)."""
-    client = Client()
-    response = client.post(f"/new/{SLUG}/")
-    assert response.status_code == 302
-    return client, response["Location"].strip("/").split("/")[-1]
+    return created_as_presenter(SLUG)
 
 
 @pytest.fixture

@@ -22,7 +22,10 @@ from apps.rooms.models import Room, RoomEvent, RoomSnapshot
 from apps.rooms.registry import get
 from apps.rooms.services import STATE_CACHE, Actor, CommandRejected, room_command_apply, room_create, room_state, state_at
 
-from .conftest import ALICE, BOB, ORIGIN, PARTICIPANT, PRESENTER, VIEWER, refreshed, apply_command as apply, room_log_size as log_size
+from .conftest import (
+    ALICE, BOB, ORIGIN, PARTICIPANT, PRESENTER, VIEWER,
+    apply_command as apply, created_as_presenter, refreshed, room_log_size as log_size,
+)
 from .wire import astudent, frame, is_my_entry, open_socket, quiet, reply, update
 
 SLUG = "log-partitions"
@@ -486,11 +489,7 @@ def presenter_applies(code: str, command: dict[str, Any]) -> None:
 
 @pytest.fixture
 def lp_presenter_client(transactional_db: None) -> tuple[Client, str]:
-    """A browser that created a log partitions room from the home page's card (its POST)."""
-    client = Client()
-    response = client.post(f"/new/{SLUG}/")
-    assert response.status_code == 302
-    return client, response["Location"].strip("/").split("/")[-1]
+    return created_as_presenter(SLUG)
 
 
 @pytest.fixture
