@@ -5,12 +5,7 @@ import pytest
 
 from apps.lockquorums.sim import Rejected, decide, evolve, initial_state
 
-
-def fold(state, *commands):
-    for cmd in commands:
-        for ev in decide(state, cmd):
-            state = evolve(state, ev)
-    return state
+from .conftest import fold
 
 
 @pytest.mark.parametrize("cmd,match", [

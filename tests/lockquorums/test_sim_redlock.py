@@ -8,12 +8,7 @@ from apps.lockquorums.sim import (
     scenario_commands, to_json,
 )
 
-
-def fold(state, *commands):
-    for cmd in commands:
-        for ev in decide(state, cmd):
-            state = evolve(state, ev)
-    return state
+from .conftest import assert_worked_example, fold
 
 
 def worked_example():
@@ -22,14 +17,7 @@ def worked_example():
 
 
 def test_worked_example_gives_4_of_5_and_validity_9836():
-    s = worked_example()
-    events = decide(s, {"type": "acquire", "client": "C1", "_seed": "x"})
-    assert len(events) == 1
-    d = events[0]["data"]
-    assert (d["oks"], d["quorum"], d["elapsed"], d["drift"], d["validity"], d["acquired"]) == (4, 3, 62, 102, 9836, True)
-    replies = [(m["from"], m["arrives"], m["result"]) for m in d["messages"] if m["kind"] in ("reply", "timeout")]
-    assert replies == [("A", 3, "OK"), ("B", 6, "OK"), ("C", 9, "OK"), ("D", 59, "TIMEOUT"), ("E", 62, "OK")]
-    after = evolve(s, events[0])
+    after = assert_worked_example(worked_example())
     assert after.now_ms == 62 and after.holders() == ["C1"]
     assert after.client("C1").valid_until == 9836
     assert [n.key is not None for n in after.nodes] == [True, True, True, False, True]
