@@ -14,6 +14,8 @@ from hypothesis import given, settings, strategies as st
 from apps.lockquorums.sim import Episode, Limits, Rejected, decide, drift, evolve, from_json, initial_state, to_json
 from apps.lockquorums.sim.core import TRACE_EPISODES, TRACE_MESSAGES
 
+from .conftest import assert_worked_example, fold
+
 
 def run_logged(state, commands):
     """Fold ``commands`` (every one must be accepted); return the state and every event."""
@@ -599,8 +601,6 @@ step = st.one_of(
     st.just({"type": "race_start", "_seed": 0}),
     st.just({"type": "race_reset"}),
 )
-
-from .conftest import assert_worked_example, fold
 
 
 @settings(max_examples=50, deadline=None)
