@@ -47,6 +47,12 @@ class Concept:
     round_marks: Callable[[Any, dict[str, Any] | None], str] | None = None  # SVG children for #ring-round
     my_entry: Callable[[Any, dict[str, Any]], str] | None = None
 
+    @property
+    def stylesheet(self) -> str:
+        """The concept's own styles, beside its templates: ``<app>/static/<app>/<app>.css``."""
+        app = self.page_template.split("/", 1)[0]
+        return f"{app}/{app}.css"
+
     def round_spec(self, kind: str) -> RoundSpec | None:
         return next((r for r in self.rounds if r.kind == kind), None)
 
