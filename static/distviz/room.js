@@ -278,8 +278,8 @@
     return false;
   }
   document.addEventListener("click", function (evt) {
-    const button = evt.target.closest("button[data-send]");
-    if (button) { send(commandFrom(button)); return; }
+    const button = evt.target.closest("[data-send]");
+    if (button && !button.closest("form")) { send(commandFrom(button)); return; }
     const toggle = evt.target.closest("[data-toggle]");
     if (toggle) { toggles[toggle.dataset.toggle](); return; }
     const remove = evt.target.closest("[data-remove-node]");
@@ -305,16 +305,28 @@
     }
   });
   room.addEventListener("keydown", function (evt) {
-    if ((evt.key === "Enter" || evt.key === " ") && evt.target.closest && evt.target.closest("#ring, #lp-frame, #lq-frame") && activate(evt.target)) {
-      evt.preventDefault();
-    }
+    if (evt.key !== "Enter" && evt.key !== " ") return;
+    const t = evt.target;
+    if (!t || !t.closest || t.tagName === "BUTTON") return;  // a button presses itself
+    const el = t.closest("[data-send]");
+    if (el && !el.closest("form")) { evt.preventDefault(); send(commandFrom(el)); return; }
+    if (t.closest("#ring, #lp-frame, #lq-frame") && activate(t)) evt.preventDefault();
   });
 
-  // data-send="type" plus data-arg-<name>="value" attributes make the command.
+  // Any element (a button, or a picture element with tabindex="0" role="button") sends a
+  // command: data-send="type" plus data-arg-<name>="value" attributes make it, and
+  // data-args-from="<form id>" adds that form's fields (a checkbox as true/false).
   function commandFrom(el) {
     const body = { type: el.dataset.send };
+    const extra = el.dataset.argsFrom ? document.getElementById(el.dataset.argsFrom) : null;
+    if (extra && extra.elements) {
+      Array.prototype.forEach.call(extra.elements, function (f) {
+        if (!f.name || f.name === "type") return;
+        body[f.name] = f.type === "checkbox" ? f.checked : f.value;
+      });
+    }
     Object.keys(el.dataset).forEach(function (k) {
-      if (k.startsWith("arg") && k.length > 3) body[k.charAt(3).toLowerCase() + k.slice(4)] = el.dataset[k];
+      if (k.startsWith("arg") && k.length > 3 && k !== "argsFrom") body[k.charAt(3).toLowerCase() + k.slice(4)] = el.dataset[k];
     });
     return body;
   }
