@@ -73,7 +73,10 @@ def narrate(before: RingState | None, after: RingState | None, event: dict[str, 
             return f"{head}: the only node on the ring now stores all {total:,} keys."
         line = f"{head}: {change.moved:,} of {total:,} keys moved ({_pct(change.moved, total)}"
         if change.ideal is not None:
-            line += f"; ideal {'K/(n+1)' if kind == 'node_added' else 'K/n'} = {_pct(change.ideal, total)}"
+            if change.ideal_vnodes is not None:
+                line += f"; ideal {change.ideal_vnodes:,}/{change.ideal_of_vnodes:,} of the vnodes ≈ {_pct(change.ideal, total)}"
+            else:
+                line += f"; ideal {'K/(n+1)' if kind == 'node_added' else 'K/n'} = {_pct(change.ideal, total)}"
         if kind == "vnodes_set":
             line += "). hash % N has no weights, so it would have moved nothing here."
         else:

@@ -349,7 +349,11 @@ def change_view(state: RingState) -> dict[str, Any] | None:
     pct = 100 * c.moved / total
     mod_pct = 100 * c.modulo_moved / total
     ideal_pct = None if c.ideal is None else 100 * c.ideal / total
-    ideal_label = {"added": "K/(n+1)", "removed": "K/n"}.get(c.kind, "")
+    if c.ideal_vnodes is not None and c.ideal_of_vnodes:
+        # The share of the ring the node's weight should give it: w of the W vnodes.
+        ideal_label = f"{c.ideal_vnodes:,}/{c.ideal_of_vnodes:,} of vnodes"
+    else:  # a change stored before weights were recorded
+        ideal_label = {"added": "K/(n+1)", "removed": "K/n"}.get(c.kind, "")
     return {
         "c": c, "pct": pct, "mod_pct": mod_pct, "ideal_pct": ideal_pct, "ideal_label": ideal_label,
         "bar": 560, "moved_w": round(5.6 * pct, 1), "mod_w": round(5.6 * mod_pct, 1),

@@ -46,11 +46,15 @@ class Change:
     node: str
     total_keys: int
     moved: int
-    ideal: float | None  # keys expected to move: K/(n+1) on add, K/n on remove
+    ideal: float | None  # keys expected to move: K * w/W (the node's w of the ring's W vnodes)
     modulo_moved: int  # what hash % N would have moved on the same keys
     nodes_before: int
     nodes_after: int
     example: dict[str, Any] | None = None  # one moved key, explained in the narration
+    # The weights behind ``ideal``: the added (or removed) node's vnodes, out of all the vnodes
+    # on the ring with it (after an add, before a removal). None for a reweighting.
+    ideal_vnodes: int | None = None
+    ideal_of_vnodes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -429,11 +433,16 @@ def _with_change(before: RingState, after: RingState, kind: str, node: str) -> R
     moved = moved_mask(before, after)
     total = len(after.keys)
     nb, na = len(before.nodes), len(after.nodes)
+    # A node with w of the ring's W vnodes owns about w/W of the ring, so about K * w/W keys
+    # move to it when it joins, or away from it when it leaves (K/(n+1) when all weigh the same).
     ideal: float | None = None
+    w = big_w = None
     if kind == "added" and na:
-        ideal = total / na
+        w, big_w = after.node(node).vnodes, sum(n.vnodes for n in after.nodes)  # type: ignore[union-attr]
     elif kind == "removed" and nb:
-        ideal = total / nb
+        w, big_w = before.node(node).vnodes, sum(n.vnodes for n in before.nodes)  # type: ignore[union-attr]
+    if w is not None and big_w:
+        ideal = total * w / big_w
     example = None
     if moved.any():
         i = int(np.flatnonzero(moved)[0])
@@ -448,6 +457,8 @@ def _with_change(before: RingState, after: RingState, kind: str, node: str) -> R
         nodes_before=nb,
         nodes_after=na,
         example=example,
+        ideal_vnodes=w,
+        ideal_of_vnodes=big_w,
     )
     return _replace_keeping_derived(after, last_change=change)
 
