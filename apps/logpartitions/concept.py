@@ -52,6 +52,48 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def _leader_of(state: ClusterState | None, partition: int) -> str:
+    part = state.partitions[partition] if state is not None and partition < len(state.partitions) else None
+    return "?" if part is None or part.leader is None else str(part.leader)
+
+
+def _election(e: dict[str, Any]) -> str:
+    """One partition's leader election, in words: never "bNone" (an offline partition has no leader)."""
+    p = e["partition"]
+    if e.get("offline"):
+        return f"P{p} is offline: no in-sync replica is running, so it has no leader and takes no writes"
+    if e.get("old_leader") is None:
+        text = f"P{p} is back online: leader b{e['new_leader']}"
+    else:
+        text = f"P{p} leader b{e['old_leader']} → b{e['new_leader']}"
+    if not e.get("clean"):
+        text += " (unclean: it was not in sync)"
+    committed = e.get("committed_lost", 0)
+    acked_only = e.get("lost", 0) - committed
+    if committed:
+        text += f"; LOST {_plural(committed, 'committed record')}"
+    if acked_only > 0:
+        text += (f"; LOST {_plural(acked_only, 'record')} the leader alone had acknowledged (acks=1)")
+    if e.get("never_acked"):
+        n = e["never_acked"]
+        text += (f"; {_plural(n, 'record')} the producer was never told {'was' if n == 1 else 'were'} written "
+                 "(acks=all, above the HW) are cut: its request fails and it retries them")
+    if e.get("fire_and_forget"):
+        text += f"; {_plural(e['fire_and_forget'], 'acks=0 record')} above the HW cut, unnoticed (nobody waited)"
+    return text
+
+
+def _after_append(state: ClusterState | None, f: dict[str, Any]) -> str:
+    """acks=all records that reached the HW while the ISR was below min.insync.replicas."""
+    part = state.partitions[f["partition"]] if state is not None else None
+    isr = "{" + ", ".join(f"b{b}" for b in part.isr) + "}" if part is not None else "the ISR"
+    need = state.config.min_insync_replicas if state is not None else "min.insync.replicas"
+    n = f["records"]
+    return (f"NotEnoughReplicasAfterAppend: {_plural(n, 'record')} of {f['producer']} on P{f['partition']} "
+            f"{'is' if n == 1 else 'are'} written, but the ISR {isr} is smaller than min.insync.replicas = {need}, "
+            f"so {f['producer']} is told the write failed")
+
+
 def narrate(before: ClusterState | None, after: ClusterState | None, event: dict[str, Any]) -> str:
     kind, d = event["kind"], event["data"]
     if kind == "record_produced":
@@ -66,7 +108,11 @@ def narrate(before: ClusterState | None, after: ClusterState | None, event: dict
     if kind == "burst_produced":
         ex = d.get("example")
         tail = (f" Example: {ex['key']!r} → P{ex['partition']}." if ex else "")
-        return f"Burst of {_plural(d['appended'], 'record')} over {len(d['per_partition'])} partitions ({d['failed']:,} failed).{tail}"
+        failed = "; ".join(f"{p['records']:,} to P{p['partition']} failed: {p['error']}"
+                           for p in d["per_partition"] if p["error"])
+        return (f"{d['producer']} sent a burst of {_plural(d['count'], 'record')}: {d['appended']:,} written over "
+                f"{sum(1 for p in d['per_partition'] if not p['error'])} partition(s)"
+                f"{'; ' + failed if failed else ''}.{tail}")
     if kind == "produce_failed":
         if "per_partition" in d:  # a burst (or a streaming tick) that landed nowhere
             where = ", ".join(f"P{p['partition']}: {p['error']}" for p in d["per_partition"][:6])
@@ -80,7 +126,7 @@ def narrate(before: ClusterState | None, after: ClusterState | None, event: dict
     if kind == "ticked":
         parts = []
         if d.get("fetched"):
-            parts.append(f"followers fetched {sum(f['records'] for f in d['fetched']):,} records")
+            parts.append(f"followers fetched {_plural(sum(f['records'] for f in d['fetched']), 'record')}")
         if d.get("hw_moved"):
             parts.append("HW advanced on " + ", ".join(f"P{h['partition']} to {h['to']}" for h in d["hw_moved"][:4]))
         if d.get("isr_shrunk"):
@@ -88,24 +134,26 @@ def narrate(before: ClusterState | None, after: ClusterState | None, event: dict
         if d.get("isr_expanded"):
             parts.append("ISR grew: " + ", ".join(f"b{s['broker']} rejoined P{s['partition']}" for s in d["isr_expanded"][:4]))
         if d.get("acked"):
-            parts.append(f"{sum(a['records'] for a in d['acked']):,} records acknowledged")
+            parts.append(f"{_plural(sum(a['records'] for a in d['acked']), 'record')} acknowledged")
+        for f in d.get("failed_after_append", [])[:4]:
+            parts.append(_after_append(after, f))
+        if d.get("retention"):
+            parts.append(f"retention deleted {_plural(sum(r['records'] for r in d['retention']), 'record')} "
+                         "in whole segments")
+        for r in d.get("offset_resets", [])[:4]:
+            parts.append(f"{r['group']} skips P{r['partition']} from offset {r['from']} to {r['to']} (deleted)")
         if d.get("consumed"):
             parts.append(f"consumers read {sum(c['records'] for c in d['consumed']):,}")
         return f"Tick {d['tick']}: " + ("; ".join(parts) if parts else "nothing to do") + "."
     if kind in ("broker_stopped", "broker_started", "unclean_set"):
         head = {"broker_stopped": f"Broker {d.get('broker')} stopped", "broker_started": f"Broker {d.get('broker')} restarted",
                 "unclean_set": f"unclean.leader.election.enable = {str(d.get('on')).lower()}"}[kind]
-        notes = []
-        for e in d.get("elections", [])[:4]:
-            if e.get("offline"):
-                notes.append(f"P{e['partition']} is offline (no in-sync replica left)")
-            elif e.get("lost"):
-                notes.append(f"P{e['partition']} leader b{e['old_leader']} → b{e['new_leader']}"
-                             f"{'' if e.get('clean') else ' (unclean)'}: lost {_plural(e['lost'], 'record')}")
-            else:
-                notes.append(f"P{e['partition']} leader b{e['old_leader']} → b{e['new_leader']}")
+        notes = [_election(e) for e in d.get("elections", [])[:4]]
         if d.get("fenced_from_isr"):
             notes.append("it leaves the ISR of " + ", ".join(f"P{i}" for i in d["fenced_from_isr"]))
+        for t in d.get("truncated", [])[:4]:
+            notes.append(f"its copy of P{t['partition']} drops {_plural(t['from'] - t['to'], 'record')} above the HW "
+                         f"and follows b{_leader_of(after, t['partition'])}")
         return head + (": " + "; ".join(notes) if notes else "") + "."
     if kind in ("member_joined", "member_left", "assignor_set"):
         rb = d.get("rebalance", {})
@@ -129,7 +177,9 @@ def narrate(before: ClusterState | None, after: ClusterState | None, event: dict
     if kind == "config_set":
         return f"{d['setting']} = {d['value']} (was {d['previous']})."
     if kind == "retention_set":
-        return f"Retention set: {d.get('deleted', 0):,} records deleted in whole segments."
+        deleted = sum(r["records"] for r in d.get("deleted", []))
+        keep = "off" if d.get("records") is None else f"set to keep the last {d['records']:,} records per partition"
+        return f"Retention {keep}: {_plural(deleted, 'record')} deleted in whole segments."
     if kind == "consumer_speed_set":
         return f"{d.get('member')} in {d.get('group')} now reads {d.get('speed')} records per tick."
     if kind == "offsets_reset":

@@ -13,11 +13,14 @@ Kafka's rules, as modelled:
 - On each tick every follower on a running broker fetches up to ``follower_fetch_per_tick``
   records. A follower that is behind the leader and has not been caught up for more than
   ``replica_lag_time_max_ms`` leaves the ISR; one that reaches the leader's LEO rejoins.
-  A stopped broker's follower stays in the ISR until that timeout notices it.
+  A stopped broker is fenced at once: it leaves the ISR of every partition it follows (unless
+  it is the last ISR member of an offline partition), as Kafka's controller does, so the HW
+  does not wait for it.
 - When a leader's broker stops, the controller elects the first running ISR member in replica
   order. With none: the partition goes offline (the ISR is left as it was, so a returning ISR
   member can lead again without loss), unless unclean leader election is on: then the first
-  running replica leads, its log is the truth and everything above its LEO is lost.
+  running replica leads, its log is the truth and everything above its LEO is cut. What was
+  cut counts as lost when it had been committed or acknowledged (``classify_truncated``).
 - A restarted broker's replicas come back as followers and first truncate to the HW.
 """
 from __future__ import annotations
@@ -87,7 +90,7 @@ class Producer:
     sent: int = 0
     acknowledged: int = 0
     failed: int = 0
-    lost: int = 0  # acknowledged records later lost to a leader election
+    lost: int = 0  # acknowledged (or committed) records later cut by a leader election
     rate: int = 0  # records it sends on every tick of the room clock (0: only when told to)
     pattern: str = "order-{i}"  # the keys of those records ("none": keyless)
 
@@ -211,7 +214,8 @@ def append(state: ClusterState, partition: int, run: Run, acks: Acks) -> Cluster
     part = with_high_watermark(replace(part, log=log, leo=tuple(leo)))
     state = with_partition(state, part)
     producer = state.producer(run.batch.producer) or Producer(run.batch.producer)
-    acked, pending = run.size, producer.pending
+    # acks=1: the leader answers at once. acks=0: nobody answers, so nothing is acknowledged.
+    acked, pending = (0 if acks == 0 else run.size), producer.pending
     if acks == "all" and part.high_watermark < log.end:
         acked = 0
         last = pending[-1] if pending else None
@@ -270,21 +274,72 @@ def elect_leader(part: Partition, up: tuple[bool, ...], unclean: bool,
                   leader_epoch=part.leader_epoch + 1)
     new = with_high_watermark(new) if clean else replace(new, high_watermark=log.end)
     report = {"partition": part.index, "old_leader": old, "new_leader": leader, "clean": clean, "offline": False,
-              "lost": sum(run.size for run in removed),  # not counting what retention had deleted
+              # Everything cut from the old leader's log (not counting what retention had deleted);
+              # _settle_truncation splits it into lost (acknowledged or committed), never acknowledged
+              # (acks=all, retried) and fire-and-forget (acks=0).
+              "truncated": sum(run.size for run in removed), "lost": 0,
               "committed_lost": max(0, part.high_watermark - max(log.end, part.log.start)),
               "isr": list(isr), "leader_epoch": new.leader_epoch, "log_end": log.end}
     return new, report, removed
 
 
+def classify_truncated(removed: list[Run], first: int, old_hw: int, partition: int,
+                       pending: dict[str, tuple[PendingAck, ...]]) -> dict[str, dict[str, int]]:
+    """Who loses what when a partition's log is cut back to a new leader's log end.
+
+    A truncated record is *lost* (Kafka's sense: data the system said it had is gone) when
+    - it was below the old high watermark: committed, on every in-sync replica, maybe already
+      read by a consumer. Only an unclean election truncates below the HW; or
+    - it was above the HW but its producer used acks=1: the leader alone had it and answered
+      "written" at once, so a clean failover to a follower that had not fetched it yet loses a
+      record the producer was told was safe. That is exactly the risk acks=1 takes.
+    It is *not* lost when nobody was told it was written:
+    - acks=all records above the HW were still waiting for the ISR (a pending ack): the
+      producer's request fails (NotLeaderOrFollower / a timeout) and a Kafka producer retries
+      them: the records were never acknowledged, so nothing acknowledged is gone;
+    - acks=0 records above the HW: the producer never waited for an answer. They are gone and
+      nobody knows, which is what fire-and-forget allows; they were never acknowledged either.
+
+    ``removed`` starts at offset ``first``. Returns per producer: lost, retry, dropped."""
+    out: dict[str, dict[str, int]] = {"lost": {}, "retry": {}, "dropped": {}}
+
+    def add(kind: str, name: str, n: int) -> None:
+        if n > 0:
+            out[kind][name] = out[kind].get(name, 0) + n
+
+    lo = first
+    for run in removed:
+        hi = lo + run.size
+        name = run.batch.producer
+        committed = max(0, min(hi, old_hw) - lo)
+        above = max(lo, old_hw)
+        waiting = sum(max(0, min(hi, a.end) - max(above, a.start))
+                      for a in pending.get(name, ()) if a.partition == partition)
+        rest = max(0, hi - above) - waiting
+        dropped = rest if run.batch.acks == 0 else 0
+        add("lost", name, committed + rest - dropped)
+        add("retry", name, waiting)
+        add("dropped", name, dropped)
+        lo = hi
+    return out
+
+
 def _settle_truncation(state: ClusterState, partition: int, removed: list[Run],
-                       report: dict[str, Any]) -> ClusterState:
-    """After a partition's log was cut back: fail the acks that waited for the lost records,
-    count who lost what, and move consumer offsets that point past the new high watermark."""
+                       report: dict[str, Any], old: Partition) -> ClusterState:
+    """After a partition's log was cut back: fail the acks that waited for the truncated
+    records, count who lost what (see ``classify_truncated``), and move consumer offsets that
+    point past the new high watermark."""
     part = state.partitions[partition]
     end, hw = part.log.end, part.high_watermark
-    lost_by: dict[str, int] = {}
-    for run in removed:
-        lost_by[run.batch.producer] = lost_by.get(run.batch.producer, 0) + run.size
+    first = max(end, old.log.start)
+    kinds = classify_truncated(removed, first, old.high_watermark, partition,
+                               {p.name: p.pending for p in state.producers})
+    lost_by = kinds["lost"]
+    report["lost"] = sum(lost_by.values())
+    if kinds["retry"]:
+        report["never_acked"] = sum(kinds["retry"].values())
+    if kinds["dropped"]:
+        report["fire_and_forget"] = sum(kinds["dropped"].values())
     pending_failed: dict[str, int] = {}
     producers = []
     for producer in state.producers:
@@ -298,9 +353,8 @@ def _settle_truncation(state: ClusterState, partition: int, removed: list[Run],
                 kept.append(ack)
         if failed:
             pending_failed[producer.name] = failed
-        lost_acked = lost_by.get(producer.name, 0) - failed
         producers.append(replace(producer, pending=tuple(kept), failed=producer.failed + failed,
-                                 lost=producer.lost + max(0, lost_acked)))
+                                 lost=producer.lost + lost_by.get(producer.name, 0)))
     resets = []
     groups = []
     for group in state.groups:
@@ -309,7 +363,7 @@ def _settle_truncation(state: ClusterState, partition: int, removed: list[Run],
             resets.append({"group": group.name, "partition": partition, "from": committed[partition], "to": hw})
             committed[partition] = hw
         groups.append(replace(group, committed=tuple(committed)))
-    if removed:
+    if lost_by:
         report["lost_by_producer"] = lost_by
     if pending_failed:
         report["pending_failed"] = pending_failed
@@ -322,12 +376,13 @@ def _settle_truncation(state: ClusterState, partition: int, removed: list[Run],
 def _elect_all(state: ClusterState, which: list[int]) -> tuple[ClusterState, list[dict[str, Any]]]:
     reports = []
     for index in which:
-        part, report, removed = elect_leader(state.partitions[index], state.brokers_up,
-                                             state.config.unclean_leader_election, state.clock_ms)
+        old = state.partitions[index]
+        part, report, removed = elect_leader(old, state.brokers_up, state.config.unclean_leader_election,
+                                             state.clock_ms)
         if report is None:
             continue
         state = with_partition(state, part)
-        state = _settle_truncation(state, index, removed, report)
+        state = _settle_truncation(state, index, removed, report, old)
         reports.append(report)
     return state, reports
 

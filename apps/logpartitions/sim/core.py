@@ -239,7 +239,8 @@ def _burst_batch(state: ClusterState, data: dict[str, Any]) -> Batch:
     return Batch(id=data["batch"], producer=data["producer"], tick=state.tick, count=data["count"],
                  first_order_id=data["first_order_id"], pattern=data["pattern"], seed=data["seed"],
                  num_partitions=data["num_partitions"], sticky_partition=sticky[0], sticky_fill=sticky[1],
-                 sticky_batch_size=data.get("sticky_batch_size", 4), candidates=tuple(data.get("candidates", ())))
+                 sticky_batch_size=data.get("sticky_batch_size", 4), candidates=tuple(data.get("candidates", ())),
+                 acks=data.get("acks"))
 
 
 def _produce_burst(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -501,7 +502,7 @@ def evolve(state: ClusterState, event: Event) -> ClusterState:
     kind, data = event["kind"], event["data"]
     if kind == "record_produced":
         batch = Batch(id=state.next_batch_id, producer=data["producer"], tick=state.tick,
-                      first_order_id=data["order_id"], key=data["key"], value=data["value"])
+                      first_order_id=data["order_id"], key=data["key"], value=data["value"], acks=data["acks"])
         state = append(state, data["partition"], Run(batch, 0, 1), data["acks"])
         state = _with_sticky(state, data)
         return replace(state, next_order_id=state.next_order_id + 1, next_batch_id=state.next_batch_id + 1)

@@ -59,6 +59,7 @@ class Batch:
     sticky_fill: int = 0
     sticky_batch_size: int = 4
     candidates: tuple[int, ...] = ()
+    acks: int | str | None = None  # the producer's acks when it sent the batch (None: not recorded)
 
     @property
     def keyless(self) -> bool:
