@@ -273,7 +273,7 @@ def test_a_burst_broadcast_stays_small(room):
     applied = apply(room, {"type": "produce_burst", "producer": "producer", "count": 5000, "pattern": "order-{i}"})
     frame_text = render_broadcast(applied)
     assert len(frame_text.encode()) < 16 * 1024  # the rows show a page of offsets, not the burst
-    assert "Burst of 5,000 records" in frame_text
+    assert "a burst of 5,000 records: 5,000 written" in frame_text
 
 
 @pytest.mark.django_db
