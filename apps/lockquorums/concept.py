@@ -83,8 +83,7 @@ def narrate(before: LockState | None, after: LockState | None, event: dict[str, 
             ttl = before.ttl_ms if before is not None else d["validity"] + d["elapsed"] + d["drift"]
             return (f"{who} got the lock: {oks} in {_ms(d['elapsed'])}. Validity = TTL − elapsed − drift = "
                     f"{ttl:,} − {d['elapsed']:,} − {d['drift']:,} = {_ms(d['validity'])}{tok}.")
-        why = ("not a quorum" if d["oks"] < d["quorum"] else
-               f"too slow: elapsed {_ms(d['elapsed'])} leaves validity {_ms(d['validity'])}")
+        why = pic.failure_reason(d)
         fails = [m["from"] for m in d["messages"] if m["kind"] == "reply" and m["result"] == "FAIL"]
         if fails and before is not None:
             owners = sorted({k.owner for n in before.nodes if n.name in fails and (k := n.live_key(d["t1"])) is not None})
@@ -92,16 +91,15 @@ def narrate(before: LockState | None, after: LockState | None, event: dict[str, 
         timeouts = [m["from"] for m in d["messages"] if m["kind"] == "timeout"]
         if timeouts:
             why += f"; {', '.join(timeouts)} timed out"
-        retry = (f" It released on all nodes and retries after a random {_ms(d['retry_delay'])}."
-                 if d.get("retry_delay") is not None else " It released on all nodes and gives up (no tries left).")
+        lost = [m["to"] for m in d["release"] if m["kind"] == "request" and m["arrives"] is None]
+        sent = "It sent the release to every node" + (f" (the DEL to {', '.join(lost)} was lost: down or cut off)" if lost else "")
+        retry = (f" {sent} and retries after a random {_ms(d['retry_delay'])}."
+                 if d.get("retry_delay") is not None else f" {sent} and gives up (no tries left).")
         return f"{who} try {d['attempt']}: {oks}: {why}.{retry}"
     if kind == "released":
         if d.get("lease_revoked"):
             return f"{d['client']} revoked its lease."
-        dels = ", ".join(d["deletes"]) or "none"
-        return (f"{d['client']} released with compare-and-delete: deleted on {dels}"
-                + ("" if len(d["deletes"]) == len(after.nodes if after else []) else
-                   "; a node holding someone else's value (or nothing) was left alone") + ".")
+        return release_sentence(d)
     if kind == "written":
         if not d["accepted"]:
             return f"The storage rejected {d['client']}'s write: {d['reason']}. Fencing stopped the stale holder."
@@ -160,27 +158,68 @@ def narrate(before: LockState | None, after: LockState | None, event: dict[str, 
     if kind == "contender_joined":
         return f"{d['name']} joined the race."
     if kind == "race_reset":
-        return "The race was cleared: a new race can start."
+        freed: dict[str, list[str]] = {}
+        for x in d.get("released", []):
+            freed.setdefault(x["owner"], []).append(x["node"])
+        rel = "".join(f" {o} released the lock on {', '.join(ns)}." for o, ns in freed.items())
+        return f"The race was cleared.{rel} A new race can start from a free lock."
     if kind == "race_run":
-        n = len(d["contenders"])
-        names = {c["name"] for c in d["contenders"]}
-        if d["winners"]:
-            w = d["winners"][-1]
-            tries = next(c["tries"] for c in d["contenders"] if c["name"] == w)
-            last = next(t for t in tries if t.get("acquired"))
-            text = (f"The race: {n} clients sent SET NX PX to every node at once. {w} won on try {len(tries)} with "
-                    f"{last['oks']} of {d['nodes']} ({', '.join(last['ok'])}); everyone else released what they got.")
-            if len(d["winners"]) > 1:
-                text += (f" With a TTL this short, {len(d['winners'])} clients held the lock one after another "
-                         f"({', '.join(d['winners'])}): each lock expired during the race.")
-            return text + f" {d['messages']:,} messages."
-        outsiders = sorted({owner for c in d["contenders"] for t in c["tries"] for owner in t["held_by"].values()} - names)
-        if outsiders:
-            return (f"The race: {n} clients at once, and nobody got {d['quorum']} of {d['nodes']}: the lock was already held by "
-                    f"{', '.join(outsiders)}, whose keys stay until they expire or are released.")
-        return (f"The race: {n} clients at once, and nobody reached {d['quorum']} of {d['nodes']}: split votes on every try. "
-                f"Every client released; the random retry delays were not enough this time.")
+        return race_headline(d)
     return kind.replace("_", " ") + "."
+
+
+def release_sentence(d: dict[str, Any]) -> str:
+    """Compare-and-delete on every node: deleted where the value was the client's; a node that
+    held someone else's value (or nothing) left it alone; a DEL to a node that was down or cut off
+    never arrived."""
+    lost = [m["to"] for m in d["messages"] if m["kind"] == "request" and m["arrives"] is None]
+    kept = [m["from"] for m in d["messages"] if m["kind"] == "reply" and m["result"] == "0"]
+    text = f"{d['client']} released with compare-and-delete: deleted on {', '.join(d['deletes']) or 'no node'}"
+    if kept:
+        text += f"; {', '.join(kept)} held someone else's value (or nothing) and left it alone"
+    if lost:
+        text += f"; the DEL to {', '.join(lost)} was lost (down or cut off): it never arrived"
+    return text + "."
+
+
+def race_outcome(d: dict[str, Any]) -> tuple[str, str]:
+    """Who came out of the race holding the lock, and the rest of the headline, computed from the
+    same rows the leaderboard shows (so the headline never says "split votes" while the rows say
+    the nodes were someone else's)."""
+    q, nodes = d["quorum"], d["nodes"]
+    if d["winners"]:
+        w = d["winners"][-1]
+        tries = next(c["tries"] for c in d["contenders"] if c["name"] == w)
+        won = next(t for t in tries if t.get("acquired"))
+        return w, f"got the lock: {won['oks']} of {nodes} ({', '.join(won['ok'])}) on try {tries.index(won) + 1}"
+    names = {c["name"] for c in d["contenders"]}
+    all_tries = [t for c in d["contenders"] for t in c["tries"]]
+    outsiders = sorted({o for t in all_tries for o in t["held_by"].values()} - names)
+    if outsiders:
+        return "Nobody", f"got {q} of {nodes}: the lock was already held by {', '.join(outsiders)}"
+    answering = nodes - min((len(t["timeouts"]) for t in all_tries), default=0)
+    if answering < q:
+        return "Nobody", f"got {q} of {nodes}: only {answering} node{'s' if answering != 1 else ''} answered"
+    if any(t["oks"] >= q for t in all_tries):
+        return "Nobody", f"got the lock in time: a quorum came too late (elapsed + drift ≥ TTL)"
+    return "Nobody", f"got {q} of {nodes}: split votes on every try"
+
+
+def race_headline(d: dict[str, Any]) -> str:
+    """The race's narration: the panel's headline, and what it means."""
+    n = len(d["contenders"])
+    who, rest = race_outcome(d)
+    text = f"The race: {n} client{'s' if n != 1 else ''} sent SET NX PX to every node at once. {who} {rest}."
+    if d["winners"]:
+        text += " Everyone else released what they got."
+        if len(d["winners"]) > 1:
+            text += (f" With a TTL this short, {len(d['winners'])} clients held the lock one after another "
+                     f"({', '.join(d['winners'])}): each lock expired during the race.")
+    elif "split votes" in rest:
+        text += " Every client released; the random retry delays were not enough this time."
+    elif "already held" in rest:
+        text += " Their keys stay until they expire or are released."
+    return text + f" {d['messages']:,} messages."
 
 
 # -- JSON -------------------------------------------------------------------------------------
@@ -300,12 +339,26 @@ def race_rows(state: LockState) -> list[dict[str, Any]]:
     return rows
 
 
+def held_sentence(state: LockState) -> str | None:
+    """Why the race cannot start yet (someone holds the lock), as the presenter reads it."""
+    owners: dict[str, list[str]] = {}
+    for n in state.nodes:
+        k = n.live_key(state.now_ms)
+        if k is not None:
+            owners.setdefault(k.owner, []).append(n.name)
+    if not owners:
+        return None
+    return "; ".join(f"{o} holds the lock on {', '.join(ns)}" for o, ns in owners.items())
+
+
 def round_panel(state: LockState, current: dict[str, Any] | None) -> str:
     result = state.race.result
+    who, rest = race_outcome(result) if result else (None, None)
     return fragments.render_tight("lockquorums/_round.html", {
         "round": current, "rows": race_rows(state)[:40], "count": len(state.race.contenders), "result": result,
-        "quorum": state.quorum, "nodes": len(state.nodes),
+        "quorum": state.quorum, "nodes": len(state.nodes), "who": who, "rest": rest,
         "winner": result["winners"][-1] if result and result["winners"] else None,
+        "held": None if result else held_sentence(state),
         "more": max(0, len(state.race.contenders) - 40)})
 
 

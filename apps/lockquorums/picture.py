@@ -215,8 +215,11 @@ def _clients(pic: Picture, state: LockState) -> None:
         third = ""
         if last is not None and h == CLIENT_H and c.status in ("holding", "failed", "paused", "expired"):
             d = last.detail or {}
-            third = (f"{d.get('oks')}/{d.get('nodes')} OK (quorum {d.get('quorum')}) in {_ms(d.get('elapsed') or 0)} ms"
-                     if d.get("mode") != "consensus" else f"lease: {_short(str(d.get('result')), 22)}")
+            if not last.ok and c.status == "failed":
+                third = _short(card_reason(d), 26)  # why it failed, never a validity it does not have
+            else:
+                third = (f"{d.get('oks')}/{d.get('nodes')} OK (quorum {d.get('quorum')}) in {_ms(d.get('elapsed') or 0)} ms"
+                         if d.get("mode") != "consensus" else f"lease: {_short(str(d.get('result')), 22)}")
         token = f" · token {c.token}" if c.token is not None else ""
         stale = believes and c.name not in holders
         layer.add(f"cl-{i}", markup(
@@ -471,8 +474,30 @@ def last_acquisition(state: LockState) -> Episode | None:
     return state.last_acquire
 
 
+def failure_reason(d: dict[str, Any]) -> str:
+    """Why a try failed, in the spec's terms: short of a quorum, or too slow to be worth anything
+    (elapsed + drift >= TTL, so validity <= 0). Never the validity arithmetic as if it held."""
+    if d.get("mode") == "consensus" and not str(d.get("result", "")).startswith("TOO SLOW"):
+        return str(d.get("result"))
+    if d["oks"] < d["quorum"]:
+        return f"{d['oks']} of {d['nodes']} < quorum {d['quorum']}"
+    ttl = d["validity"] + d["elapsed"] + d["drift"]
+    return f"too slow: elapsed {d['elapsed']:,} ms + drift {d['drift']:,} ms ≥ TTL {ttl:,} ms"
+
+
+def card_reason(d: dict[str, Any]) -> str:
+    """failure_reason, short enough for a client card."""
+    if d.get("mode") == "consensus" and not str(d.get("result", "")).startswith("TOO SLOW"):
+        return str(d.get("result"))
+    if d["oks"] < d["quorum"]:
+        return f"{d['oks']}/{d['nodes']} OK < quorum {d['quorum']}"
+    return "too slow: elapsed+drift ≥ TTL"
+
+
 def _panels(pic: Picture, state: LockState) -> None:
-    ctx = {"state": state, "last": last_acquisition(state), "holders": state.holders(), "modes": MODE_TITLES}
+    last = last_acquisition(state)
+    why = failure_reason(last.detail) if last is not None and not last.ok else None
+    ctx = {"state": state, "last": last, "why": why, "holders": state.holders(), "modes": MODE_TITLES}
     for panel in ("lq-summary", "lq-math", "lq-clientctl", "lq-nodectl", "lq-time", "lq-settings"):
         pic.panels[panel] = render_tight(f"lockquorums/_{panel}.html", ctx)
 

@@ -356,6 +356,8 @@ def _consensus_attempt(s: LockState, client: str, value: str) -> dict[str, Any]:
     elapsed = t2 - t1
     d = drift(s.ttl_ms)
     validity = s.ttl_ms - elapsed - d
+    if acquired and validity <= 0:  # granted, but too late to count on: the client lets it go
+        acquired, result = False, f"TOO SLOW (elapsed {elapsed:,} + drift {d:,} ≥ TTL {s.ttl_ms:,})"
     acquired = acquired and validity > 0
     data = {"mode": s.mode, "client": client, "value": value, "t1": t1, "t2": t2, "elapsed": elapsed,
             "oks": 1 if acquired else 0, "nodes": len(s.nodes), "quorum": s.quorum, "drift": d,
@@ -574,10 +576,21 @@ def _race_join(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Ev
     return [{"kind": "contender_joined", "data": {"name": name, "rtt": rtt}}]
 
 
+def _held_keys(state: LockState) -> dict[str, Key]:
+    """The live keys on the nodes right now, by node."""
+    return {n.name: k for n in state.nodes if (k := n.live_key(state.now_ms)) is not None}
+
+
 def _race_reset(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
+    """Clear the race. The students' clients release what they hold (compare-and-delete on every
+    node that answers), so the next race starts from a free lock; a DEL to a node that is down is
+    lost and its key stays until its TTL runs out."""
     if not state.race.contenders:
         raise Rejected("There is no race to clear.")
-    return [{"kind": "race_reset", "data": {"contenders": len(state.race.contenders)}}]
+    students = {c.name for c in state.race.contenders}
+    released = [{"node": name, "owner": k.owner} for name, k in _held_keys(state).items()
+                if k.owner in students and state.node(name).answers(state.now_ms, k.owner)]
+    return [{"kind": "race_reset", "data": {"contenders": len(state.race.contenders), "released": released}}]
 
 
 def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -591,6 +604,17 @@ def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
         raise Rejected("Nobody has joined the race yet: open the round so students can press 'Try for the lock'.")
     if race.result is not None:
         raise Rejected("This race has run: clear it to start a new one.")
+    held = _held_keys(state)
+    if held:
+        # A race from a held lock teaches nothing about the race: every student would find the
+        # notes taken. Say who holds what, and how to free it.
+        owners: dict[str, list[str]] = {}
+        for name, k in held.items():
+            owners.setdefault(k.owner, []).append(name)
+        who = "; ".join(f"{o} holds the lock on {len(ns)} node{'s' if len(ns) > 1 else ''} ({', '.join(ns)})"
+                        for o, ns in owners.items())
+        raise Rejected(f"The race starts from a free lock, and it is not free: {who}. "
+                       f"Release it (click the client) or let it expire (+1 TTL), then start the race.")
     rng = Random(f"{cmd.get('_seed', 'seed')}:race:{state.attempts}")
     t0, ttl, d, q = state.now_ms, state.ttl_ms, drift(state.ttl_ms), state.quorum
     names = [n.name for n in state.nodes]
@@ -724,7 +748,9 @@ def _evolve(state: LockState, event: Event) -> LockState:
         c = Contender(data["name"], tuple((n, ms) for n, ms in data["rtt"]))
         return replace(state, race=Race(contenders=state.race.contenders + (c,)))
     if kind == "race_reset":
-        return replace(state, race=Race())
+        gone = {x["node"] for x in data.get("released", [])}
+        nodes = tuple(replace(n, key=None) if n.name in gone else n for n in state.nodes)
+        return replace(state, nodes=nodes, race=Race())
     if kind == "race_run":
         keys = {x["node"]: None if x["key"] is None else Key(**x["key"]) for x in data["keys"]}
         nodes = tuple(replace(n, key=keys[n.name]) if n.name in keys else n for n in state.nodes)
@@ -790,7 +816,13 @@ def _episode(before: LockState, after: LockState, event: Event) -> Episode | Non
         if d["acquired"]:
             label = f"{d['client']} got {d['oks']} of {d['nodes']}: validity {d['validity']:,} ms"
         else:
-            label = f"{d['client']} try {d['attempt']}: {d['oks']} of {d['nodes']}, failed"
+            if d["mode"] == "consensus":
+                why = str(d.get("result"))
+            elif d["oks"] < d["quorum"]:
+                why = f"{d['oks']} of {d['nodes']} < quorum {d['quorum']}"
+            else:
+                why = f"{d['oks']} of {d['nodes']} but too slow: elapsed + drift ≥ TTL"
+            label = f"{d['client']} try {d['attempt']} failed: {why}"
         window = (d["t1"], d["valid_until"]) if d["acquired"] else None
         detail = {k: d.get(k) for k in ("mode", "attempt", "oks", "nodes", "quorum", "elapsed", "drift", "validity",
                                           "retry_delay", "token", "t1", "t2", "result")}
