@@ -491,7 +491,7 @@ def card_reason(d: dict[str, Any]) -> str:
         return str(d.get("result"))
     if d["oks"] < d["quorum"]:
         return f"{d['oks']}/{d['nodes']} OK < quorum {d['quorum']}"
-    return "too slow: elapsed+drift ≥ TTL"
+    return "elapsed+drift ≥ TTL"
 
 
 def _panels(pic: Picture, state: LockState) -> None:

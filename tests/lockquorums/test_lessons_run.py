@@ -26,6 +26,7 @@ ROOM_SEEDS = ["lesson", "room-7f3a", "x", "42", "projector"]
 class StepRun:
     title: str
     narration: str
+    question: str
     commands: list[dict[str, Any]]
     before: LockState
     after: LockState
@@ -60,7 +61,8 @@ def fold_lesson(slug: str, room_seed: str = "lesson") -> list[StepRun]:
             for ev in produced:
                 state = evolve(state, ev)
             events += produced
-        runs.append(StepRun(step["title"], " ".join(step["narration"].split()), list(step.get("commands", [])),
+        runs.append(StepRun(step["title"], " ".join(step["narration"].split()), " ".join(step["question"].split()),
+                            list(step.get("commands", [])),
                             before, state, events))
     return runs
 
@@ -162,16 +164,20 @@ def known_numbers(runs: list[StepRun], upto: int) -> set[int]:
     return known
 
 
+def quoted_numbers(text: str) -> set[int]:
+    text = EXEMPT.sub(" ", text)
+    text = re.sub(r"\b[A-Za-z]+\d+\b", " ", text)  # C1, T1, ...
+    return {int(m.replace(",", "")) for m in NUMBER.findall(text)}
+
+
 @pytest.mark.parametrize("room_seed", ROOM_SEEDS)
 @pytest.mark.parametrize("slug", SLUGS)
-def test_every_number_in_a_narration_is_one_the_simulation_shows(slug, room_seed):
+def test_every_number_in_a_narration_or_a_question_is_one_the_simulation_shows(slug, room_seed):
     runs = fold_lesson(slug, room_seed)
     for i, r in enumerate(runs):
-        text = EXEMPT.sub(" ", r.narration)
-        text = re.sub(r"\b[A-Za-z]+\d+\b", " ", text)  # C1, T1, ...
-        quoted = {int(m.replace(",", "")) for m in NUMBER.findall(text)}
-        unknown = quoted - known_numbers(runs, i)
-        assert not unknown, f"{slug}, step {r.title!r} (seed {room_seed}): {sorted(unknown)} not in the folded state"
+        for what, text in (("narration", r.narration), ("question", r.question)):
+            unknown = quoted_numbers(text) - known_numbers(runs, i)
+            assert not unknown, f"{slug}, step {r.title!r}, {what} (seed {room_seed}): {sorted(unknown)} not in the folded state"
 
 
 @pytest.mark.parametrize("room_seed", ROOM_SEEDS)
