@@ -126,7 +126,7 @@ def narrate(before: RingState | None, after: RingState | None, event: dict[str, 
             wrap = " (past the top of the ring, so the walk wraps to the lowest position)" if view["wrapped"] else ""
             return (f"Looked up {key}: position {view['hash']:,} ({view['degrees']}°). Walking clockwise, the first vnode "
                     f"is {view['owner']}#{view['vnode']} at {view['vnode_pos']:,}{wrap}, so {view['owner']} owns it. "
-                    f"Preference list (R={view['replicas']}): {prefs}.")
+                    f"Preference list (replication factor RF={view['replicas']}): {prefs}.")
         return f"Looked up {key}."
     if kind == "replicas_set":
         return f"Replication factor set to {data['replicas']}: each key is kept on the next {data['replicas']} distinct nodes clockwise."

@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 from bisect import bisect_left
 from collections import Counter
+from functools import lru_cache
 
 import mmh3
 
@@ -36,9 +37,15 @@ def owner(ring: list[tuple[int, str, int]], key: str) -> str:
 
 
 def counts(nodes: list[tuple[str, int]], keys: list[str] | tuple[str, ...]) -> dict[str, int]:
-    ring = vnodes(nodes)
-    tally = Counter(owner(ring, k) for k in keys)
-    return {name: tally.get(name, 0) for name, _ in nodes}
+    return dict(_counts(tuple(nodes), tuple(keys)))
+
+
+@lru_cache(maxsize=64)
+def _counts(nodes: tuple[tuple[str, int], ...], keys: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    ring = vnodes(list(nodes))
+    positions = [p for p, _, _ in ring]
+    tally = Counter(ring[bisect_left(positions, position(k)) % len(ring)][1] for k in keys)
+    return tuple((name, tally.get(name, 0)) for name, _ in nodes)
 
 
 def std_over_mean(per_node: dict[str, int]) -> float:
