@@ -23,6 +23,7 @@ def page_context(state: ClusterState, view: RoomView) -> dict[str, Any]:
         "panels": {k.replace("-", "_"): v for k, v in picture.panels.items()},
         "cluster": state,
         "svg_height": pic.height(state),
+        "svg_width": pic.WIDTH,
         "brokers": range(len(state.brokers_up)),
         "groups": sim.group_summaries(state),
         "producers": sim.producer_summaries(state),
@@ -34,7 +35,8 @@ def render_frame(state: ClusterState, view: RoomView) -> str:
     """The whole picture frame and panels, for a first paint or when the frame's size changes."""
     picture = pic.picture(state, view)
     layers = {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()}
-    frame = fragments.render_tight("logpartitions/_frame.html", {"layers": layers, "svg_height": pic.height(state), "oob": True})
+    frame = fragments.render_tight("logpartitions/_frame.html", {"layers": layers, "svg_height": pic.height(state),
+                                                                       "svg_width": pic.WIDTH, "oob": True})
     return frame + fragments.full(fragments.Picture(panels=picture.panels))
 
 

@@ -1,13 +1,26 @@
 """The distributed log's picture as keyed fragments (see ``apps.rooms.fragments``).
 
-Layout (one SVG, 1600 wide): brokers along the top; one row per partition with its most recent
-offsets as cells; producers on the left, consumer groups on the right. Markers on each row:
-the high watermark (HW: what every in-sync replica has, and all a consumer may read), each
-follower's log end (LEO) below the cells, and each group's committed offset above them.
+Layout: one HTML frame (``#lp-frame``) in three parts that CSS lays out for the screen at hand
+(``logpartitions.css``): a top strip with the producers and the brokers (HTML boxes that wrap on
+a narrow screen), the partitions (one SVG, ``#lp-rows``), and beside it (below it on a narrow
+frame) the consumer groups (HTML). On a phone the partitions scroll sideways inside their own
+box, with a hint saying so; the brokers and the groups stay in the page's flow.
+
+Each partition is a row of its most recent offsets as cells, under a head (name, leader, ISR,
+record count, how many older offsets are not drawn). Markers on each row: the high watermark
+(HW: what every in-sync replica has, and all a consumer may read) with its label above the
+cells, each group's committed offset just above the cells, each follower's log end (LEO) with
+its label below them. A marker and its label are one group positioned by its ``transform``,
+so they glide together (a CSS transition on ``transform``).
 
 The row shows a *page* of WINDOW offsets that stays put while records are appended and moves
 on by PAGE_STEP when full: appending a record adds one cell instead of moving every cell, so an
 update stays small however long the log is. Counts cover the rest of the log.
+
+Everything clickable is a keyboard control: ``tabindex="0"``, ``role="button"``, an
+``aria-label`` and ``data-send`` with ``data-arg-*`` (the command it sends, decided here from
+the state: ``broker_stop`` or ``broker_start``). A cell only highlights its key on this screen
+(``room.js``), so it is focusable without a command.
 """
 from __future__ import annotations
 
@@ -22,15 +35,23 @@ from apps.rooms.registry import RoomView
 from .sim import ASSIGNORS, group_summaries, partition_summaries, producer_summaries, read_records, totals
 from .sim.cluster import ClusterState
 
-WIDTH = 1600
-WINDOW = 12
-CELL_W, CELL_H, CELL_GAP = 54, 46, 4
-CELLS_X = 420
-ROW_H = 116
-ROWS_Y = 170
-BROKER_W, BROKER_H = 200, 74
+WINDOW = 10
+CELL_W, CELL_H, CELL_GAP = 64, 50, 4
+HEAD_W = 200  # the partition's name, leader, ISR and counts, left of its cells
+CELLS_X = HEAD_W
+WIDTH = CELLS_X + WINDOW * (CELL_W + CELL_GAP) + 12  # the partitions SVG's viewBox width
+ROW_H = 150
+ROWS_Y = 6
+# Within a row (y from the row's top): the HW label, the committed markers, the cells, the
+# follower markers and their labels, top to bottom, each in its own band so none overlaps.
+# The shapes' geometry (the cell's size, the HW line from 22 to 96, the committed marker's tip
+# at 35, the follower marker's at 92) is in logpartitions.css, so updates do not repeat it.
+HW_LABEL_Y = 18
+CELL_TOP = 37
+LEO_LABEL_Y, LEO_LABEL_STEP = 122, 22
+LEO_LABEL_W = 80  # follower labels closer than this stack
 KEY_COLOURS = 8
-GROUP_MARKS = 4  # groups drawn with their own marker row above the cells
+GROUP_MARKS = 4  # groups drawn with their own committed marker on the rows
 
 
 def uid(name: str) -> str:
@@ -45,7 +66,8 @@ def key_colour(key: str | None) -> str:
 
 
 def height(state: ClusterState) -> int:
-    return ROWS_Y + len(state.partitions) * ROW_H + 20
+    """The partitions SVG's viewBox height."""
+    return ROWS_Y + len(state.partitions) * ROW_H
 
 
 PAGE_STEP = WINDOW - 2  # a full page moves on, keeping its last two offsets for context
@@ -63,6 +85,11 @@ def cell_x(offset: int, first: int) -> float:
     return CELLS_X + (offset - first) * (CELL_W + CELL_GAP)
 
 
+def edge_x(offset: int, first: int) -> int:
+    """The x of the boundary before ``offset`` (clamped to the page): where a marker points."""
+    return round(cell_x(min(max(offset, first), first + WINDOW), first) - CELL_GAP / 2)
+
+
 def row_y(partition: int) -> int:
     return ROWS_Y + partition * ROW_H
 
@@ -76,27 +103,31 @@ def _tail(text: str, n: int = 5) -> str:
     return text if len(text) <= n else "…" + text[-(n - 1):]
 
 
+def _offset_label(offset: int) -> str:
+    """An offset as it fits a cell: up to five digits whole, then its last four."""
+    text = str(offset)
+    return text if len(text) <= 5 else "…" + text[-4:]
+
+
+def _names(parts: list[int]) -> str:
+    return ", ".join(f"P{i}" for i in parts)
+
+
 # -- layers -----------------------------------------------------------------------------------
 
 def _brokers(pic: Picture, state: ClusterState, parts: list[dict[str, Any]]) -> None:
-    layer = pic.layer("lp-brokers")
-    n = len(state.brokers_up)
-    span = (WIDTH - 40) / max(n, 1)
-    for b in range(n):
+    layer = pic.layer("lp-brokers", svg=False)
+    for b, up in enumerate(state.brokers_up):
         leads = [p["index"] for p in parts if p["leader"] == b]
         follows = [p["index"] for p in parts if any(r["broker"] == b and not r["is_leader"] for r in p["replicas"])]
-        up = state.brokers_up[b]
-        x = 20 + b * span + (span - BROKER_W) / 2
-        detail = f"leads {', '.join(f'P{i}' for i in leads) or '—'}" if up else "stopped"
+        detail = f"leads {_names(leads) or '—'}" if up else "stopped"
+        action = "stop" if up else "restart"
         layer.add(f"br-{b}", markup(
-            "<g id='br-{}' class='broker {}' data-broker='{}' tabindex='0' role='button'>"
-            "<rect x='{}' y='16' width='{}' height='{}' rx='10'/>"
-            "<text x='{}' y='46' class='broker-name'>broker {}</text><text x='{}' y='72' class='broker-detail'>{}</text>"
-            "<title>Broker {} ({}): leads {}; follows {}. Click to {} it.</title></g>",
-            b, "up" if up else "down", b, f"{x:.0f}", BROKER_W, BROKER_H, f"{x + BROKER_W / 2:.0f}", b,
-            f"{x + BROKER_W / 2:.0f}", detail, b, "running" if up else "stopped",
-            ", ".join(f"P{i}" for i in leads) or "nothing", ", ".join(f"P{i}" for i in follows) or "nothing",
-            "stop" if up else "restart",
+            "<div id='br-{}' class='broker {}' data-broker='{}' role='button' tabindex='0' data-send='{}' "
+            "data-arg-broker='{}' aria-label='broker {}: {}; follows {}. Click to {} it.'>"
+            "<span class='broker-name'>broker {}</span><span class='broker-detail'>{}</span></div>",
+            b, "up" if up else "down", b, "broker_stop" if up else "broker_start", b, b, detail,
+            _names(follows) or "nothing", action, b, detail,
         ))
 
 
@@ -108,54 +139,45 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
     for p in parts:
         i, y = p["index"], row_y(p["index"])
         status = "offline" if not p["online"] else ("under" if p["under_replicated"] else "ok")
-        leader = f"leader b{p['leader']}" if p["leader"] is not None else "OFFLINE: no leader"
+        leader = f"leader b{p['leader']}" if p["leader"] is not None else "no leader: offline"
         heads.add(f"ph-{i}", markup(
-            "<g id='ph-{}' class='phead {}'><text x='270' y='{}' class='pname'>P{}</text>"
-            "<text x='270' y='{}' class='pmeta'>{}</text><text x='270' y='{}' class='pmeta'>ISR {}</text></g>",
-            i, status, y + 34, i, y + 58, leader, y + 80, "{" + ", ".join(f"b{b}" for b in p["isr"]) + "}",
+            "<g id='ph-{}' class='phead {}'><text x='4' y='{}' class='pname'>P{}</text>"
+            "<text x='4' y='{}' class='pmeta'>{}</text><text x='4' y='{}' class='pmeta'>ISR {}</text></g>",
+            i, status, y + 34, i, y + 60, leader, y + 84, "{" + ", ".join(f"b{b}" for b in p["isr"]) + "}",
         ))
         # Counts that change on every append are small elements of their own.
-        heads.add(f"pc-{i}", markup("<text id='pc-{}' x='270' y='{}' class='pcount'>{} record{}</text>",
-                                    i, y + 102, f"{p['records']:,}", "" if p["records"] == 1 else "s"))
+        heads.add(f"pc-{i}", markup("<text id='pc-{}' x='4' y='{}' class='pcount'>{} record{}</text>",
+                                    i, y + 108, f"{p['records']:,}", "" if p["records"] == 1 else "s"))
         first = page_start(p["log_start"], p["log_end"])
         for rec in read_records(state, i, first, p["log_end"]):
             x = cell_x(rec.offset, first)
             label = _tail(rec.key if rec.key is not None else rec.value)
             # A cell never changes once drawn: what is above the HW is one overlay per row.
+            # Its box and its texts are one group, which pops in as one.
             cells.add(f"c-{i}-{rec.offset}", markup(
-                "<g id='c-{}-{}' class='cell {}' data-key='{}'><rect x='{}' y='{}' width='{}' height='{}' rx='6'/>"
-                "<text x='{}' y='{}' class='off'>{}</text><text x='{}' y='{}' class='ck'>{}</text>"
-                "<title>{} {}</title></g>",
-                i, rec.offset, key_colour(rec.key), rec.key or "", f"{x:.0f}", y + 22, CELL_W, CELL_H,
-                f"{x + CELL_W / 2:.0f}", y + 40, rec.offset, f"{x + CELL_W / 2:.0f}", y + 60, label,
-                rec.key or "(no key)", rec.value,
+                "<g id='c-{}-{}' class='cell {}' data-key='{}' tabindex='0' role='button' aria-label='P{} offset {}: {} {}'>"
+                "<rect x='{}' y='{}'/>"
+                "<text x='{}' y='{}' class='off'>{}</text><text x='{}' y='{}' class='ck'>{}</text></g>",
+                i, rec.offset, key_colour(rec.key), rec.key or "", i, rec.offset, rec.key or "(no key)", rec.value,
+                f"{x:.0f}", y + CELL_TOP,  # its size and corners are CSS (logpartitions.css): fewer bytes
+                f"{x + CELL_W / 2:.0f}", y + CELL_TOP + 21, _offset_label(rec.offset), f"{x + CELL_W / 2:.0f}",
+                y + CELL_TOP + 43, label,
             ))
         if first > p["log_start"]:
             marks.add(f"older-{i}", markup(
-                "<text id='older-{}' x='{}' y='{}' class='older'>← {} older</text>",
-                i, CELLS_X - 6, y + 110, f"{first - p['log_start']:,}"))
-        hx = cell_x(min(max(p["high_watermark"], first), first + WINDOW), first) - CELL_GAP / 2
-        ex = cell_x(min(p["log_end"], first + WINDOW), first) - CELL_GAP / 2
+                "<text id='older-{}' x='4' y='{}' class='older'>← {} older</text>",
+                i, y + 132, f"{first - p['log_start']:,}"))
+        hx = edge_x(p["high_watermark"], first)
+        ex = edge_x(p["log_end"], first)
         if ex > hx:  # appended on the leader, not yet on every in-sync replica: not readable yet
             marks.add(f"unc-{i}", markup(
-                "<rect id='unc-{}' class='uncommitted-zone' x='{}' y='{}' width='{}' height='{}' rx='6'>"
-                "<title>Above the high watermark: not on every in-sync replica yet</title></rect>",
-                i, f"{hx + 1:.0f}", y + 19, f"{ex - hx:.0f}", CELL_H + 6))
+                "<rect id='unc-{}' class='uncommitted-zone' x='{}' y='{}' width='{}' height='{}' rx='6'/>",
+                i, hx + 1, y + CELL_TOP - 3, ex - hx - 2, CELL_H + 6))
         marks.add(f"hw-{i}", markup(
-            "<g id='hw-{}' class='hw'><line x1='{}' x2='{}' y1='{}' y2='{}'/><text x='{}' y='{}'>HW {}</text></g>",
-            i, f"{hx:.0f}", f"{hx:.0f}", y + 14, y + 76, f"{hx:.0f}", y + 12, p["high_watermark"],
+            "<g id='hw-{}' class='hw' transform='translate({} {})'><path/><text y='{}'>HW {}</text></g>",
+            i, hx, y, HW_LABEL_Y, p["high_watermark"],
         ))
-        stacked: dict[int, int] = {}  # followers at the same offset stack their labels
-        for r in p["replicas"]:
-            if r["is_leader"]:
-                continue
-            lx = cell_x(min(max(r["leo"], first), first + WINDOW), first) - CELL_GAP / 2
-            level = stacked.get(round(lx), 0)
-            stacked[round(lx)] = level + 1
-            marks.add(f"leo-{i}-{r['broker']}", markup(
-                "<g id='leo-{}-{}' class='leo {}'><path d='M{} {}l-7 12h14z'/><text x='{}' y='{}'>b{} {}</text></g>",
-                i, r["broker"], r["status"], f"{lx:.0f}", y + 72, f"{lx:.0f}", y + 100 + 15 * level, r["broker"], r["leo"],
-            ))
+        _followers(marks, p, first, y)
         for g in groups:
             gi = group_index.get(g["name"])
             if gi is None:
@@ -163,75 +185,90 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
             part = next((q for q in g["partitions"] if q["partition"] == i), None)
             if part is None or part["owner"] is None:
                 continue
-            cx = cell_x(min(max(part["committed"], first), first + WINDOW), first) - CELL_GAP / 2
+            cx = edge_x(part["committed"], first) + gi * 5
             marks.add(f"cm-{i}-{uid(g['name'])}", markup(
-                "<path id='cm-{}-{}' class='committed g{}' d='M{} {}l-8 -12h16z'/>",
-                i, uid(g["name"]), gi, f"{cx:.0f}", y + 22 - gi * 3,
+                "<path id='cm-{}-{}' class='committed g{}' transform='translate({} {})'/>",
+                i, uid(g["name"]), gi, cx, y,
             ))
 
 
+def _followers(marks: Any, p: dict[str, Any], first: int, y: int) -> None:
+    """Each follower's LEO: a marker and its label in one group that moves as one. Labels
+    closer than LEO_LABEL_W stack, so two followers at (or near) one offset stay readable."""
+    followers = sorted(((edge_x(r["leo"], first), r) for r in p["replicas"] if not r["is_leader"]),
+                       key=lambda f: (f[0], f[1]["broker"]))
+    placed: list[tuple[int, int]] = []  # (x, level)
+    for lx, r in followers:
+        taken = {level for x, level in placed if abs(x - lx) < LEO_LABEL_W}
+        level = next(n for n in range(len(placed) + 1) if n not in taken)
+        placed.append((lx, level))
+        marks.add(f"leo-{p['index']}-{r['broker']}", markup(
+            "<g id='leo-{}-{}' class='leo {}' transform='translate({} {})'><path/><text y='{}'>b{} {}</text></g>",
+            p["index"], r["broker"], r["status"], lx, y, LEO_LABEL_Y + LEO_LABEL_STEP * level,
+            r["broker"], r["leo"],
+        ))
+
+
 def _producers(pic: Picture, state: ClusterState, producers: list[dict[str, Any]]) -> None:
-    layer = pic.layer("lp-producers")
-    for j, pr in enumerate(producers):
-        y = ROWS_Y + j * 120
+    layer = pic.layer("lp-producers", svg=False)
+    for pr in producers:
+        if pr["waiting"]:
+            status, tone = f"waiting {pr['waiting']:,}", "pr-warn"
+        elif pr["failed"]:
+            status, tone = f"failed {pr['failed']:,}", "pr-warn"
+        elif pr["acks"] == 0:
+            status, tone = "not waiting (acks=0)", "pr-ok"
+        else:
+            status, tone = "all acknowledged", "pr-ok"
         layer.add(f"pr-{uid(pr['name'])}", markup(
-            "<g id='pr-{}' class='producer'><rect x='16' y='{}' width='228' height='104' rx='10'/>"
-            "<text x='30' y='{}' class='pr-name'>{}</text><text x='30' y='{}'>acks={}{}</text>"
-            "<text x='30' y='{}'>sent {} · acked {}</text><text x='30' y='{}' class='{}'>{}</text></g>",
-            uid(pr["name"]), y, y + 28, _short(pr["name"], 16), y + 52, pr["acks"],
-            f" · {pr['rate']}/tick" if pr.get("rate") else "", y + 74, f"{pr['sent']:,}",
-            f"{pr['acknowledged']:,}", y + 96, "pr-warn" if pr["waiting"] or pr["failed"] else "pr-ok",
-            f"waiting {pr['waiting']:,}" if pr["waiting"] else (f"failed {pr['failed']:,}" if pr["failed"] else "all acknowledged"),
+            "<div id='pr-{}' class='producer'><strong class='pr-name'>{}</strong> <span>acks={}{}</span> "
+            "<span>sent {} · acked {}</span> <span class='{}'>{}</span></div>",
+            uid(pr["name"]), pr["name"], pr["acks"], f" · {pr['rate']}/tick" if pr.get("rate") else "",
+            f"{pr['sent']:,}", f"{pr['acknowledged']:,}", tone, status,
         ))
 
 
 def _groups(pic: Picture, state: ClusterState, groups: list[dict[str, Any]]) -> None:
-    layer = pic.layer("lp-groups")
-    y = ROWS_Y
+    layer = pic.layer("lp-groups", svg=False)
     for gi, g in enumerate(groups):
         rows = []
-        for k, m in enumerate(g["members"]):
-            parts = ", ".join(f"P{p}" for p in m["partitions"]) or "idle"
+        for m in g["members"]:
+            parts = _names(m["partitions"]) or "idle"
+            # The whole row is the control (a click anywhere on it, or Enter/Space on it).
             rows.append(markup(
-                "<g id='gm-{}-{}-{}' class='member{}' data-group='{}' data-member='{}' tabindex='0' role='button'>"
-                "<text x='1212' y='{}'>{}</text><text x='1420' y='{}' class='mparts'>{}</text>"
-                "<title>{} in {}: {}. Click to remove it from the group.</title></g>",
+                "<div id='gm-{}-{}-{}' class='member{}' data-group='{}' data-member='{}' role='button' tabindex='0' "
+                "data-send='group_leave' data-arg-group='{}' data-arg-member='{}' "
+                "aria-label='{} {}: in {}. Click to remove it from the group.'>"
+                "<span class='mname'>{}</span><span class='mparts'>{}</span></div>",
                 # A new generation draws new rows: the reassigned partitions pop in after a rebalance.
-                uid(g["name"]), uid(m["name"]), g["generation"],
-                " idle" if m["idle"] else "", g["name"], m["name"], y + 62 + k * 26, _short(m["name"], 14),
-                y + 62 + k * 26, parts, m["name"], g["name"], parts,
+                uid(g["name"]), uid(m["name"]), g["generation"], " idle" if m["idle"] else "",
+                g["name"], m["name"], g["name"], m["name"], m["name"], parts, g["name"], m["name"], parts,
             ))
-        box_h = 76 + len(g["members"]) * 26
         layer.add(f"gr-{uid(g['name'])}", markup(
-            "<g id='gr-{}' class='group g{}'><rect x='1196' y='{}' width='388' height='{}' rx='10'/>"
-            "<rect id='gp-{}-{}' class='pulse' x='1196' y='{}' width='388' height='{}' rx='10'/>"
-            "<text x='1212' y='{}' class='gname'>{}</text>"
-            "<text x='1212' y='{}' class='gmeta'>{} · generation {}</text>{}</g>",
-            uid(g["name"]), gi % GROUP_MARKS, y, box_h, uid(g["name"]), g["generation"], y, box_h, y + 26,
-            _short(g["name"], 18),
-            y + 46, g["assignor"], g["generation"], mark_safe("".join(rows)),
+            "<div id='gr-{}' class='group g{}'><div id='gp-{}-{}' class='pulse'></div>"
+            "<div class='ghead'><strong class='gname'>{}</strong> <span class='gmeta'>{} · generation {}</span></div>"
+            "<div class='members'>{}</div></div>",
+            uid(g["name"]), gi % GROUP_MARKS, uid(g["name"]), g["generation"], g["name"], g["assignor"],
+            g["generation"], mark_safe("".join(rows)),
         ))
-        layer.add(f"gl-{uid(g['name'])}", markup("<text id='gl-{}' x='1572' y='{}' class='glag' text-anchor='end'>lag {}</text>",
-                                                 uid(g["name"]), y + 26, f"{g['total_lag']:,}"))
-        y += box_h + 14
+        layer.add(f"gl-{uid(g['name'])}", markup("<div id='gl-{}' class='glag'>lag {}</div>",
+                                                 uid(g["name"]), f"{g['total_lag']:,}"))
 
 
 def _flights(pic: Picture, state: ClusterState, events: list[dict[str, Any]], seq: int,
              producers: list[dict[str, Any]], parts: list[dict[str, Any]]) -> None:
-    """A produced record flies from its producer to its cell on the leader's partition."""
+    """A produced record flies in from the producers' side (top left) to its cell."""
     layer = pic.layer("lp-flights", transient=True)
-    index = {p["name"]: j for j, p in enumerate(producers)}
     shown = 0
     for ev in events:
         if ev["kind"] != "record_produced" or shown >= 4:
             continue
         d = ev["data"]
-        j = index.get(d["producer"], 0)
         p = parts[d["partition"]]
         first = page_start(p["log_start"], p["log_end"])
-        x0, y0 = 244, ROWS_Y + j * 120 + 52
-        x1, y1 = cell_x(d["offset"], first) + CELL_W / 2, row_y(d["partition"]) + 45
-        path = f"M{x0} {y0}C{x0 + 120} {y0} {x1 - 160} {y1} {x1:.0f} {y1}"
+        x0, y0 = HEAD_W - 40, 0
+        x1, y1 = cell_x(d["offset"], first) + CELL_W / 2, row_y(d["partition"]) + CELL_TOP + CELL_H / 2
+        path = f"M{x0} {y0}C{x0 + 60} {y0} {x1 - 60:.0f} {y1} {x1:.0f} {y1}"
         layer.add(f"f{seq}-{shown}", markup(
             "<g id='f{}-{}' class='flight {}'><path class='trail' d='{}'/><circle r='9'><animateMotion begin='indefinite' dur='0.9s' fill='freeze' path='{}'/></circle></g>",
             seq, shown, key_colour(d.get("key")), path, path,
@@ -270,9 +307,9 @@ def base_picture(state: ClusterState) -> Picture:
         groups = group_summaries(state)
         producers = producer_summaries(state)
         cached = Picture()
+        _producers(cached, state, producers)
         _brokers(cached, state, parts)
         _rows(cached, state, parts, groups)
-        _producers(cached, state, producers)
         _groups(cached, state, groups)
         _panels(cached, state, parts, groups, producers)
         state._cache["picture"] = cached

@@ -189,8 +189,16 @@ def test_adding_a_consumer_shows_it_in_the_group_and_narrates_the_rebalance(peop
     assert owned == {"consumer-1": [0, 1], "consumer-2": [2]}
     expect(other.page.locator("[data-member='consumer-2'] .mparts")).to_have_text("P2")
 
-    # Clicking a consumer (its name: a member row has no hit area between its two texts) removes it.
-    seq = click_in_picture(presenter, "#lp-groups [data-member='consumer-2'] text >> nth=0")
+    # A click anywhere on a consumer's row removes it: here its right end, past its name.
+    row = presenter.page.locator("#lp-groups [data-member='consumer-2']")
+    box = row.bounding_box()
+    assert box
+    before = presenter.seq()
+    hit = presenter.page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('[data-member]')?.dataset.member",
+                                  [box["x"] + box["width"] * 0.55, box["y"] + box["height"] / 2])
+    assert hit == "consumer-2", hit  # the gap between the name and its partitions is the row too
+    presenter.page.mouse.click(box["x"] + box["width"] * 0.55, box["y"] + box["height"] / 2)
+    seq = presenter.wait_seq(before + 1)
     other.wait_seq(seq)
     expect(other.page.locator("#lp-groups [data-member]")).to_have_count(1)
     expect(other.page.locator("#narration li").first).to_contain_text("consumer-2 left analytics")
@@ -200,8 +208,8 @@ def test_a_groups_lag_label_fits_in_the_picture(people: People) -> None:
     presenter, _other, _code = room_pair(people)
     label = presenter.page.locator("#lp-groups .glag").first
     expect(label).to_have_text("lag 3")
-    box = label.evaluate("el => { const b = el.getBBox(); return {left: b.x, right: b.x + b.width}; }")
-    assert box["right"] <= 1600, box
+    box, frame = label.bounding_box(), presenter.page.locator("#lp-frame").bounding_box()
+    assert box and frame and box["x"] + box["width"] <= frame["x"] + frame["width"] + 0.5, (box, frame)
 
 
 def test_a_new_scene_repaints_the_picture_in_both_windows(people: People) -> None:
@@ -215,7 +223,7 @@ def test_a_new_scene_repaints_the_picture_in_both_windows(people: People) -> Non
         expect(person.page.locator("#lp-cells .cell")).to_have_count(SEED_CELLS)
         expect(person.page.locator("#narration li").first).to_contain_text("New scene")
         expect(person.page.locator("#lp-summary")).to_contain_text("RF 3")
-    assert presenter.page.evaluate("() => document.getElementById('lp-frame').viewBox.baseVal.height") == 170 + 5 * 116 + 20
+    assert presenter.page.evaluate("() => document.getElementById('lp-rows').viewBox.baseVal.height") == 6 + 5 * 150
 
 
 def test_the_controls_follow_a_new_scene(people: People) -> None:
@@ -364,3 +372,207 @@ def test_projection_and_phone_screenshots(people: People) -> None:
     phone.screenshot("logpartitions-phone-390x844-full")
     overflow = phone.page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 1, f"the phone page scrolls sideways by {overflow}px"
+
+
+# -- readable on every screen, motion that moves, the keyboard -------------------------------------
+
+# Every text of the picture, with its size on screen: an SVG text's font size times the scale of
+# its SVG (getScreenCTM), an HTML text's computed size.
+TEXT_SIZES = """() => {
+  const out = [];
+  document.querySelectorAll('#lp-rows text').forEach(t => {
+    if (!t.textContent.trim() || t.closest('.flight')) return;
+    const m = t.getScreenCTM();
+    out.push({what: (t.closest('[id]') || t).id + ' ' + t.textContent.trim(),
+              px: parseFloat(getComputedStyle(t).fontSize) * Math.hypot(m.a, m.b)});
+  });
+  document.querySelectorAll('#lp-frame .lp-top *, #lp-frame .lp-groups-part *').forEach(el => {
+    const own = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+    if (own && el.getClientRects().length) out.push({what: el.className + ' ' + el.textContent.trim().slice(0, 30),
+                                                    px: parseFloat(getComputedStyle(el).fontSize)});
+  });
+  return out;
+}"""
+
+# Boxes (on screen) of the texts and markers of each partition row that must not overlap.
+ROW_BOXES = """() => {
+  const box = el => { const r = el.getBoundingClientRect(); return {id: el.id || el.parentNode.id, text: el.textContent,
+                                                                  l: r.left, r: r.right, t: r.top, b: r.bottom}; };
+  const rows = {};
+  const put = (p, el) => (rows[p] = rows[p] || []).push(box(el));
+  document.querySelectorAll('#lp-heads text').forEach(t => put(/\\d+/.exec(t.closest('[id]').id)[0], t));
+  document.querySelectorAll('#lp-marks [id^=older-], #lp-marks .hw text, #lp-marks .leo text, #lp-marks .committed')
+    .forEach(el => put(/-(\\d+)/.exec(el.closest('[id]').id)[1], el));
+  return rows;
+}"""
+
+
+def overlaps(boxes: list[dict[str, Any]], slack: float = 0.5) -> list[tuple[str, str]]:
+    found = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if a["l"] < b["r"] - slack and b["l"] < a["r"] - slack and a["t"] < b["b"] - slack and b["t"] < a["b"] - slack:
+                if not (a["id"].startswith("cm-") and b["id"].startswith("cm-")):  # two groups' markers may touch
+                    found.append((f"{a['id']} {a['text']!r}", f"{b['id']} {b['text']!r}"))
+    return found
+
+
+def busy_log(person: Person) -> None:
+    """Records on every partition, a second consumer, one more keyed record."""
+    person.command("produce_burst", count=30)
+    person.command("group_join", member="consumer-2")
+    person.command("produce", producer="producer", key="order-42")
+
+
+def test_projected_text_is_at_least_20px_and_nothing_overlaps(people: People) -> None:
+    presenter = people("projector", viewport={"width": 1920, "height": 1080})
+    create_log_room(presenter)
+    busy_log(presenter)
+    page = presenter.page
+    press(page, "p")
+    expect(page.locator("body")).to_have_class(PROJECTION)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    presenter.screenshot("logpartitions-projection-text-1920x1080", full_page=False)
+    sizes = page.evaluate(TEXT_SIZES)
+    assert len(sizes) > 30, sizes
+    small = [(s["what"], round(s["px"], 1)) for s in sizes if s["px"] < 20]
+    assert not small, f"projected text under 20 px: {small}"
+    for row, boxes in page.evaluate(ROW_BOXES).items():
+        assert not overlaps(boxes), f"P{row}: {overlaps(boxes)}"
+    # The partitions and the groups are on the screen, side by side.
+    for sel in ("#lp-rows", "#lp-groups", "#lp-brokers"):
+        box = page.locator(sel).bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= 1080 + 1, (sel, box)
+    press(page, "p")
+
+
+def test_the_phone_shows_brokers_groups_and_rows_that_say_they_scroll(people: People) -> None:
+    presenter = people("presenter")
+    code = create_log_room(presenter)
+    busy_log(presenter)
+    phone = people("phone", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2)
+    phone.open_room(code)
+    page = phone.page
+    phone.screenshot("logpartitions-phone-layout-390x844", full_page=False)
+    phone.screenshot("logpartitions-phone-layout-390x844-full")
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1, f"the phone page scrolls sideways by {overflow}px"
+    # Every broker and every consumer is inside the screen's width, readable (>= 14 px).
+    for sel in ("#lp-brokers .broker", "#lp-groups .member", "#lp-producers .producer"):
+        items = page.locator(sel)
+        assert items.count() >= 1, sel
+        for i in range(items.count()):
+            box = items.nth(i).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390 + 0.5, (sel, i, box)
+            assert items.nth(i).evaluate("el => parseFloat(getComputedStyle(el).fontSize)") >= 14
+    # The rows keep a readable size and scroll sideways in their own box, and the page says so.
+    scroller = page.locator("#lp-frame .lp-scroll")
+    assert scroller.evaluate("el => el.scrollWidth > el.clientWidth + 50"), "the rows should scroll sideways"
+    expect(page.locator("#lp-frame .lp-swipe")).to_be_visible()
+    key_px = page.evaluate("() => { const t = document.querySelector('#lp-cells .ck'); const m = t.getScreenCTM();"
+                           " return parseFloat(getComputedStyle(t).fontSize) * m.a; }")
+    assert key_px >= 12, key_px
+    page.locator("#lp-groups").scroll_into_view_if_needed()
+    expect(page.locator("#lp-groups .member").first).to_be_in_viewport()
+
+
+SAMPLER = """([ms]) => new Promise(done => {
+  const frames = [];
+  const t0 = performance.now();
+  const centre = el => { const r = el.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2, r.width, r.height]; };
+  function frame() {
+    const f = {leo: {}, hw: {}, cells: {}};
+    document.querySelectorAll('#lp-marks .leo').forEach(g => {
+      f.leo[g.id] = [centre(g.querySelector('path')), centre(g.querySelector('text'))];
+    });
+    document.querySelectorAll('#lp-marks .hw').forEach(g => { f.hw[g.id] = centre(g.querySelector('path'))[0]; });
+    document.querySelectorAll('#lp-cells .cell').forEach(g => {
+      f.cells[g.id] = [centre(g.querySelector('rect')), centre(g.querySelector('.ck'))];
+    });
+    frames.push(f);
+    if (performance.now() - t0 < ms) requestAnimationFrame(frame); else done(frames);
+  }
+  requestAnimationFrame(frame);
+})"""
+
+
+def test_playing_at_4x_markers_glide_with_their_labels_and_cells_pop_in_whole(people: People) -> None:
+    presenter = people("projector", viewport={"width": 1920, "height": 1080})
+    create_log_room(presenter)
+    page = presenter.page
+    presenter.command("load_scene", partitions=3, brokers=3, replication_factor=3)
+    presenter.command("set_producer_rate", rate=20)
+    before = presenter.seq()
+    page.locator(".clock select[data-command=speed]").select_option("4.0")
+    presenter.wait_seq(before + 1)
+    page.locator("#room-bar .play").click()
+    expect(page.locator("#room-bar .play")).to_contain_text("Pause")
+    page.wait_for_function("() => document.querySelectorAll('#lp-cells .cell').length >= 12")
+    frames = page.evaluate(SAMPLER, [2500])
+    overlap_rows = page.evaluate(ROW_BOXES)
+    page.locator("#room-bar .play").click()
+    presenter.screenshot("logpartitions-playing-4x-1920x1080", full_page=False)
+    assert len(frames) > 40, len(frames)
+
+    # A follower's marker and its label move as one: the same horizontal offset in every frame.
+    for leo in frames[-1]["leo"]:
+        gaps = [f["leo"][leo][1][0] - f["leo"][leo][0][0] for f in frames if leo in f["leo"]]
+        assert max(gaps) - min(gaps) < 1.0, (leo, min(gaps), max(gaps))
+    # Markers glide: between two resting places they pass through places in between.
+    glided = 0
+    for hw in frames[-1]["hw"]:
+        xs = [f["hw"][hw] for f in frames if hw in f["hw"]]
+        steps = [abs(b - a) for a, b in zip(xs, xs[1:]) if abs(b - a) > 0.01]
+        moves = sum(1 for a, b in zip(xs, xs[1:]) if abs(b - a) > 0.01)
+        assert not steps or max(steps) < 60, (hw, max(steps))  # no jump of a cell's width in one frame
+        glided += moves
+    assert glided > 10, glided
+    # A new cell's box and text appear together: in its first frame the key sits inside the box,
+    # and the box grows (the group pops in) rather than the text standing at full size alone.
+    seen_new = 0
+    for i, f in enumerate(frames[1:], start=1):
+        for cid, (rect, text) in f["cells"].items():
+            if cid in frames[i - 1]["cells"]:
+                continue
+            seen_new += 1
+            assert rect[0] - rect[2] / 2 - 1 <= text[0] <= rect[0] + rect[2] / 2 + 1, (cid, rect, text)
+            assert text[2] <= rect[2] + 1, (cid, "text wider than its box", rect, text)
+    assert seen_new >= 5, seen_new
+    for row, boxes in overlap_rows.items():
+        assert not overlaps(boxes), f"P{row}: {overlaps(boxes)}"
+
+
+def test_brokers_and_consumers_work_from_the_keyboard(people: People) -> None:
+    presenter, other, _code = room_pair(people)
+    page = presenter.page
+    presenter.command("group_join", member="consumer-2")
+    broker = page.locator("#br-1")
+    expect(broker).to_have_attribute("role", "button")
+    expect(broker).to_have_attribute("tabindex", "0")
+    expect(broker).to_have_attribute("data-send", "broker_stop")
+    before = presenter.seq()
+    broker.focus()
+    page.keyboard.press("Enter")
+    other.wait_seq(presenter.wait_seq(before + 1))
+    expect(other.page.locator("#br-1")).to_have_class(DOWN)
+    expect(broker).to_have_attribute("data-send", "broker_start")
+    before = presenter.seq()
+    page.locator("#br-1").focus()
+    page.keyboard.press(" ")
+    presenter.wait_seq(before + 1)
+    expect(page.locator("#br-1")).to_have_class(UP)
+    member = page.locator("#lp-groups [data-member='consumer-2']")
+    before = presenter.seq()
+    member.focus()
+    page.keyboard.press("Enter")
+    other.wait_seq(presenter.wait_seq(before + 1))
+    expect(other.page.locator("#lp-groups [data-member]")).to_have_count(1)
+    # A cell highlights its key from the keyboard too (this screen only).
+    cell = page.locator("#lp-cells .cell").first
+    cell.focus()
+    page.keyboard.press("Enter")
+    expect(cell).to_have_class(HL)
+    # No control inside another.
+    nested = page.evaluate("() => Array.from(document.querySelectorAll('#lp-frame [role=button], #lp-frame button'))"
+                           ".filter(el => el.parentElement.closest('[role=button], button, a[href]')).map(el => el.id)")
+    assert nested == []

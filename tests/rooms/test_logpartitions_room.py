@@ -16,6 +16,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client, override_settings
 
 from apps.logpartitions import concept as lp
+from apps.logpartitions import picture as pic
 from apps.logpartitions import sim
 from apps.rooms.consumers import render_broadcast
 from apps.rooms.models import Room, RoomEvent, RoomSnapshot
@@ -280,7 +281,8 @@ def test_a_burst_broadcast_stays_small(room):
 def test_load_scene_with_other_sizes_repaints_the_whole_frame(room):
     applied = apply(room, {"type": "load_scene", "partitions": 5, "brokers": 4, "replication_factor": 3})
     content = json.loads(render_broadcast(applied))["content"]
-    assert '<svg id="lp-frame"' in content and 'hx-swap-oob="outerMorph"' in content
+    assert '<div id="lp-frame"' in content and 'hx-swap-oob="outerMorph"' in content
+    assert 'viewBox="0 0 {} {}"'.format(pic.WIDTH, pic.ROWS_Y + 5 * pic.ROW_H) in content
     assert len(re.findall(r"id='ph-\d+'", content)) == 5
     assert len(re.findall(r"id='br-\d+'", content)) == 4
 
