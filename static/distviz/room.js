@@ -260,7 +260,14 @@
       startAt(el, el.dataset.at);
     });
   }
-  document.addEventListener("distviz:updated", startAnimations);
+  // On the next animation frame, not now: an element that has just been swapped in has not been
+  // laid out yet, and a SMIL animation begun before that sat still and then jumped to its end.
+  let animationsQueued = false;
+  document.addEventListener("distviz:updated", function () {
+    if (animationsQueued) return;
+    animationsQueued = true;
+    requestAnimationFrame(function () { animationsQueued = false; startAnimations(); });
+  });
 
   function activate(target) {
     if (target.closest("#lp-frame")) return activateLog(target);
@@ -331,6 +338,12 @@
     return body;
   }
 
+  // One group of a concept's controls open at a time (the first open one stays open), so the
+  // open group is on screen beside the picture with every other group's heading above or below.
+  document.querySelectorAll("#controls details.group:not(#presenter-tools)").forEach(function (d) {
+    d.setAttribute("name", "controls");
+  });
+
   // Projection mode, theme and the controls drawer are this screen's own choice (kept locally).
   function setFlag(name, on) {
     document.body.classList.toggle(name, on);
@@ -380,7 +393,6 @@
     " ": function () { const b = document.querySelector("#room-bar .play"); if (b) send({ type: b.dataset.send }); },
     ".": function () { send({ type: "step" }); },
     "b": function () { send({ type: "step_back" }); },
-    "n": function () { send({ type: "add_node" }); },
     "ArrowRight": function () { if (inLesson()) send({ type: "lesson_next" }); },
     "PageDown": function () { if (inLesson()) send({ type: "lesson_next" }); },
     "ArrowLeft": function () { if (inLesson()) send({ type: "lesson_prev" }); },
@@ -389,7 +401,32 @@
   const screenKeys = {
     "p": toggles.projection, "t": toggles.theme, "c": toggles.controls, "?": toggles.shortcuts,
   };
-  const shortcuts = Object.assign({}, screenKeys, document.body.dataset.role === "presenter" ? presenterKeys : {});
+  const presenter = document.body.dataset.role === "presenter";
+  if (!presenter) delete screenKeys.c; // only a presenter has a controls drawer
+  if (!document.querySelector("#room-bar .play")) { delete presenterKeys[" "]; delete presenterKeys["."]; } // no clock here
+  if (!document.querySelector("#lesson .lesson-list li button, #lesson.running")) {
+    ["ArrowRight", "PageDown", "ArrowLeft", "PageUp"].forEach(function (k) { delete presenterKeys[k]; });
+  }
+  const shortcuts = Object.assign({}, screenKeys, presenter ? presenterKeys : {});
+  // A concept declares its own shortcuts on the controls they press: data-shortcut="l" on a
+  // button. A button whose form still needs a typed value focuses that field instead.
+  function concepts() {
+    const found = {};
+    document.querySelectorAll("[data-shortcut]").forEach(function (el) {
+      if (el.closest(".presenter-only") && !presenter) return;
+      found[el.dataset.shortcut] = el;
+    });
+    return found;
+  }
+  function press(el) {
+    const group = el.closest("details");
+    if (group && !group.open) group.open = true; // its group may be folded away
+    const form = el.closest("form");
+    const empty = form && Array.prototype.find.call(form.elements, function (f) { return f.required && !f.value; });
+    if (empty) { empty.focus(); return; }
+    el.click();
+  }
+  window.distviz.shortcuts = function () { return Object.keys(shortcuts).concat(Object.keys(concepts())); };
   document.addEventListener("keydown", function (evt) {
     if (evt.ctrlKey || evt.metaKey || evt.altKey) return;
     const t = evt.target;
@@ -397,6 +434,26 @@
     // A focused button keeps Space and Enter (they press it); a clicker's PageDown still works.
     if (t && t.tagName === "BUTTON" && (evt.key === " " || evt.key === "Enter")) return;
     const action = shortcuts[evt.key];
-    if (action) { evt.preventDefault(); action(); }
+    if (action) { evt.preventDefault(); action(); return; }
+    const control = concepts()[evt.key];
+    if (control) { evt.preventDefault(); press(control); }
   });
+  // The sheet lists exactly the keys that work here: the room's own rows are rendered by the
+  // server for what this room has; the concept's rows are read from its data-shortcut controls.
+  const sheet = document.querySelector("#shortcuts tbody[data-concept-keys]");
+  if (sheet) {
+    const found = concepts();
+    Object.keys(found).forEach(function (key) {
+      const el = found[key];
+      const row = document.createElement("tr");
+      const th = document.createElement("th");
+      const kbd = document.createElement("kbd");
+      kbd.textContent = key;
+      th.append(kbd);
+      const td = document.createElement("td");
+      td.textContent = (el.dataset.shortcutLabel || el.textContent || "").trim().toLowerCase();
+      row.append(th, td);
+      sheet.append(row);
+    });
+  }
 })();

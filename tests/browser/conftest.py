@@ -220,8 +220,13 @@ class Person:
     def form(self, command: str):  # noqa: ANN201 - a Locator
         return self.page.locator(f"form:has(> input[name=type][value={command}])").first
 
+    def reveal(self, locator: Any) -> None:
+        """Open the controls group a control sits in: one group is open at a time."""
+        locator.evaluate("el => { const d = el.closest('details'); if (d && !d.open) d.querySelector(':scope > summary').click(); }")
+
     def submit(self, command: str, **values: Any) -> None:
         form = self.form(command)
+        self.reveal(form)
         for name, value in values.items():
             form.locator(f"input[name={name}]:not([type=hidden])").fill(str(value))
         form.locator("button[type=submit], button:not([type])").first.click()
