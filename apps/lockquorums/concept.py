@@ -316,6 +316,9 @@ RACE_ROUND = RoundSpec(
 )
 
 
+ROUND_ROWS = 12  # the class board's rows; every student also gets their own row in their panel
+
+
 def race_rows(state: LockState) -> list[dict[str, Any]]:
     """One row per contender: the best try, and why it failed (who held the nodes it missed)."""
     result = state.race.result
@@ -355,16 +358,19 @@ def round_panel(state: LockState, current: dict[str, Any] | None) -> str:
     result = state.race.result
     who, rest = race_outcome(result) if result else (None, None)
     return fragments.render_tight("lockquorums/_round.html", {
-        "round": current, "rows": race_rows(state)[:40], "count": len(state.race.contenders), "result": result,
+        "round": current, "rows": race_rows(state)[:ROUND_ROWS], "count": len(state.race.contenders), "result": result,
         "quorum": state.quorum, "nodes": len(state.nodes), "who": who, "rest": rest,
         "winner": result["winners"][-1] if result and result["winners"] else None,
         "held": None if result else held_sentence(state),
-        "more": max(0, len(state.race.contenders) - 40)})
+        "more": max(0, len(state.race.contenders) - ROUND_ROWS)})
 
 
 def my_entry(state: LockState, entry: dict[str, Any]) -> str:
+    """A student's own panel: before the race, what will happen; after it, their own row (the
+    class board shows only the first rows), so every student finds their result."""
+    mine = next((r for r in race_rows(state) if r["name"] == entry.get("entry") and not r.get("waiting")), None)
     return fragments.render_tight("lockquorums/_my_entry.html", {"entry": entry, "quorum": state.quorum,
-                                                                "nodes": len(state.nodes)})
+                                                                "nodes": len(state.nodes), "mine": mine})
 
 
 CONCEPT = Concept(

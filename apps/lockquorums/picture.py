@@ -83,7 +83,17 @@ def height(state: LockState) -> int:
     return DIAGRAM_Y + 56 + len(lanes(state)) * LANE_H + 20
 
 
-STAGE_LAYERS = ("lq-titles", "lq-links", "lq-nodes", "lq-clients", "lq-storage", "lq-flights")
+STAGE_LAYERS = ("lq-titles", "lq-links", "lq-nodes", "lq-clients", "lq-storage", "lq-race", "lq-flights")
+
+# The class race on the stage: one small mark per student under the arc of nodes (up to 60:
+# 3 rows of 20), each student's first SETs fly up from its mark to every node.
+RACE_X0, RACE_DX, RACE_COLS = 487, 33, 20
+RACE_Y0, RACE_DY, RACE_R = 402, 33, 11
+RACE_TITLE_Y = 376
+
+
+def race_xy(i: int) -> tuple[float, float]:
+    return RACE_X0 + (i % RACE_COLS) * RACE_DX, RACE_Y0 + (i // RACE_COLS) * RACE_DY
 
 
 def frame_context(state: LockState, picture: Picture) -> dict[str, Any]:
@@ -167,14 +177,22 @@ def _nodes(pic: Picture, state: LockState) -> None:
             value = ""
         # The node's frame never changes; what does (status, the TTL ring, the owner) are small
         # elements of their own, so a tick or an acquisition morphs a few hundred bytes per node.
+        # A button for the keyboard as for the mouse: Enter or Space crashes an up node and
+        # restarts a down one with the options ticked under Faults (room.js sends data-send).
+        if n.up:
+            act, args, verb = "node_crash", "", "crash it"
+        else:
+            act, args, verb = "node_restart", " data-args-from='lq-restart'", "restart it (with the restart options under Faults)"
+        label = f"{_node_title(state, n)}, {'down' if not n.up else (f'{owner} holds it' if owner else 'free')}: {verb}"
         layer.add(f"nd-{n.name}", markup(
-            "<g id='nd-{}' class='lnode' data-lnode='{}' tabindex='0' role='button'>"
-            "<circle class='ttl-track' cx='{}' cy='{}' r='{}'/>"
-            "<title>{}: click to crash it, or to restart it when it is down.</title></g>",
-            n.name, n.name, f"{x:.0f}", f"{y:.0f}", RING_R, _node_title(state, n)))
+            "<g id='nd-{}' class='lnode' data-lnode='{}' tabindex='0' role='button' aria-label='{}' data-send='{}' data-arg-node='{}'{}>"
+            "<circle class='ttl-track' cx='{}' cy='{}' r='{}'/></g>",
+            n.name, n.name, label, act, n.name, mark_safe(args), f"{x:.0f}", f"{y:.0f}", RING_R))
         layer.add(f"nb-{n.name}", markup(
-            "<circle id='nb-{}' class='nbody {}{}' data-lnode='{}' cx='{}' cy='{}' r='{}'><title>{}: {}</title></circle>",
-            n.name, status, " held" if owner else "", n.name, f"{x:.0f}", f"{y:.0f}", NODE_R, _node_title(state, n),
+            "<circle id='nb-{}' class='nbody {}{}' data-lnode='{}' data-send='{}' data-arg-node='{}'{} cx='{}' cy='{}' r='{}'>"
+            "<title>{}: {}</title></circle>",
+            n.name, status, " held" if owner else "", n.name, act, n.name, mark_safe(args), f"{x:.0f}", f"{y:.0f}", NODE_R,
+            _node_title(state, n),
             "down" if not n.up else ("silent (delayed restart)" if silent else
                                       (f"{owner}'s key, {left:,} ms left on its clock" if owner else "no key"))))
         layer.add(f"nn-{n.name}", markup("<text id='nn-{}' x='{}' y='{}' class='nname'>{}</text>",
@@ -202,8 +220,8 @@ def _clients(pic: Picture, state: LockState) -> None:
         h = card_h(state)
         x, y = CLIENT_X, 40 + i * (h + 10)
         believes = c.status == "holding" or (c.status == "paused" and c.resume_status == "holding")
-        if c.status == "paused":
-            line = f"⏸ paused until {_ms(c.paused_until)}" + (" (believes it holds)" if believes else "")
+        if c.status == "paused":  # the pause sign is drawn (two bars): no font needed
+            line = f"paused until {_ms(c.paused_until)}" + (" (believes it holds)" if believes else "")
         elif c.status == "holding":
             line = f"holds: {(c.valid_until - now) / 1000:.1f} s valid" if c.name in holders else "believes it holds (expired)"
         else:
@@ -222,15 +240,20 @@ def _clients(pic: Picture, state: LockState) -> None:
                          if d.get("mode") != "consensus" else f"lease: {_short(str(d.get('result')), 22)}")
         token = f" · token {c.token}" if c.token is not None else ""
         stale = believes and c.name not in holders
+        act = "release" if c.status == "holding" else "acquire"  # a paused client's acquire is refused with the reason
+        verb = {"release": "release the lock", "acquire": "acquire the lock"}[act] if c.status != "paused" else "wait: it is paused"
+        pause = (markup("<g class='pausesign' aria-hidden='true'><rect x='{}' y='{}' width='5' height='16'/><rect x='{}' y='{}' width='5' height='16'/></g>",
+                        x + CLIENT_W - 34, y + 14, x + CLIENT_W - 25, y + 14) if c.status == "paused" else "")
         layer.add(f"cl-{i}", markup(
-            "<g id='cl-{}' class='client {}{}{}' data-client='{}' tabindex='0' role='button'>"
+            "<g id='cl-{}' class='client {}{}{}' data-client='{}' tabindex='0' role='button' aria-label='{}' data-send='{}' data-arg-client='{}'>"
             "<rect x='{}' y='{}' width='{}' height='{}' rx='10'/>"
-            "<text x='{}' y='{}' class='cname'>{}{}</text><text x='{}' y='{}' class='cstate'>{}</text>"
+            "<text x='{}' y='{}' class='cname'>{}{}</text><text x='{}' y='{}' class='cstate'>{}</text>{}"
             "<text x='{}' y='{}' class='cmath'>{}</text>"
             "<title>Client {}: {}. Click to {}.</title></g>",
             i, c.status, " believes" if believes else "", " stale" if stale else "", c.name,
-            x, y, CLIENT_W, h, x + 16, y + 30, _short(c.name, 12), token, x + 16, y + 58, line, x + 16, y + 82, third,
-            c.name, line, "release the lock" if c.status == "holding" else ("acquire the lock" if c.status != "paused" else "wait: it is paused"),
+            f"Client {c.name}, {line}: {verb}", act, c.name,
+            x, y, CLIENT_W, h, x + 16, y + 30, _short(c.name, 12), token, x + 16, y + 58, line, pause, x + 16, y + 82, third,
+            c.name, line, verb,
         ))
 
 
@@ -261,12 +284,85 @@ def _storage(pic: Picture, state: LockState) -> None:
         ))
 
 
+def _race(pic: Picture, state: LockState) -> None:
+    """The class race's students as small marks (each student finds their own: room.js marks
+    ``data-student`` elements that carry the viewer's name), the winner's ringed, and a headline.
+    A mark never changes once drawn, so a race frame morphs only the winner's."""
+    layer = pic.layer("lq-race")  # always there, so the marks go when the race is cleared
+    race = state.race
+    if not race.contenders:
+        return
+    result = race.result
+    winner = result["winners"][-1] if result and result["winners"] else None
+    n = len(race.contenders)
+    if result is None:
+        title = f"Class race: {n} student{'s' if n != 1 else ''} ready"
+    elif winner is not None:
+        title = f"Class race: {_short(winner, 16)} got the lock"
+    else:
+        title = f"Class race: nobody got {state.quorum} of {len(state.nodes)}"
+    layer.add("rs-title", markup("<text id='rs-title' class='rs-title' x='{}' y='{}'>{}</text>", ARC_CX, RACE_TITLE_Y, title))
+    for i, c in enumerate(race.contenders):
+        x, y = race_xy(i)
+        won = c.name == winner
+        layer.add(f"rs-{i}", markup(
+            "<circle id='rs-{}' class='rs{}' data-student='{}' cx='{}' cy='{}' r='{}'><title>{}{}</title></circle>",
+            i, " won" if won else "", c.name, x, y, RACE_R, c.name, " got the lock" if won else ""))
+
+
+def _race_flights(state: LockState, d: dict[str, Any], items: list[str]) -> None:
+    """Every student's first try: a SET from its mark to each node, green where the node said OK
+    to it, orange where another student's SET got there first; a SET to a node that is down stops
+    half-way. Each node shows whose SET it accepted when that SET arrives. The winner's winning
+    try, when it was not the first, flies again afterwards."""
+    rtts = {c.name: dict(c.rtt) for c in state.race.contenders}
+    order = {c.name: i for i, c in enumerate(state.race.contenders)}
+    nidx = {n.name: i for i, n in enumerate(state.nodes)}
+    winner = d["winners"][-1] if d["winners"] else None
+    flown: list[tuple[str, dict[str, Any], int]] = []  # (student, try, try number)
+    for c in d["contenders"]:
+        if c["name"] in order and c["tries"]:
+            flown.append((c["name"], c["tries"][0], 0))
+    if winner is not None and winner in order:
+        tries = next(c["tries"] for c in d["contenders"] if c["name"] == winner)
+        if len(tries) > 1:
+            flown.append((winner, tries[-1], len(tries) - 1))
+    longest = max([(rtts[name].get(node, 2) // 2) for name, _, _ in flown for node in nidx] + [1])
+    t_last = max([t["start"] - d["t0"] for _, t, k in flown if k > 0] + [0])
+    scale = min(ANIM_MS / max(longest + t_last, 1), 120.0)
+    first_ok: dict[str, tuple[int, str]] = {}
+    for name, t, k in flown:
+        sx, sy = race_xy(order[name])
+        begin = (t["start"] - d["t0"]) * scale
+        for node, ni in nidx.items():
+            nx, ny = node_xy(state, ni)
+            half = rtts[name].get(node, 2) // 2
+            if node in t["timeouts"]:
+                items.append(f"m,{sx:.0f},{sy:.0f},{(sx + nx) / 2:.0f},{(sy + ny) / 2:.0f},{begin:.0f},{max(8 * scale, 120):.0f},req lost")
+                continue
+            ok = node in t["ok"]
+            at = begin + half * scale
+            items.append(f"m,{sx:.0f},{sy:.0f},{nx:.0f},{ny + NODE_R:.0f},{begin:.0f},{max(half * scale, 120):.0f},{'ok' if ok else 'no'}")
+            if ok and (node not in first_ok or at < first_ok[node][0]):
+                first_ok[node] = (int(at), name)
+    for node, (at, name) in first_ok.items():
+        nx, ny = node_xy(state, nidx[node])
+        text = _short(name, 10).replace(";", " ")
+        items.append(f"a,{nx:.0f},{ny - RING_R - 12:.0f},{max(at, 120)},okr,✓ {text}")
+
+
 def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: int) -> None:
     """Requests and replies of this update's last acquisition try (or release), each along its
     link with its own timing; each SET reply's answer appears on its node when it arrives.
     Earlier tries of the same command are in the diagram and the narration."""
     layer = pic.layer("lq-flights", transient=True)
     msgs: list[dict[str, Any]] = []
+    race = next((ev["data"] for ev in events if ev["kind"] == "race_run"), None)
+    if race is not None:
+        items: list[str] = []
+        _race_flights(state, race, items)
+        layer.add(f"fl{seq}", markup("<g id='fl{}' class='flights race' data-flights='{}'/>", seq, ";".join(items)))
+        return
     for ev in events:
         d = ev["data"]
         if ev["kind"] == "acquire_attempted":
@@ -529,6 +625,7 @@ def _draw(state: LockState) -> Picture:
     _nodes(pic, state)
     _clients(pic, state)
     _storage(pic, state)
+    _race(pic, state)
     _diagram(pic, state)
     _panels(pic, state)
     return pic
