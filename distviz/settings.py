@@ -9,6 +9,9 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from distviz import secretkey
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,11 +29,14 @@ def env_int(name: str, default: int) -> int:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+# No secret in the repository: the environment, else the key file (made on first run in debug,
+# and by `make run` / `make classroom`); with debug off and neither, refuse to start.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or (secretkey.ensure() if DEBUG else secretkey.read())
 if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "dev-only-insecure-key-distviz-not-for-production-use-0123456789"
+    raise ImproperlyConfigured(
+        f"No secret key: set DJANGO_SECRET_KEY, or run `python -m distviz.secretkey` once to make {secretkey.key_file()} "
+        "(`make run` and `make classroom` do this for you)."
+    )
 
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
