@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.db.models import Q
@@ -46,9 +47,10 @@ def lease_release(code: str, owner: str) -> None:
     Room.objects.filter(code=code, clock_owner=owner).update(clock_owner="", clock_lease_until=None)
 
 
-def clock_step(code: str, owner: str = OWNER) -> tuple[str, float, str | None]:
-    """One turn of the loop: ("stopped" | "standby" | "ticked", seconds to wait, frame)."""
-    from .consumers import render_broadcast
+def clock_step(code: str, owner: str = OWNER) -> tuple[str, float, Any]:
+    """One turn of the loop: ("stopped" | "standby" | "ticked", seconds to wait, what to send:
+    an ``Outgoing`` (the frame, and the participants' own panels that changed) or None)."""
+    from .consumers import render_outgoing
     from .services import SYSTEM, CommandRejected, room_command_apply
 
     row = Room.objects.filter(code=code).values("playing", "speed").first()
@@ -65,8 +67,8 @@ def clock_step(code: str, owner: str = OWNER) -> tuple[str, float, str | None]:
             applied = room_command_apply(code=code, actor=SYSTEM, command={"type": "pause", "reason": str(exc)})
         except CommandRejected:
             return "stopped", 0.0, None
-        return "stopped", 0.0, render_broadcast(applied)
-    return "ticked", interval, render_broadcast(applied)
+        return "stopped", 0.0, render_outgoing(applied)
+    return "ticked", interval, render_outgoing(applied)
 
 
 async def _run(code: str) -> None:
@@ -75,9 +77,9 @@ async def _run(code: str) -> None:
     step = database_sync_to_async(clock_step)
     try:
         while presence.count(code) > 0:
-            status, wait, frame = await step(code)
-            if frame:
-                await broadcast(code, frame)
+            status, wait, out = await step(code)
+            if out:
+                await broadcast(code, out.frame, out.mine)
             if status == "stopped":
                 break
             await asyncio.sleep(wait)

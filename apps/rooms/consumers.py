@@ -12,14 +12,14 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from . import clock, presence
+from . import clock, personal, presence
 from .fanout import broadcast, group_name, relay  # noqa: F401  (group_name: for tests and tools)
 from .panels import lesson_html, room_bar_html, round_html
 from .models import Room
@@ -72,9 +72,8 @@ def render_broadcast(applied: Applied) -> str:
         # more when one opens or closes); a closed round's board no longer rides every tick.
         round_=room.round is not None and (bool(room.round.get("open")) or bool(kinds & ROUND_KINDS)),
     )
-    spec = concept.round_spec(room.round["kind"]) if room.round else None
-    if "round_opened" in kinds or (spec is not None and kinds & spec.resets_entries):  # last game's "yours" panels are over
-        html += '<section id="my-entry" class="panel mine" hx-swap-oob="outerMorph"></section>'
+    if round_game_over(room, concept, kinds):  # every "yours" panel of the last game is over, on every screen
+        html += personal.CLEARED
     html += render_to_string(
         "rooms/_narration.html",
         {"lines": [(e.seq, e.narration) for e in applied.events], "oob": True, "append": True},
@@ -87,12 +86,38 @@ LESSON_KINDS = frozenset({"lesson_started", "lesson_step", "lesson_stopped"})
 ROUND_KINDS = frozenset({"round_opened", "round_closed", "round_entry"})
 
 
-def render_full_frame(room: Room) -> str:
+def round_game_over(room: Room, concept: Concept, kinds: set[str]) -> bool:
+    """Did these events end the round's game: the round opened or closed, or, while it is open,
+    a new scene or a new game (``resets_entries``) began?"""
+    if kinds & {"round_opened", "round_closed"}:
+        return True
+    spec = concept.round_spec(room.round["kind"]) if room.round and room.round.get("open") else None
+    return spec is not None and bool(kinds & (spec.resets_entries | concept.scene_events))
+
+
+class Outgoing(NamedTuple):
+    """What an applied command sends: one frame for everyone, and person -> frame for the
+    participants whose own panel changed."""
+
+    frame: str
+    mine: dict[str, str]
+
+
+def render_outgoing(applied: Applied) -> Outgoing:
+    concept = get(applied.room.concept)
+    mine = personal.changed_panels(concept, applied.round_before, applied.room.round, applied.before, applied.after)
+    return Outgoing(render_broadcast(applied), mine)
+
+
+def render_full_frame(room: Room, person: str = "") -> str:
+    """The whole state, for a page that connects or resyncs; with ``person``, their own panel
+    (or empty ones, so a panel a missed frame should have cleared is cleared)."""
     concept = get(room.concept)
     state = room_state(room)
     view = room_view(room)
     html = concept.render_full(state, view)
     html += _room_panels(room, concept, state, view, lesson=True, round_=True)
+    html += personal.my_panels(concept, state, room.round, person)
     html += render_to_string("rooms/_narration.html", {"lines": room_narration(room), "oob": True})
     return json.dumps({"seq": room.seq, "full": True, "content": html})
 
@@ -108,23 +133,18 @@ def _load_room(code: str) -> Room | None:
 
 
 @database_sync_to_async
-def _full_frame(code: str) -> str | None:
+def _full_frame(code: str, person: str = "") -> str | None:
     room = Room.objects.filter(code=code).first()
-    return None if room is None else render_full_frame(room)
+    return None if room is None else render_full_frame(room, person)
 
 
 @database_sync_to_async
-def _apply(code: str, actor: Actor, command: dict[str, Any], command_id: str | None) -> tuple[Applied, str | None, str | None]:
-    """Apply, then render the broadcast and, for a round entry, the sender's own result."""
+def _apply(code: str, actor: Actor, command: dict[str, Any], command_id: str | None) -> tuple[Applied, Outgoing | None]:
+    """Apply, then render the broadcast and the own panels that changed (a new entry's too)."""
     applied = room_command_apply(code=code, actor=actor, command=command, command_id=command_id)
     if applied.duplicate:
-        return applied, None, None
-    mine = None
-    concept = get(applied.room.concept)
-    entries = [e for e in applied.events if e.kind == "round_entry"]
-    if entries and concept.my_entry is not None:
-        mine = json.dumps({"content": concept.my_entry(applied.after, entries[-1].data)})
-    return applied, render_broadcast(applied), mine
+        return applied, None
+    return applied, render_outgoing(applied)
 
 
 _presence_join = database_sync_to_async(presence.presence_join)
@@ -169,14 +189,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.role == "participant" and b"as=viewer" in self.scope.get("query_string", b""):
             self.role = "viewer"  # a projector or an embed asks to be read-only (only ever a downgrade)
         self.name = participant_name(session, self.code)
-        self.pid = (session.get("pid", "") if session is not None else "") or self.channel_name
+        # The person behind this socket (the page's session), for one entry per person and for
+        # the frames only they get; "" when the socket came without the page's session.
+        self.pid = (session.get("pid", "") if session is not None else "") or ""
+        self.person = self.pid if self.role == "participant" else ""
         self.tokens, self.refilled = RATE_BURST, time.monotonic()
         await self.accept()
         await relay().join(self.code, self)
         self.joined = True
         presence.joined(self.code)
         presence.ensure_heartbeat(clock.OWNER, announce_presence)
-        frame = await _full_frame(self.code)
+        frame = await _full_frame(self.code, self.person)
         if frame:
             await self.send(text_data=frame)
         count = await _presence_join(code=self.code, channel=self.channel_name, role=self.role, name=self.name, owner=clock.OWNER)
@@ -236,7 +259,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.reply_error("That message was not understood.")
             return
         if body.get("type") == "sync":  # the page saw a gap in seq: send the whole state again
-            full = await _full_frame(self.code)
+            full = await _full_frame(self.code, self.person)
             if full:
                 await self.send(text_data=full)
             return
@@ -246,7 +269,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         command = {k: v for k, v in body.items() if k != "command_id" and not k.startswith("_")}
         try:
-            applied, out, mine = await _apply(self.code, Actor(self.role, self.name, self.pid), command, command_id)
+            applied, out = await _apply(self.code, Actor(self.role, self.name, self.pid), command, command_id)
         except CommandRejected as exc:
             await self.reply_error(str(exc), command_id)
             return
@@ -257,8 +280,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if out is None:  # a resend of a command already applied: tell the sender, nobody else
             await self.send(text_data=json.dumps({"duplicate": True, "command_id": command_id}))
             return
-        await broadcast(self.code, out)
-        if mine:
-            await self.send(text_data=mine)
+        await broadcast(self.code, out.frame, out.mine)  # the sender's own panel comes with it, to all their tabs
         if self.concept.ticks and applied.room.playing:
             clock.ensure(self.code)

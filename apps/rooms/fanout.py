@@ -6,6 +6,11 @@ layer every one of those receives scans all channels, O(N^2) in all (measured by
 Instead each process keeps one *relay* channel, which joins the group of every room that has a
 viewer in this process. A broadcast reaches each process once (once over Redis, when several
 processes run), and the relay writes the ready-made frame to its local viewers of the room.
+
+A broadcast may carry *personal* frames too: ``{person: frame}`` for the few participants whose
+own panel changed (their round entry, see ``personal.py``). They ride in the same layer message;
+after the common frame, each viewer whose ``person`` (the session's id) is in the dict also gets
+its own. One dict lookup per viewer: nothing is rendered per viewer.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class Viewer(Protocol):
+    person: str  # the session's id of a participant ("" for anyone who has no personal frames)
+
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None: ...
 
 
@@ -60,10 +67,13 @@ class Relay:
                 if self.channel is not None:
                     await self.layer.group_discard(group_name(code), self.channel)
 
-    async def deliver(self, code: str, frame: str) -> None:
+    async def deliver(self, code: str, frame: str, mine: dict[str, str] | None = None) -> None:
         for viewer in list(self.viewers.get(code, ())):
             try:
                 await viewer.send(text_data=frame)
+                own = mine.get(getattr(viewer, "person", "") or "") if mine else None
+                if own is not None:
+                    await viewer.send(text_data=own)
             except Exception:  # a viewer whose socket just closed; its disconnect will follow
                 log.debug("dropping a frame for a closed viewer of %s", code)
 
@@ -79,7 +89,7 @@ class Relay:
                 await asyncio.sleep(0.5)
                 continue
             if message.get("type") == "room.update":
-                await self.deliver(message["code"], message["frame"])
+                await self.deliver(message["code"], message["frame"], message.get("mine"))
 
 
 _RELAYS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Relay] = weakref.WeakKeyDictionary()
@@ -94,6 +104,10 @@ def relay() -> Relay:
     return found
 
 
-async def broadcast(code: str, frame: str) -> None:
-    """Send ``frame`` to every viewer of the room, in every process."""
-    await get_channel_layer().group_send(group_name(code), {"type": "room.update", "code": code, "frame": frame})
+async def broadcast(code: str, frame: str, mine: dict[str, str] | None = None) -> None:
+    """Send ``frame`` to every viewer of the room, in every process, and each frame of ``mine``
+    (person -> frame) after it to that person's sockets only."""
+    message: dict[str, Any] = {"type": "room.update", "code": code, "frame": frame}
+    if mine:
+        message["mine"] = mine
+    await get_channel_layer().group_send(group_name(code), message)

@@ -30,11 +30,18 @@ def lesson_html(room: Room, concept: Concept) -> str:
     return render_tight("rooms/_lesson.html", lesson_context(room, concept))
 
 
+def shown_round(room: Room) -> dict[str, Any] | None:
+    """The round the class sees: the open one. A closed round's board and marks are gone from
+    every screen (its entries stay in the room's row and in the log)."""
+    return room.round if room.round and room.round.get("open") else None
+
+
 def round_html(room: Room, concept: Concept, state: Any) -> str:
     """The round's panel, and its marks on the picture (as an out-of-band swap)."""
     if concept.round_panel is None:
         return ""
-    html = concept.round_panel(state, room.round)
+    current = shown_round(room)
+    html = concept.round_panel(state, current)
     if concept.round_marks is not None:
-        html += f'<svg hx-swap-oob="innerHTML:#ring-round">{concept.round_marks(state, room.round)}</svg>'
+        html += f'<svg hx-swap-oob="innerHTML:#ring-round">{concept.round_marks(state, current)}</svg>'
     return html

@@ -45,7 +45,14 @@ class Concept:
     # (state, round dict) -> the round's class-wide panel (leaderboard); (state, entry) -> "yours".
     round_panel: Callable[[Any, dict[str, Any] | None], str] | None = None
     round_marks: Callable[[Any, dict[str, Any] | None], str] | None = None  # SVG children for #ring-round
+    # A participant's own panel (``<section id="my-entry">``) for their round entry. The engine
+    # renders it again after every change of state, for the round's entries only, and sends it to
+    # that participant's sockets when it changed (``personal.py``): keep it a pure function of
+    # (state, entry).
     my_entry: Callable[[Any, dict[str, Any]], str] | None = None
+    # Concept events that load a new scene: the round's entries, leaderboard, marks and every
+    # participant's own panel are over (the round, if open, stays open for new entries).
+    scene_events: frozenset[str] = frozenset({"scene_loaded"})
 
     @property
     def stylesheet(self) -> str:

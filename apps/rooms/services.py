@@ -54,6 +54,7 @@ class Applied:
     after: Any
     duplicate: bool = False
     narration: list[str] = field(default_factory=list)
+    round_before: dict[str, Any] | None = None  # room.round before these events (whose panels to compare)
 
 
 # -- join codes and keys ---------------------------------------------------------------------
@@ -341,8 +342,11 @@ def _round_entry(room: Room, concept: Concept, state: Any, actor: Actor, command
     assert room.round is not None
     spec = concept.round_spec(room.round["kind"])
     assert spec is not None
-    if any(e.get("pid") == actor.pid for e in room.round.get("entries", [])):
-        raise CommandRejected("You have already taken part in this round.")
+    if not actor.pid:  # one entry per person: a connection without the page's session is nobody yet
+        raise CommandRejected("Open the room's page (or reload it) to take part: this connection does not say who you are.")
+    mine = next((e for e in room.round.get("entries", []) if e.get("pid") == actor.pid), None)
+    if mine is not None:
+        raise CommandRejected(f"You have already taken part in this round: {mine.get('entry', '')}. One entry each.")
     translated = spec.to_command(state, command, actor.name)
     events = _decide_all(room, concept, state, [translated], "Your entry")
     entry = {"pid": actor.pid, "name": actor.name, "entry": str(translated.get(spec.entry_key, ""))}
@@ -416,6 +420,7 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
         if not raw_events:
             raise CommandRejected("That changes nothing.")
         state = before
+        round_before = room.round
         rows = []
         narration = []
         for i, ev in enumerate(raw_events):
@@ -424,8 +429,8 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
             state = apply_event(room, concept, state, ev["kind"], ev["data"])
             _apply_meta(room, ev["kind"], ev["data"])
             spec = concept.round_spec(room.round["kind"]) if room.round and room.round.get("open") else None
-            if spec is not None and ev["kind"] in spec.resets_entries:
-                room.round = {**room.round, "entries": []}  # a new game in the same round
+            if spec is not None and (ev["kind"] in spec.resets_entries or ev["kind"] in concept.scene_events):
+                room.round = {**room.round, "entries": []}  # a new game (or a new scene) in the same round
             line = _narrate(concept, prev, state, ev)
             narration.append(line)
             rows.append(RoomEvent(room=room, seq=seq, kind=ev["kind"], data=ev["data"], narration=line,
@@ -443,7 +448,7 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
         if room.seq // every != (room.seq - len(rows)) // every:
             RoomSnapshot.objects.create(room=room, seq=room.seq, state=concept.to_json(state))
     STATE_CACHE.put(room, state)
-    return Applied(room=room, events=rows, before=before, after=state, narration=narration)
+    return Applied(room=room, events=rows, before=before, after=state, narration=narration, round_before=round_before)
 
 
 def _narrate(concept: Concept, before: Any, after: Any, event: dict[str, Any]) -> str:

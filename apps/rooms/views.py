@@ -12,7 +12,8 @@ from django.views.decorators.cache import never_cache
 
 from .consumers import participant_name, role_for
 from .models import Room, RoomEvent
-from .panels import lesson_context
+from .panels import lesson_context, shown_round
+from .personal import my_panels
 from .presence import presence_count
 from .qr import qr_svg
 from .registry import COMING, REGISTRY, get
@@ -80,6 +81,12 @@ def room_page(request: HttpRequest, code: str) -> HttpResponse:
     view = room_view(room, role)
     state = room_state(room)
     join_url = request.build_absolute_uri(f"/r/{room.code}/")
+    current = shown_round(room)
+    name_error = request.session.get("name_error")
+    if name_error is not None:
+        del request.session["name_error"]  # shown once
+    if not isinstance(name_error, dict) or name_error.get("code") != room.code:
+        name_error = {}
     ctx = {
         "room": room,
         "view": view,
@@ -90,10 +97,14 @@ def room_page(request: HttpRequest, code: str) -> HttpResponse:
         "join_qr": qr_svg(join_url, f"QR code to join room {room.code}"),
         "my_name": participant_name(request.session, room.code),
         "named": room.code in request.session.get("names", {}),
-        "name_error": request.GET.get("name_error", "")[:80],
-        "round_spec": concept.round_spec(room.round["kind"]) if room.round else None,
-        "round_html": concept.round_panel(state, room.round) if concept.round_panel else "",
-        "round_marks": concept.round_marks(state, room.round) if concept.round_marks else "",
+        "name_error": name_error.get("message", ""),
+        "name_typed": name_error.get("typed", ""),
+        "max_name": MAX_NAME,
+        # A student who has taken part sees their own panel and "done" line, not a form to refuse.
+        "my_panels": my_panels(concept, state, room.round, request.session.get("pid", "") if role == "participant" else ""),
+        "round_spec": concept.round_spec(current["kind"]) if current else None,
+        "round_html": concept.round_panel(state, current) if concept.round_panel else "",
+        "round_marks": concept.round_marks(state, current) if concept.round_marks else "",
         "ws_query": "?as=viewer" if role == "viewer" else "",
         "presence_count": presence_count(room.code),
         **lesson_context(room, concept),
@@ -102,13 +113,33 @@ def room_page(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, concept.page_template, ctx)
 
 
+def name_problem(name: str) -> str | None:
+    """Why a participant's name (spaces already collapsed) cannot be used, or None. A name is
+    never shortened: one that is too long is refused, with its length and the limit."""
+    if not name:
+        return "Give a name: it cannot be empty or only spaces."
+    if len(name) > MAX_NAME:
+        return f"That name has {len(name)} characters; a name has at most {MAX_NAME}. Please shorten it."
+    if not name.isprintable():
+        return "A name is printable characters only."
+    if "#" in name:
+        return "A name cannot contain #."
+    return None
+
+
 @require_POST
 def room_name(request: HttpRequest, code: str) -> HttpResponse:
     """A student says what to call them (their key's name in a round)."""
     room = _room_or_404(code)
-    name = " ".join(request.POST.get("name", "").split())
-    if not name or len(name) > MAX_NAME or not name.isprintable() or "#" in name:
-        return redirect(f"/r/{room.code}/?name_error=Give+a+name+of+1+to+{MAX_NAME}+characters+without+%23.")
+    raw = request.POST.get("name", "")
+    name = " ".join(raw.split())
+    problem = name_problem(name)
+    if problem is not None:
+        # Shown once on the page, with what they typed (when it is short enough to carry back
+        # in the session cookie) so they can correct it.
+        request.session["name_error"] = {"code": room.code, "message": problem,
+                                         "typed": raw if len(raw) <= 4 * MAX_NAME else ""}
+        return redirect("room", code=room.code)
     names = dict(request.session.get("names", {}))
     names[room.code] = name
     request.session["names"] = dict(list(names.items())[-20:])

@@ -8,6 +8,7 @@ import pytest
 import qrcode
 from asgiref.sync import sync_to_async
 from django.test import Client
+from django.utils.html import escape
 
 from apps.rooms.models import Room, RoomEvent
 from apps.rooms.panels import room_bar_html
@@ -233,20 +234,54 @@ def test_room_name_accepts_24_characters(code):
     assert names(student) == {code: "x" * 24}
 
 
-@pytest.mark.parametrize("name", [
-    "", "   ", "x" * 25, "Ali#ce", "#1", "bell\x07", "nul\x00l", "zero\u200bwidth", "rtl\u202eevil", "esc\x1b[31m",
+@pytest.mark.parametrize(("name", "message"), [
+    ("", "Give a name: it cannot be empty or only spaces."),
+    ("   ", "Give a name: it cannot be empty or only spaces."),
+    ("x" * 25, "That name has 25 characters; a name has at most 24. Please shorten it."),
+    ("Ali#ce", "A name cannot contain #."),
+    ("#1", "A name cannot contain #."),
+    ("bell\x07", "A name is printable characters only."),
+    ("nul\x00l", "A name is printable characters only."),
+    ("zero\u200bwidth", "A name is printable characters only."),
+    ("rtl\u202eevil", "A name is printable characters only."),
+    ("esc\x1b[31m", "A name is printable characters only."),
 ], ids=["empty", "blank", "25-chars", "hash", "leading-hash", "control", "nul", "zero-width", "bidi-override", "escape"])
-def test_room_name_refuses_a_bad_name(code, name):
+def test_room_name_refuses_a_bad_name_with_a_message_saying_why(code, name, message):
     student = Client()
     response = student.post(f"/r/{code}/name/", {"name": name})
-    assert response.status_code == 302
-    assert response["Location"].startswith(f"/r/{code}/?name_error=")
+    assert (response.status_code, response["Location"]) == (302, f"/r/{code}/")
     assert names(student) == {}
+    page = student.get(f"/r/{code}/").content.decode()
+    assert f'<p id="name-error" class="flash flash-error" role="alert">{escape(message)}</p>' in page
+    assert student.get(f"/r/{code}/").content.decode().count('id="name-error"') == 0  # shown once
 
 
-def test_room_name_error_is_shown_on_the_page(code):
-    page = Client().post(f"/r/{code}/name/", {"name": "#"}, follow=True).content.decode()
-    assert "Give a name of 1 to 24 characters without #." in page
+def test_room_name_too_long_is_refused_never_cut(code):
+    student = Client()
+    long_name = "Maximiliana Wolkenstein-Ro"  # 26 characters
+    page = student.post(f"/r/{code}/name/", {"name": long_name}, follow=True).content.decode()
+    assert names(student) == {}
+    assert "That name has 26 characters; a name has at most 24. Please shorten it." in page
+    # The form comes back with what they typed, whole, to shorten it themselves; no maxlength
+    # attribute that would make the browser cut a pasted name without a word.
+    field = re.search(r'<input name="name"[^>]*>', page).group(0)
+    assert f'value="{long_name}"' in field and "maxlength" not in field
+    assert long_name[:24] not in str(names(student))
+
+
+def test_room_name_with_markup_is_kept_and_escaped_on_the_page(code):
+    student = Client()
+    student.post(f"/r/{code}/name/", {"name": '<b>"Bo"</b>'})
+    assert names(student) == {code: '<b>"Bo"</b>'}
+    page = student.get(f"/r/{code}/").content.decode()
+    assert "<b>\"Bo\"</b>" not in page and "<b>&quot;Bo&quot;</b>" not in page
+    assert 'data-name="&lt;b&gt;&quot;Bo&quot;&lt;/b&gt;"' in page
+
+
+def test_room_page_round_key_field_has_no_maxlength(code):
+    page = Client().get(f"/r/{code}/").content.decode()
+    assert re.findall(r'<input name="key"[^>]*>', page) and not [
+        f for f in re.findall(r'<input name="(?:key|name)"[^>]*>', page) if "maxlength" in f]
 
 
 def test_room_name_keeps_a_separate_name_per_room(code):

@@ -117,7 +117,7 @@ def test_clock_step_ticks_as_the_owner(playing_room, fake_now):
     assert log_size(playing_room) == (playing_room.seq + 1, playing_room.seq + 1)
     last = RoomEvent.objects.get(room=playing_room, seq=playing_room.seq + 1)
     assert (last.kind, last.actor) == ("ticked", "system")
-    assert json.loads(frame)["seq"] == playing_room.seq + 1
+    assert json.loads(frame.frame)["seq"] == playing_room.seq + 1
 
 
 @pytest.mark.django_db
@@ -171,7 +171,7 @@ def test_clock_step_pauses_a_room_whose_concept_refuses_to_tick(playing_room, fa
     assert status == "stopped"
     assert not room.playing
     assert (last.kind, last.data["reason"]) == ("clock_set", "The ring is full.")
-    assert json.loads(frame)["seq"] == room.seq
+    assert json.loads(frame.frame)["seq"] == room.seq
 
 
 # -- speed -----------------------------------------------------------------------------------

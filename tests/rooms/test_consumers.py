@@ -22,7 +22,7 @@ from apps.rooms.services import room_command_apply
 from distviz.asgi import application
 
 from .conftest import ORIGIN, OWN_KEY, PRESENTER
-from .wire import TIMEOUT, frame, is_my_entry, open_socket, quiet, raw_reply, replies, reply, update
+from .wire import TIMEOUT, astudent, frame, is_my_entry, open_socket, quiet, raw_reply, replies, reply, update
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +51,9 @@ async def presenter(code, presenter_headers) -> AsyncIterator[WebsocketCommunica
 
 @pytest.fixture
 async def participant(code) -> AsyncIterator[WebsocketCommunicator]:
-    async with open_socket(code, [ORIGIN]) as comm:
+    """A student's browser: it opened the room page (so its session says who it is), no name."""
+    headers, _session = await astudent(code)
+    async with open_socket(code, headers) as comm:
         yield comm
 
 
@@ -313,7 +315,8 @@ async def test_consumer_rate_limit_counts_refused_commands_too(code, frozen_cloc
 
 async def test_consumer_rate_limit_is_per_connection(code, presenter_headers, frozen_clock):
     await open_round(code)
-    async with open_socket(code, presenter_headers) as flooder, open_socket(code, [ORIGIN]) as calm:
+    calm_headers, _session = await astudent(code)
+    async with open_socket(code, presenter_headers) as flooder, open_socket(code, calm_headers) as calm:
         for i in range(int(RATE_BURST) + 1):
             await flooder.send_to(text_data=frame({"type": "lookup", "key": f"k{i}"}))
         answers = await replies(flooder, int(RATE_BURST) + 1)

@@ -181,11 +181,15 @@ def test_lesson_commands_are_the_presenters(round_room, apply, log_size, fresh_l
 
 
 @pytest.mark.django_db
-def test_lesson_leaves_an_open_round_alone(round_room, apply, fresh_lessons):
+def test_lesson_that_loads_a_scene_keeps_the_round_open_and_starts_its_game_afresh(round_room, apply, fresh_lessons):
+    # The new scene has none of the class's keys: their entries (leaderboard, marks, "your key")
+    # are over, and each student may take part again in the new scene.
     apply(round_room, {"type": "add_my_key"}, actor=ALICE)
     apply(round_room, {"type": "lesson_start", "lesson": "01-why-modulo-hurts"})
     assert refreshed(round_room).round["open"]
-    assert len(refreshed(round_room).round["entries"]) == 1
+    assert refreshed(round_room).round["entries"] == []
+    apply(round_room, {"type": "add_my_key", "key": "alice-in-the-lesson"}, actor=ALICE)
+    assert [e["entry"] for e in refreshed(round_room).round["entries"]] == ["alice-in-the-lesson"]
 
 
 @pytest.mark.django_db

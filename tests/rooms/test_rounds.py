@@ -392,7 +392,7 @@ async def test_round_entry_from_a_second_tab_of_the_same_browser_is_refused(code
         answer = await reply(tab2)
         while "error" not in answer:  # tab2 also saw tab1's broadcast
             answer = await reply(tab2)
-    assert answer["error"] == "You have already taken part in this round."
+    assert answer["error"] == "You have already taken part in this round: Alice. One entry each."
     assert len(await round_entries(code)) == 1
 
 

@@ -131,16 +131,21 @@ def servers(scaled_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
             stop(proc)
 
 
-@pytest.fixture
-def room_code(scaled_env: dict[str, str], servers: tuple[int, int]) -> str:
-    """A fresh room on the shared database, with the "add your own key" round open (seq 2)."""
-    done = manage(scaled_env, "shell", "-c",
+def room_with_round(env: dict[str, str], concept: str, kind: str) -> str:
+    """A fresh room of ``concept`` on the shared database, with its round ``kind`` open (seq 2)."""
+    done = manage(env, "shell", "-c",
                   "from apps.rooms.services import Actor, room_create, room_command_apply; "
-                  "room = room_create(concept='hashring')[0]; "
-                  "room_command_apply(code=room.code, actor=Actor('presenter'), command={'type': 'round_open', 'kind': 'own_key'}); "
+                  f"room = room_create(concept={concept!r})[0]; "
+                  f"room_command_apply(code=room.code, actor=Actor('presenter'), command={{'type': 'round_open', 'kind': {kind!r}}}); "
                   "print(room.code)")
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def room_code(scaled_env: dict[str, str], servers: tuple[int, int]) -> str:
+    """A fresh hash ring room on the shared database, with the "add your own key" round open (seq 2)."""
+    return room_with_round(scaled_env, "hashring", "own_key")
 
 
 def presenter_cookie(code: str) -> str:
@@ -150,6 +155,18 @@ def presenter_cookie(code: str) -> str:
 
     store = SessionStore()
     store["presenter_rooms"] = [code]
+    store.save()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+
+
+def student_cookie(code: str, name: str) -> str:
+    """The session cookie of a student's browser that opened the room page (its pid, one entry
+    per person) and gave ``name``."""
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+
+    store = SessionStore()
+    store["pid"] = uuid.uuid4().hex[:16]
+    store["names"] = {code: name}
     store.save()
     return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
 
@@ -208,7 +225,7 @@ def socket_to(port: int, code: str, cookie: str | None = None) -> Any:
 
 async def test_scaleout_broadcast_reaches_a_client_on_the_other_process(servers, room_code):
     first, second = servers
-    async with socket_to(first, room_code) as ws1, socket_to(second, room_code) as ws2:
+    async with socket_to(first, room_code, student_cookie(room_code, "Ann")) as ws1, socket_to(second, room_code) as ws2:
         assert (await recv_json(ws1))["full"]
         assert (await recv_json(ws2))["seq"] == 2
         await ws1.send(command({"type": "add_my_key", "key": "across"}))  # a student's entry in the open round
@@ -235,7 +252,7 @@ async def test_scaleout_broadcast_reaches_the_sender_and_the_other_process_alike
 
 async def test_scaleout_both_processes_serve_the_same_log(servers, room_code):
     first, second = servers
-    async with socket_to(first, room_code) as ws1:
+    async with socket_to(first, room_code, student_cookie(room_code, "Ann")) as ws1:
         await recv_json(ws1)
         await ws1.send(command({"type": "add_my_key", "key": "shared"}))
         await recv_update(ws1)
@@ -259,7 +276,7 @@ async def test_scaleout_sockets_survive_an_idle_spell_and_still_get_broadcasts(s
     # channels-redis waits for a message with BZPOPMIN (5 s server-side timeout) in a loop; an
     # idle classroom (everyone reading the projector) must not lose its sockets meanwhile.
     first, second = servers
-    async with socket_to(first, room_code) as ws1, socket_to(second, room_code) as ws2:
+    async with socket_to(first, room_code, student_cookie(room_code, "Ann")) as ws1, socket_to(second, room_code) as ws2:
         await recv_json(ws1)
         await recv_json(ws2)
         assert await quiet(ws1, IDLE_SECONDS)  # raises ConnectionClosed if the server dropped it
