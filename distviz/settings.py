@@ -58,6 +58,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Pages (a room page carries its whole picture) go out compressed; Django's GZip pads its
+    # output with random bytes against BREACH-style length attacks.
+    "django.middleware.gzip.GZipMiddleware",
     "apps.rooms.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -123,9 +126,17 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("DISTVIZ_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
+# Outside debug, static files are fingerprinted and pre-compressed (gzip and brotli) by
+# collectstatic, and whitenoise serves them with a year's cache lifetime (their names change
+# when their content does). `make run` and `make classroom` run collectstatic first.
+if not DEBUG:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
@@ -135,7 +146,11 @@ LANGUAGE_CODE = "en"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-if not DEBUG:
+# Behind TLS (a proxy with a certificate) the cookies are Secure and HTTP redirects to HTTPS.
+# A classroom on a laptop serves plain HTTP on the local network (`make run`, `make classroom`
+# set DISTVIZ_HTTPS=false): nobody there has a certificate for the laptop's address.
+DISTVIZ_HTTPS = env_bool("DISTVIZ_HTTPS", not DEBUG)
+if DISTVIZ_HTTPS:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
