@@ -36,8 +36,8 @@ from .sim import ASSIGNORS, group_summaries, partition_summaries, producer_summa
 from .sim.cluster import ClusterState
 
 WINDOW = 10
-CELL_W, CELL_H, CELL_GAP = 64, 50, 4
-HEAD_W = 200  # the partition's name, leader, ISR and counts, left of its cells
+CELL_W, CELL_H, CELL_GAP = 68, 50, 4
+HEAD_W = 184  # the partition's name, leader, ISR and counts, left of its cells
 CELLS_X = HEAD_W
 WIDTH = CELLS_X + WINDOW * (CELL_W + CELL_GAP) + 12  # the partitions SVG's viewBox width
 ROW_H = 150
