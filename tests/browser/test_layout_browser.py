@@ -143,7 +143,7 @@ def test_projection_shows_picture_join_panel_and_narration_on_one_screen(people:
     for part in ("#join-panel .join-code", "#join-panel .join-how", "#join-panel .join-qr svg", ".topbar .presence",
                  "#narration > li:first-child"):
         inside_viewport(page, part)
-    pic = picture_box(page)
+    pic = box(page, ".picture")
     assert pic["width"] >= 1000, f"projection should give the picture most of the screen: {pic}"
     for part in ("#join-panel", ".narration-box"):
         assert overlap(box(page, part), pic) == 0, f"{part} covers the picture"
@@ -216,7 +216,9 @@ def test_a_student_phone_shows_their_part_without_sideways_scrolling(people: Peo
     student.open_room(code)
     page = student.page
     assert page.evaluate("() => document.scrollingElement.scrollWidth") <= PHONE["width"], "the page scrolls sideways"
-    inside_viewport(page, ".picture")  # the top of the picture is on the first screen
+    top = box(page, ".picture")
+    assert 0 <= top["y"] < PHONE["height"] / 2 and top["x"] >= 0 and top["x"] + top["width"] <= PHONE["width"], \
+        f"the picture does not start on the phone's first screen: {top}"
     panel = box(page, ".student-panel")
     assert panel["y"] < PHONE["height"] * 1.6, f"the student's own panel is {panel['y']:.0f} px down"
     page.locator(".student-panel input[name=name]").fill("Ada")
@@ -226,7 +228,9 @@ def test_a_student_phone_shows_their_part_without_sideways_scrolling(people: Peo
     for s in pictures(page):
         b = box(page, s)
         assert b["width"] <= PHONE["width"] + 1 or page.evaluate(
-            "s => { const f = document.querySelector(s).parentElement; return f.scrollWidth > f.clientWidth && getComputedStyle(f).overflowX !== 'visible'; }", s), \
+            """s => { for (let f = document.querySelector(s).parentElement; f && f !== document.body; f = f.parentElement) {
+                   if (f.scrollWidth > f.clientWidth && getComputedStyle(f).overflowX !== 'visible') return true; }
+                 return false; }""", s), \
             f"{s} is wider than the phone and nothing scrolls it"
     student.screenshot(f"layout-{slug}-student-phone", full_page=True)
 
