@@ -39,6 +39,9 @@ if not SECRET_KEY:
     )
 
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
+# The address students open (`make classroom` sets it to the laptop's network address): join
+# panels and QR codes show it instead of whatever host the presenter typed.
+DISTVIZ_PUBLIC_URL = os.environ.get("DISTVIZ_PUBLIC_URL", "").strip().rstrip("/")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [

@@ -4,6 +4,8 @@ from django.urls import path
 
 from apps.rooms import views
 
+handler400 = "distviz.errors.bad_request"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("new/<slug:concept>/", views.room_new, name="room_new"),
