@@ -287,6 +287,42 @@ async def test_scaleout_sockets_survive_an_idle_spell_and_still_get_broadcasts(s
     assert update["seq"] == 4
 
 
+async def test_scaleout_a_students_own_panel_follows_a_rebalance_made_on_the_other_process(servers, scaled_env):
+    # Ann joined the log's class group through the first process; Bo joins through the second.
+    # The rebalance moves Ann's partitions, and her new ones reach her socket on the first
+    # process, and her other tab on the second; Bo's own reaches Bo alone.
+    first, second = servers
+    code = await asyncio.to_thread(room_with_round, scaled_env, "log-partitions", "join_group")
+    ann, bo = student_cookie(code, "Ann"), student_cookie(code, "Bo")
+
+    async def own(ws: Any) -> str:
+        while True:
+            msg = await recv_json(ws)
+            assert "error" not in msg, msg["error"]
+            if set(msg) == {"content"} and 'id="my-entry"' in msg["content"]:
+                return msg["content"]
+
+    async with socket_to(first, code, ann) as ann1, socket_to(second, code, ann) as ann2, \
+            socket_to(second, code, bo) as bo2, socket_to(first, code) as watcher:
+        for ws in (ann1, ann2, bo2, watcher):
+            assert (await recv_json(ws))["full"]
+        await ann1.send(command({"type": "join_my_group"}))
+        for ws in (ann1, ann2):
+            assert "you own <strong>P0, P1, P2</strong>" in await own(ws)
+        await bo2.send(command({"type": "join_my_group"}))
+        moved = [await own(ann1), await own(ann2)]
+        mine = await own(bo2)
+        for _ in range(2):
+            assert "seq" in await recv_json(watcher)  # the two broadcasts, and nothing of anyone's own
+        assert await quiet(watcher)
+    doc = await asyncio.to_thread(lambda: json.load(urlopen(f"http://127.0.0.1:{first}/r/{code}/state.json", timeout=RECV_TIMEOUT)))
+    group = next(g for g in doc["state"]["derived"]["groups"] if g["name"] == "class")
+    owns = {m["name"]: ", ".join(f"P{p}" for p in m["partitions"]) for m in group["members"]}
+    assert moved[0] == moved[1] and f"you own <strong>{owns['Ann']}</strong>" in moved[0]
+    assert f"you own <strong>{owns['Bo']}</strong>" in mine and "You joined as Bo" in mine
+    assert owns["Ann"] != "P0, P1, P2"
+
+
 async def test_scaleout_relay_receives_while_a_consumer_waits_on_its_own_channel(redis_url):
     # In one process channels-redis lets one receiver at a time block on Redis, popping for the
     # *real* channel of its own name (the part up to "!"), and hands what it pops to the others.
