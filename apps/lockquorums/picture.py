@@ -36,18 +36,21 @@ from .sim.core import Episode
 
 WIDTH = 1600
 MODE_TITLES = {"single": "Single Redis", "redlock": "RedLock (5 nodes)", "consensus": "Consensus lease (etcd-style)"}
+# Type: every text is at least 24 units. On a 1920×1080 projector the picture is about 1,360 px
+# wide (scale 0.85), so 24 units are 20 px on the screen (issue 9: projected text >= 20 px).
 STAGE_H = 480
-CLIENT_X, CLIENT_W, CLIENT_H = 24, 270, 96  # a card of three lines; 74 (two lines) for 5 or 6 clients
-STORE_X, STORE_W = 1306, 276
+CLIENT_X, CLIENT_W, CLIENT_H = 24, 270, 104  # a card of three lines; 66 (two lines) for 5 or 6 clients
+STORE_X, STORE_W = 1296, 290
 ARC_CX, ARC_CY, ARC_RX, ARC_RY = 800, 500, 470, 370
 NODE_R = 56
 RING_R = 66
 
 DIAGRAM_Y = STAGE_H + 40
-LANE_H = 38
+LANE_H = 36  # a node's or the storage's lane
+CLIENT_LANE_H = 56  # a client's lane: its validity band above the line, a pause band below, each with its label
 LANES_X = 170  # where the time axis starts
-SLOTS = 12
-CARRY = 6  # episodes a new page keeps from the previous one (half a page of context)
+SLOTS = 9
+CARRY = 4  # episodes a new page keeps from the previous one (about half a page of context)
 SLOT_W = (WIDTH - LANES_X - 20) / SLOTS
 SLOT_PAD = 14
 MAX_FLIGHTS = 48
@@ -63,33 +66,41 @@ def node_angles(n: int) -> list[float]:
 
 def node_xy(state: LockState, i: int) -> tuple[float, float]:
     a = math.radians(node_angles(len(state.nodes))[i])
-    return ARC_CX + ARC_RX * math.cos(a), ARC_CY + ARC_RY * math.sin(a) + 20
+    return ARC_CX + ARC_RX * math.cos(a), ARC_CY + ARC_RY * math.sin(a) + 10
 
 
 def card_h(state: LockState) -> int:
-    return CLIENT_H if len(state.clients) <= 4 else 74
+    return CLIENT_H if len(state.clients) <= 4 else 66
 
 
 def client_xy(state: LockState, i: int) -> tuple[float, float]:
     h = card_h(state)
-    return CLIENT_X + CLIENT_W, 40 + i * (h + 10) + h / 2
+    return CLIENT_X + CLIENT_W, 40 + i * (h + 8) + h / 2
 
 
 def lanes(state: LockState) -> list[str]:
     return [c.name for c in state.clients] + [n.name for n in state.nodes] + ["storage"]
 
 
+def lane_heights(state: LockState) -> list[int]:
+    return [CLIENT_LANE_H] * len(state.clients) + [LANE_H] * (len(state.nodes) + 1)
+
+
+def lanes_top() -> int:
+    return DIAGRAM_Y + 48
+
+
 def height(state: LockState) -> int:
-    return DIAGRAM_Y + 56 + len(lanes(state)) * LANE_H + 20
+    return lanes_top() + sum(lane_heights(state)) + 20
 
 
 STAGE_LAYERS = ("lq-titles", "lq-links", "lq-nodes", "lq-clients", "lq-storage", "lq-race", "lq-flights")
 
 # The class race on the stage: one small mark per student under the arc of nodes (up to 60:
 # 3 rows of 20), each student's first SETs fly up from its mark to every node.
-RACE_X0, RACE_DX, RACE_COLS = 487, 33, 20
-RACE_Y0, RACE_DY, RACE_R = 402, 33, 11
-RACE_TITLE_Y = 376
+RACE_X0, RACE_DX, RACE_COLS = 512, 25, 24
+RACE_Y0, RACE_DY, RACE_R = 414, 24, 9
+RACE_TITLE_Y = 388
 
 
 def race_xy(i: int) -> tuple[float, float]:
@@ -100,8 +111,18 @@ def frame_context(state: LockState, picture: Picture) -> dict[str, Any]:
     """What the two SVGs of the frame need: each layer's markup, the stage (fixed size) and the
     diagram (a lane per client, node and the storage, so its height follows the scene)."""
     top = DIAGRAM_Y - 40
+    # Each SVG's share of the picture's height follows its viewBox height (CSS: .lq-h-<n>), so
+    # both scale alike and neither is squeezed below the other's scale.
     return {"layers": {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()}, "stage_h": STAGE_H,
-            "diagram_top": top, "diagram_h": height(state) - top, "diagram_y": DIAGRAM_Y - 4}
+            "diagram_top": top, "diagram_h": height(state) - top, "diagram_y": DIAGRAM_Y - 12,
+            "diagram_share": share_class(height(state) - top)}
+
+
+SHARES = tuple(range(300, 1101, 20))  # the diagram heights lockquorums.css has a flex share for
+
+
+def share_class(h: int) -> str:
+    return f"lq-h-{min(SHARES, key=lambda x: abs(x - h))}"
 
 
 def _ms(v: int | float) -> str:
@@ -166,11 +187,12 @@ def _nodes(pic: Picture, state: LockState) -> None:
             owner, left, total = None, 0, state.ttl_ms
         frac = max(0.0, min(1.0, left / total)) if owner and n.up else 0.0
         circ = 2 * math.pi * RING_R
-        line2 = {"down": "DOWN", "silent": f"silent until {_ms(n.available_from)}"}.get(status) or (
-            f"{_short(owner, 9)} · {left / 1000:.1f} s" if owner else "free")
+        line2 = {"down": "DOWN", "silent": "silent"}.get(status) or (f"{_short(owner, 6)} {left / 1000:.1f}s" if owner else "free")
         clock = f"clock +{_ms(n.clock_offset_ms)} ms" if n.clock_offset_ms else ("fsync" if n.persistence else "no fsync")
+        if silent:
+            clock = f"silent to {_ms(n.available_from)}"
         if not n.up:
-            value = "its keys are on disk" if n.persistence else "forgets its keys"
+            value = "keys on disk" if n.persistence else "forgets keys"
         elif key is not None and state.mode != "consensus" and len(state.nodes) < 7:
             value = f"value {key.value.split(':')[-1][:6]}…"  # the random value: tells two owners apart
         else:
@@ -196,15 +218,15 @@ def _nodes(pic: Picture, state: LockState) -> None:
             "down" if not n.up else ("silent (delayed restart)" if silent else
                                       (f"{owner}'s key, {left:,} ms left on its clock" if owner else "no key"))))
         layer.add(f"nn-{n.name}", markup("<text id='nn-{}' x='{}' y='{}' class='nname'>{}</text>",
-                                         n.name, f"{x:.0f}", f"{y - 14:.0f}", n.name))
+                                         n.name, f"{x:.0f}", f"{y - 8:.0f}", n.name))
         layer.add(f"nr-{n.name}", markup(
             # The ring starts at 12 o'clock (CSS turns it) and its dash (CSS: the circumference) empties.
             "<circle id='nr-{}' class='ttl' cx='{}' cy='{}' r='{}' stroke-dashoffset='{}'/>",
             n.name, f"{x:.0f}", f"{y:.0f}", RING_R, f"{circ * (1 - frac):.0f}"))
         layer.add(f"no-{n.name}", markup("<text id='no-{}' x='{}' y='{}' class='nowner {}'>{}</text>",
-                                         n.name, f"{x:.0f}", f"{y + 14:.0f}", status, line2))
-        layer.add(f"nm-{n.name}", markup("<text id='nm-{}' x='{}' y='{}' class='nmeta'>{}<tspan x='{}' dy='20'>{}</tspan></text>",
-                                         n.name, f"{x:.0f}", f"{y + RING_R + 26:.0f}", clock, f"{x:.0f}", value))
+                                         n.name, f"{x:.0f}", f"{y + 24:.0f}", status, line2))
+        layer.add(f"nm-{n.name}", markup("<text id='nm-{}' x='{}' y='{}' class='nmeta'>{}<tspan x='{}' dy='28'>{}</tspan></text>",
+                                         n.name, f"{x:.0f}", f"{y + RING_R + 28:.0f}", clock, f"{x:.0f}", value))
     if state.mode == "consensus":
         lease = state.lease
         text = (f"lease: {lease.holder}, revision {lease.revision}, {(lease.expires_at - now) / 1000:.1f} s left"
@@ -218,12 +240,12 @@ def _clients(pic: Picture, state: LockState) -> None:
     holders = set(state.holders())
     for i, c in enumerate(state.clients):
         h = card_h(state)
-        x, y = CLIENT_X, 40 + i * (h + 10)
+        x, y = CLIENT_X, 40 + i * (h + 8)
         believes = c.status == "holding" or (c.status == "paused" and c.resume_status == "holding")
-        if c.status == "paused":  # the pause sign is drawn (two bars): no font needed
-            line = f"paused until {_ms(c.paused_until)}" + (" (believes it holds)" if believes else "")
+        if c.status == "paused":  # the pause sign is drawn (two bars): no font needed; the tooltip says more
+            line = f"paused to {_ms(c.paused_until)}"
         elif c.status == "holding":
-            line = f"holds: {(c.valid_until - now) / 1000:.1f} s valid" if c.name in holders else "believes it holds (expired)"
+            line = f"holds: {(c.valid_until - now) / 1000:.1f} s left" if c.name in holders else "thinks it holds"
         else:
             line = {"idle": "idle", "failed": "failed to acquire", "released": "released",
                     "expired": "validity ran out"}.get(c.status, c.status)
@@ -234,10 +256,10 @@ def _clients(pic: Picture, state: LockState) -> None:
         if last is not None and h == CLIENT_H and c.status in ("holding", "failed", "paused", "expired"):
             d = last.detail or {}
             if not last.ok and c.status == "failed":
-                third = _short(card_reason(d), 26)  # why it failed, never a validity it does not have
+                third = _short(card_reason(d), 19)  # why it failed, never a validity it does not have
             else:
-                third = (f"{d.get('oks')}/{d.get('nodes')} OK (quorum {d.get('quorum')}) in {_ms(d.get('elapsed') or 0)} ms"
-                         if d.get("mode") != "consensus" else f"lease: {_short(str(d.get('result')), 22)}")
+                third = (f"{d.get('oks')}/{d.get('nodes')} OK in {_ms(d.get('elapsed') or 0)} ms"
+                         if d.get("mode") != "consensus" else f"lease: {_short(str(d.get('result')), 12)}")
         token = f" · token {c.token}" if c.token is not None else ""
         stale = believes and c.name not in holders
         act = "release" if c.status == "holding" else "acquire"  # a paused client's acquire is refused with the reason
@@ -252,35 +274,40 @@ def _clients(pic: Picture, state: LockState) -> None:
             "<title>Client {}: {}. Click to {}.</title></g>",
             i, c.status, " believes" if believes else "", " stale" if stale else "", c.name,
             f"Client {c.name}, {line}: {verb}", act, c.name,
-            x, y, CLIENT_W, h, x + 16, y + 30, _short(c.name, 12), token, x + 16, y + 58, line, pause, x + 16, y + 82, third,
-            c.name, line, verb,
+            x, y, CLIENT_W, h, x + 16, y + (32 if h == CLIENT_H else 29), _short(c.name, 10), token,
+            x + 16, y + (64 if h == CLIENT_H else 57), line, pause, x + 16, y + 94, third,
+            c.name, line + (" (it believes it still holds the lock)" if believes else ""), verb,
         ))
 
 
 def _storage(pic: Picture, state: LockState) -> None:
     layer = pic.layer("lq-storage")
     top = 40
-    fence = f"fencing on: newest token {state.highest_token if state.highest_token is not None else '—'}" if state.fencing else "fencing off: any writer"
+    fence = "fencing on" if state.fencing else "fencing off"
+    newest = (markup("<tspan x='{}' dy='28'>newest token {}</tspan>", STORE_X + 16,
+                     state.highest_token if state.highest_token is not None else "—") if state.fencing else "")
     layer.add("st-box", markup(
         "<g id='st-box' class='storage{}'><rect x='{}' y='{}' width='{}' height='{}' rx='12'/>"
-        "<text x='{}' y='{}' class='sname'>Storage</text><text x='{}' y='{}' class='smeta'>{}</text>{}</g>",
-        " lost" if state.lost_update else "", STORE_X, top, STORE_W, 430, STORE_X + 16, top + 32, STORE_X + 16, top + 58, fence,
-        markup("<text x='{}' y='{}' class='lostflag'>two writers:<tspan x='{}' dy='24'>lost update</tspan></text>",
-               STORE_X + 16, top + 392, STORE_X + 16)
+        "<text x='{}' y='{}' class='sname'>Storage</text><text x='{}' y='{}' class='smeta'>{}{}</text>{}</g>",
+        " lost" if state.lost_update else "", STORE_X, top, STORE_W, STAGE_H - top - 10, STORE_X + 16, top + 32, STORE_X + 16, top + 64, fence,
+        newest,
+        markup("<text x='{}' y='{}' class='lostflag'>two writers:<tspan x='{}' dy='28'>lost update</tspan></text>",
+               STORE_X + 16, STAGE_H - 54, STORE_X + 16)
         if state.lost_update else "",
     ))
-    for k, w in enumerate(state.writes[-7:]):
-        n = len(state.writes) - len(state.writes[-7:]) + k
-        y = top + 92 + k * 46
+    shown = state.writes[-4:]
+    for k, w in enumerate(shown):
+        n = len(state.writes) - len(shown) + k
+        y = top + 108 + k * 58
         mark = "✓" if w.accepted else "✗"
         tok = f" #{w.token}" if w.token is not None else ""
         why = "accepted" if w.accepted and "two writers" not in w.reason else (
-            "accepted: LOST UPDATE" if w.accepted else f"rejected: {w.token} < {w.reason.rsplit('< ', 1)[-1]}")
+            "LOST UPDATE" if w.accepted else f"rejected {w.token} < {w.reason.rsplit('< ', 1)[-1]}")
         layer.add(f"wr-{n}", markup(
-            "<g id='wr-{}' class='write {}'><text x='{}' y='{}' class='wmark'>{}</text><text x='{}' y='{}'>{}{} at {}</text>"
+            "<g id='wr-{}' class='write {}'><text x='{}' y='{}' class='wmark'>{}</text><text x='{}' y='{}'>{}{} t={}</text>"
             "<text x='{}' y='{}' class='wwhy'>{}</text><title>{}</title></g>",
             n, "ok" if w.accepted and "two writers" not in w.reason else ("lost" if w.accepted else "rej"),
-            STORE_X + 16, y + 18, mark, STORE_X + 44, y + 10, w.client, tok, _ms(w.at), STORE_X + 44, y + 32, why, w.reason,
+            STORE_X + 16, y + 18, mark, STORE_X + 44, y + 10, _short(w.client, 6), tok, _ms(w.at), STORE_X + 44, y + 38, why, w.reason,
         ))
 
 
@@ -411,16 +438,17 @@ def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: 
 def short_label(e: Episode) -> str:
     """What fits above a slot; the episode's full label is its tooltip."""
     d = e.detail or {}
+    who = _short(e.client or "", 5)
     if e.kind == "acquire":
         if d.get("mode") == "consensus":
-            return f"{e.client} lease {'✓' if e.ok else '✗'}"
-        return f"{e.client} {'✓' if e.ok else '✗'} {d.get('oks')}/{d.get('nodes')}" + ("" if e.ok or d.get("attempt", 1) == 1 else f" try {d['attempt']}")
+            return f"{who} lease {'✓' if e.ok else '✗'}"
+        return f"{who} {'✓' if e.ok else '✗'} {d.get('oks')}/{d.get('nodes')}" + ("" if e.ok or d.get("attempt", 1) == 1 else f" #{d['attempt']}")
     if e.kind == "write":
         if not e.ok:
-            return f"{e.client} write ✗"
-        return f"{e.client} write " + ("LOST" if "two writers" in (d.get("reason") or "") else "✓")
+            return f"{who} write ✗"
+        return f"{who} write " + ("LOST" if "two writers" in (d.get("reason") or "") else "✓")
     if e.kind == "release":
-        return f"{e.client} release"
+        return f"{who} release"
     if e.kind == "race":
         return "class race"
     if e.kind == "tick":
@@ -431,8 +459,7 @@ def short_label(e: Episode) -> str:
         short = {"node_crashed": "crash", "node_restarted": "restart", "clock_jumped": "clock ↑",
                  "client_paused": "pause", "link_cut": "cut", "link_healed": "heal"}.get(ev)
         if short:
-            who = e.label.split(" ")[0]
-            return f"{who} {short}"
+            return f"{_short(e.label.split(' ')[0], 5)} {short}"
     return _short(e.label, 14)
 
 
@@ -479,33 +506,35 @@ def _diagram(pic: Picture, state: LockState) -> None:
     eps = pic.layer("lq-episodes")
     bands = pic.layer("lq-bands")
     names = lanes(state)
-    lane_y = {name: DIAGRAM_Y + 56 + i * LANE_H + LANE_H / 2 for i, name in enumerate(names)}
+    heights = lane_heights(state)
+    lane_y = {name: lanes_top() + sum(heights[:i]) + heights[i] / 2 for i, name in enumerate(names)}
+    lanes_h = sum(heights)
     for i, name in enumerate(names):
         y = lane_y[name]
         kind = "client" if i < len(state.clients) else ("storage" if name == "storage" else "node")
         axis.add(f"lane-{i}", markup(
             "<g id='lane-{}' class='lane {}'><line x1='{}' x2='{}' y1='{}' y2='{}'/><text x='{}' y='{}'>{}</text></g>",
-            i, kind, LANES_X, WIDTH - 20, f"{y:.0f}", f"{y:.0f}", LANES_X - 14, f"{y + 7:.0f}", _short(name, 10)))
+            i, kind, LANES_X, WIDTH - 20, f"{y:.0f}", f"{y:.0f}", LANES_X - 14, f"{y + 8:.0f}", _short(name, 8)))
     shown, first = _page(state)
     dropped = state.trace_count - len(state.trace)
     earlier = first - (state.trace[0].n if state.trace else 0) + dropped
     older_msgs = state.older_messages + sum(len(e.messages) for e in state.trace if e.n < first)
     axis.add("older", markup(
-        "<text id='older' class='older' x='{}' y='{}'>{}<tspan x='{}' dy='18'>{}</tspan></text>", 24, DIAGRAM_Y + 24,
-        f"← {earlier:,} earlier" if earlier else "time →", 24, f"{older_msgs:,} messages" if earlier else ""))
+        "<text id='older' class='older' x='{}' y='{}'>{}<tspan x='{}' dy='26'>{}</tspan></text>", 24, DIAGRAM_Y + 20,
+        f"← {earlier:,} earlier" if earlier else "time →", 24, f"{older_msgs:,} msgs" if earlier else ""))
     x_of = _timeline(shown, first)
     for e in shown:
         x0 = slot_x(e, first)
         parts = [markup("<rect class='slot' x='{}' y='{}' width='{}' height='{}'/><text class='elabel' x='{}' y='{}'>{}</text>",
-                        f"{x0 + 4:.0f}", DIAGRAM_Y + 44, f"{SLOT_W - 8:.0f}", len(names) * LANE_H + 16,
-                        f"{x0 + 8:.0f}", DIAGRAM_Y + 36, short_label(e))]
+                        f"{x0 + 4:.0f}", DIAGRAM_Y + 44, f"{SLOT_W - 8:.0f}", lanes_h + 16,
+                        f"{x0 + 8:.0f}", DIAGRAM_Y + 36, short_label(e).replace(" write LOST", " LOST"))]
         strokes: dict[str, list[str]] = {}  # one <path> per kind of arrow: a slot costs little
         for m in e.messages:
             if m["kind"] == "mark":
                 y = lane_y.get(m["to"])
                 if y is not None:
-                    parts.append(markup("<text class='grant' x='{}' y='{}'>→ {}</text>", f"{x0 + SLOT_PAD:.0f}", f"{y - 6:.0f}",
-                                        _short(m["result"], 12)))
+                    parts.append(markup("<text class='grant' x='{}' y='{}'>→ {}</text>", f"{x0 + SLOT_PAD:.0f}", f"{y - 4:.0f}",
+                                        _short(m["result"], 8)))
                 continue
             y1, y2 = lane_y.get(m["from"]), lane_y.get(m["to"])
             if y1 is None or y2 is None:
@@ -529,11 +558,9 @@ def _diagram(pic: Picture, state: LockState) -> None:
             strokes.setdefault(tone, []).append(f"M{xa:.0f} {y1:.0f}L{xb:.0f} {y2:.0f}")
         for tone, ds in strokes.items():
             parts.append(markup("<path class='{}' d='{}'/>", tone, "".join(ds)))
-        if e.kind in ("fault", "tick") and e.client in lane_y:
-            parts.append(markup("<text class='fmark' x='{}' y='{}'>⚡</text>", f"{x0 + SLOT_W / 2:.0f}", f"{lane_y[e.client] + 7:.0f}"))
-        if e.kind == "tick":
-            parts.append(markup("<text class='tickmark' x='{}' y='{}'>⋯ {} ⋯</text>", f"{x0 + SLOT_W / 2:.0f}",
-                                DIAGRAM_Y + 50 + len(names) * LANE_H, e.label))
+        pause = (e.detail or {}).get("event") == "client_paused"  # its hatched band starts here: no mark on top
+        if e.kind in ("fault", "tick") and e.client in lane_y and not pause:
+            parts.append(markup("<text class='fmark' x='{}' y='{}'>⚡</text>", f"{x0 + SLOT_W / 2:.0f}", f"{lane_y[e.client] + 8:.0f}"))
         eps.add(f"ep-{e.n}", markup("<g id='ep-{}' class='episode k-{}{}'><title>{}</title>{}</g>", e.n, e.kind,
                                     "" if e.ok is None else (" ok" if e.ok else " no"), e.label, mark_safe("".join(parts))))
     # Validity windows (what a client believes) and pauses, on the client lanes.
@@ -548,11 +575,12 @@ def _diagram(pic: Picture, state: LockState) -> None:
             a, b = x_of(e.window[0], e) if e.n >= first else LANES_X, x_of(e.window[1])
             open_end = not shown or e.window[1] > shown[-1].end
             b = right if open_end else b
+            # Above the lane's line (a pause's band and label are below it): the two never overlap.
             bands.add(f"win-{e.n}", markup(
                 "<g id='win-{}' class='window'><rect x='{}' y='{}' width='{}' height='{}' rx='4'/>"
                 "<text x='{}' y='{}'>valid until {}{}</text></g>",
-                e.n, f"{a:.0f}", f"{lane_y[e.client] - 17:.0f}", f"{max(b - a, 4):.0f}", 17,
-                f"{b - 6:.0f}", f"{lane_y[e.client] - 4:.0f}", _ms(e.window[1]), " →" if open_end else ""))
+                e.n, f"{a:.0f}", f"{lane_y[e.client] - 26:.0f}", f"{max(b - a, 4):.0f}", 25,
+                f"{max(b - 6, a + 250):.0f}", f"{lane_y[e.client] - 6:.0f}", _ms(e.window[1]), " →" if open_end else ""))
         if e.kind == "fault" and (e.detail or {}).get("event") == "client_paused" and e.client in lane_y:
             until = e.detail["until"]
             a = x_of(e.start, e) if e.n >= first else LANES_X
@@ -560,8 +588,8 @@ def _diagram(pic: Picture, state: LockState) -> None:
             bands.add(f"pz-{e.n}", markup(
                 "<g id='pz-{}' class='pauseband'><rect x='{}' y='{}' width='{}' height='{}'/>"
                 "<text x='{}' y='{}'>paused (GC)</text></g>",
-                e.n, f"{a:.0f}", f"{lane_y[e.client] + 1:.0f}", f"{max(b - a, 4):.0f}", 16, f"{a + 6:.0f}",
-                f"{lane_y[e.client] + 14:.0f}"))
+                e.n, f"{a:.0f}", f"{lane_y[e.client] + 2:.0f}", f"{max(b - a, 4):.0f}", 25, f"{a + 6:.0f}",
+                f"{lane_y[e.client] + 22:.0f}"))
 
 
 # -- panels -----------------------------------------------------------------------------------
@@ -586,8 +614,8 @@ def card_reason(d: dict[str, Any]) -> str:
     if d.get("mode") == "consensus" and not str(d.get("result", "")).startswith("TOO SLOW"):
         return str(d.get("result"))
     if d["oks"] < d["quorum"]:
-        return f"{d['oks']}/{d['nodes']} OK < quorum {d['quorum']}"
-    return "elapsed+drift ≥ TTL"
+        return f"{d['oks']}/{d['nodes']} < quorum {d['quorum']}"
+    return f"{d['oks']}/{d['nodes']}, but too slow"
 
 
 def _panels(pic: Picture, state: LockState) -> None:

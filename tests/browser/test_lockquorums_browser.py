@@ -289,7 +289,8 @@ def test_the_process_pause_lesson_shows_the_lost_update_then_fencing_rejects_it(
     for person in (presenter, student):
         p = person.page
         expect(p.locator("#st-box")).not_to_have_class(has_class("lost"))
-        expect(p.locator("#st-box")).to_contain_text("fencing on: newest token 34")
+        expect(p.locator("#st-box")).to_contain_text("fencing on")
+        expect(p.locator("#st-box")).to_contain_text("newest token 34")
         expect(p.locator("#wr-0")).to_have_class(has_class("ok"))
         expect(p.locator("#wr-0")).to_contain_text("C2 #34")
         rejected = p.locator("#lq-storage .write.rej")
@@ -505,3 +506,118 @@ def test_a_presenters_phone_shows_the_explanation_full_width(people: People) -> 
     explain = presenter.page.locator("aside.explain").bounding_box()
     controls = presenter.page.locator("aside.controls").bounding_box()
     assert explain and explain["width"] >= 300, f"the explain aside is {explain} on a 390 px screen (controls: {controls})"
+
+
+# -- issue 9: the picture on a projector -------------------------------------------------------
+
+FULL_HD = {"width": 1920, "height": 1080}
+
+# Every visible text of the lock picture: its id path, its box on screen and its size in px.
+PICTURE_TEXTS = """() => {
+  const out = [];
+  for (const t of document.querySelectorAll('#lq-frame text')) {
+    const r = t.getBoundingClientRect(); const cs = getComputedStyle(t);
+    if (!r.width || !r.height || cs.display === 'none' || cs.visibility === 'hidden' || Number(cs.opacity) < 0.05) continue;
+    if (!t.textContent.trim() || t.closest('[aria-hidden=true]')) continue;
+    const m = t.getScreenCTM(); if (!m) continue;
+    const owner = t.closest('[id]');
+    out.push({id: owner ? owner.id : '', text: t.textContent.trim().slice(0, 40), x: r.left, y: r.top, w: r.width, h: r.height,
+              px: parseFloat(cs.fontSize) * Math.hypot(m.a, m.b)});
+  }
+  return out;
+}"""
+
+
+def settled(person: Person) -> None:
+    """Wait until no CSS animation or transition runs (a new episode pops in from a small scale)."""
+    person.page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
+
+
+def overlapping(texts: list[dict[str, Any]], slack: float = 3.0) -> list[str]:
+    """Pairs of texts whose boxes overlap by more than ``slack`` px both ways."""
+    found = []
+    for i, a in enumerate(texts):
+        for b in texts[i + 1:]:
+            w = min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"])
+            h = min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"])
+            if w > slack and h > slack:
+                found.append(f"{a['id']} {a['text']!r} and {b['id']} {b['text']!r} ({w:.0f}×{h:.0f} px)")
+    return found
+
+
+def check_picture_text(person: Person, what: str) -> None:
+    """No two labels of the picture overlap, and every one is at least 20 px on the screen."""
+    settled(person)
+    texts = person.page.evaluate(PICTURE_TEXTS)
+    assert len(texts) > 20, f"{what}: only {len(texts)} texts found"
+    clash = overlapping(texts)
+    assert not clash, f"{what}: overlapping labels:\n" + "\n".join(clash)
+    small = [f"{t['id']} {t['text']!r} {t['px']:.1f} px" for t in texts if t["px"] < 19.5]
+    assert not small, f"{what}: projected text under 20 px:\n" + "\n".join(small)
+
+
+def projector(people: People) -> tuple[Person, str]:
+    presenter = people("projector", viewport=FULL_HD)
+    code = create_lock_room(presenter)
+    present(presenter)
+    return presenter, code
+
+
+def test_projected_labels_are_20_px_and_never_overlap_through_the_process_pause_lesson(people: People) -> None:
+    """The space-time diagram's "valid until" sat on "paused (GC)"; every step of the lesson is
+    checked, projected at 1920×1080, with the boxes Chromium lays out."""
+    presenter, _code = projector(people)
+    check_picture_text(presenter, "a new room")
+    start_lesson(presenter, LESSON)
+    for step in range(1, LESSON_STEPS + 1):
+        if step > 1:
+            lesson_next(presenter)
+        check_picture_text(presenter, f"lesson step {step}")
+        if step == 6:  # C1 paused under its validity window, then wakes and loses C2's update
+            expect(presenter.page.locator("#lq-bands .pauseband")).to_have_count(1)
+            expect(presenter.page.locator("#lq-bands .window")).not_to_have_count(0)
+            presenter.screenshot("lockquorums-projection-pause-and-window-1920x1080", full_page=False)
+    presenter.screenshot("lockquorums-projection-lesson-end-1920x1080", full_page=False)
+
+
+def test_projected_labels_hold_with_failures_a_node_down_and_a_crowded_diagram(people: People) -> None:
+    presenter, _code = projector(people)
+    send(presenter, {"type": "node_crash", "node": "D"})
+    for cmd in ({"type": "acquire", "client": "C1"}, {"type": "acquire", "client": "C2"},
+                {"type": "client_pause", "client": "C1", "ms": 15_000}, {"type": "tick", "dt_ms": 10_500},
+                {"type": "acquire", "client": "C2"}, {"type": "write", "client": "C2"}, {"type": "tick", "dt_ms": 5_000},
+                {"type": "write", "client": "C1"}, {"type": "release", "client": "C2"}):
+        before = presenter.seq()
+        send(presenter, cmd)
+        presenter.wait_seq(before + 1)
+    check_picture_text(presenter, "after failures, a pause and a lost update")
+    presenter.screenshot("lockquorums-projection-busy-1920x1080", full_page=False)
+    # A scene of seven nodes and six clients.
+    before = presenter.seq()
+    send(presenter, {"type": "load_scene", "mode": "redlock", "nodes": 7, "clients": 6})
+    presenter.wait_seq(before + 1)
+    before = presenter.seq()
+    send(presenter, {"type": "acquire", "client": "C6"})
+    presenter.wait_seq(before + 1)
+    settled(presenter)
+    texts = presenter.page.evaluate(PICTURE_TEXTS)
+    clash = overlapping(texts)
+    assert not clash, "seven nodes, six clients: overlapping labels:\n" + "\n".join(clash)
+    presenter.screenshot("lockquorums-projection-7-nodes-6-clients-1920x1080", full_page=False)
+
+
+def probe(person: Person) -> dict[str, Any]:
+    return person.page.evaluate("""() => {
+      const b = s => { const e = document.querySelector(s); if (!e) return null; const r = e.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)]; };
+      return {picture: b('.picture'), frame: b('#lq-frame'), stage: b('#lq-stage'), diagram: b('#lq-diagram'), summary: b('#lq-summary'),
+              stageCTM: document.getElementById('lq-stage').getScreenCTM().a, diagramCTM: document.getElementById('lq-diagram').getScreenCTM().a};
+    }""")
+
+
+def test_probe_projection_box(people: People) -> None:
+    presenter = people("projector", viewport=FULL_HD)
+    create_lock_room(presenter)
+    present(presenter)
+    print("PROBE", probe(presenter))
+    small = [t for t in presenter.page.evaluate(PICTURE_TEXTS) if t["px"] < 20]
+    print("SMALL", len(small), sorted({(t["id"].split("-")[0], round(t["px"], 1)) for t in small}))
