@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from apps.logpartitions.sim import (
-    COMMANDS, ClusterState, Rejected, decide, evolve, initial_state, partition_for, read_records, to_json,
+    ClusterState, Rejected, decide, evolve, initial_state, partition_for, read_records, to_json,
 )
+from tests.lockquorums.test_lessons_run import ints  # every whole number in a JSON value
 
 LESSONS = Path(__file__).resolve().parents[2] / "apps" / "logpartitions" / "lessons"
 SLUGS = sorted(p.stem for p in LESSONS.glob("*.toml"))
@@ -61,18 +62,6 @@ def fold_lesson(slug: str, room_seed: str = "lesson") -> list[StepRun]:
     return runs
 
 
-def ints(value: Any) -> set[int]:
-    if isinstance(value, bool):
-        return set()
-    if isinstance(value, int):
-        return {value}
-    if isinstance(value, dict):
-        return set().union(set(), *(ints(v) for v in value.values()))
-    if isinstance(value, (list, tuple)):
-        return set().union(set(), *(ints(v) for v in value))
-    return set()
-
-
 def stated_numbers(text: str) -> set[int]:
     plain = EXEMPT.sub(" ", text)
     found = {int(m.replace(",", "")) for m in NUMBER.findall(plain)}
@@ -86,17 +75,6 @@ def known_numbers(run: StepRun) -> set[int]:
     known |= {len(state.partitions), state.brokers, state.config.replication_factor, len(state.producers),
               len(state.groups)}
     return known
-
-
-@pytest.mark.parametrize("slug", SLUGS)
-def test_lesson_has_the_shape_the_rooms_parser_wants(slug):
-    raw = load(slug)
-    assert raw["title"].strip() and raw["summary"].strip()
-    for s in raw["steps"]:
-        for key in ("title", "narration", "question"):
-            assert isinstance(s.get(key), str) and s[key].strip(), (slug, s.get("title"), key)
-        assert all(c.get("type") in COMMANDS for c in s["commands"]), (slug, s["title"])
-    assert raw["steps"][0]["commands"][0]["type"] == "load_scene"
 
 
 @pytest.mark.parametrize("room_seed", ROOM_SEEDS)
