@@ -53,3 +53,65 @@ def arc_path(start: int | float, end: int | float, radius: float) -> str:
 def key_radius(secondary_hash: int) -> float:
     """Spread key dots over a band so that neighbours on the ring do not hide each other."""
     return R_KEYS_INNER + (secondary_hash % 1000) / 1000 * (R_KEYS_OUTER - R_KEYS_INNER)
+
+
+R_RANK = 300  # a lookup's preference ranks: badges just inside the ring, clear of the node labels
+RANK_BADGE = 19  # their radius
+LABEL_BADGE = 30  # a node label's circle
+R_TICK = 200  # the ring's position marks (0, 2^30, ...): between the key band and the share donut
+
+
+def spread(angles: list[float], gap: float) -> list[float]:
+    """Angles (radians) moved apart as little as possible so that neighbours on the circle are at
+    least ``gap`` apart: labels of things that sit close together fan out around them.
+
+    Runs of labels that would collide are placed as one evenly spaced cluster centred on the
+    mean of the angles they want; clusters that then collide merge, until none do. The circle is
+    cut at the widest empty gap, so a run never straddles the cut.
+    """
+    n = len(angles)
+    tau = 2 * math.pi
+    if n < 2:
+        return list(angles)
+    if n * gap >= tau:  # no room: space them evenly from the first
+        order = sorted(range(n), key=lambda i: angles[i] % tau)
+        start = angles[order[0]] % tau
+        out = [0.0] * n
+        for j, i in enumerate(order):
+            out[i] = start + j * tau / n
+        return out
+    order = sorted(range(n), key=lambda i: angles[i] % tau)
+    wanted = [angles[i] % tau for i in order]
+    gaps = [(wanted[(j + 1) % n] - wanted[j]) % tau or (tau if n == 1 else 0.0) for j in range(n)]
+    cut = max(range(n), key=lambda j: gaps[j]) + 1  # start just after the widest gap
+    seq = [(order[(cut + j) % n], wanted[(cut + j) % n]) for j in range(n)]
+    line = []  # unwrapped, increasing
+    for idx, (i, a) in enumerate(seq):
+        while line and a < line[-1][1]:
+            a += tau
+        line.append((i, a))
+    clusters = [[k] for k in range(n)]  # indices into ``line``
+
+    def placed(cluster: list[int]) -> list[float]:
+        centre = sum(line[k][1] for k in cluster) / len(cluster)
+        first = centre - gap * (len(cluster) - 1) / 2
+        return [first + gap * j for j in range(len(cluster))]
+
+    merged = True
+    while merged:
+        merged = False
+        for c in range(len(clusters) - 1):
+            if placed(clusters[c])[-1] + gap > placed(clusters[c + 1])[0] + 1e-12:
+                clusters[c:c + 2] = [clusters[c] + clusters[c + 1]]
+                merged = True
+                break
+    out = [0.0] * n
+    for cluster in clusters:
+        for k, a in zip(cluster, placed(cluster)):
+            out[line[k][0]] = a % tau
+    return out
+
+
+def polar(a: float, radius: float) -> tuple[float, float]:
+    """The point at angle ``a`` (radians clockwise from twelve o'clock)."""
+    return CX + radius * math.sin(a), CY - radius * math.cos(a)

@@ -12,11 +12,13 @@ node owning most of each bin, with each node's exact share in the inner donut.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import mmh3
 import numpy as np
+from django.conf import settings
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.rooms.fragments import Layer, Picture, markup, render_tight
@@ -24,6 +26,7 @@ from apps.rooms.registry import RoomView
 
 from . import geometry as g
 from .sim import RingState, key_position, moved_mask
+from .sim.core import next_free_name
 
 KEY_SAMPLE = 240
 DENSE_VNODES = 256
@@ -150,28 +153,53 @@ def _draw_ring(pic: Picture, state: RingState) -> None:
                             g.arc_path(prev, int(pos[s]), g.R_RING)),
             )
             x, y = g.point(int(pos[s]), g.R_VNODE)
+            # A click removes the node (room.js sends data-send with its data-arg-*). Not a tab
+            # stop: hundreds of vnodes would bury the page; the node's label (one per node) and
+            # its row in the node list are the keyboard's way to the same command.
             vnodes.add(
                 f"v-{uid(name)}-{i}",
                 markup(
-                    "<circle id='v-{}-{}' class='vnode {}' cx='{}' cy='{}' r='9' data-node='{}' tabindex='0' role='button'>"
-                    "<title>{}#{} at {}</title></circle>",
-                    uid(name), i, colour(slots[name]), g.fmt(x), g.fmt(y), name, name, i, f"{int(pos[s]):,}",
+                    "<circle id='v-{}-{}' class='vnode {}' cx='{}' cy='{}' r='9' data-node='{}' "
+                    "data-send='remove_node' data-arg-name='{}'><title>{}#{} at {}</title></circle>",
+                    uid(name), i, colour(slots[name]), g.fmt(x), g.fmt(y), name, name, name, i, f"{int(pos[s]):,}",
                 ),
             )
     if len(state.nodes) <= LABEL_NODES:
-        for n in state.nodes:
-            p0 = _label_position(state, n.name)
-            x, y = g.point(p0, g.R_LABEL)
-            labels.add(
-                f"l-{uid(n.name)}",
-                markup(
-                    "<g id='l-{}' class='node-label {}' data-node='{}' tabindex='0' role='button'>"
-                    "<circle cx='{}' cy='{}' r='30'/><text x='{}' y='{}'>{}</text>"
-                    "<title>Node {}</title></g>",
-                    uid(n.name), colour(n.slot), n.name, g.fmt(x), g.fmt(y), g.fmt(x), g.fmt(y + 1), _short(n.name), n.name,
-                ),
-            )
+        _label_layer(labels, state)
     _share_layer(pic, state)
+
+
+def _label_layer(labels: Layer, state: RingState) -> None:
+    """One label per node beside its vnode 0, fanned out where vnodes 0 sit close together (a
+    leader line joins a moved label to its vnode). Each is a button: Enter or a click removes the
+    node."""
+    wanted = [g.angle(_label_position(state, n.name)) for n in state.nodes]
+    # Apart by the diagonal of their boxes (2·√2·r), so not even their bounding boxes touch.
+    gap = (2 * math.sqrt(2) * g.LABEL_BADGE + 4) / g.R_LABEL
+    placed = g.spread(wanted, gap)
+    for n, want, a in zip(state.nodes, wanted, placed):
+        x, y = g.polar(a, g.R_LABEL)
+        vx, vy = g.polar(want, g.R_VNODE + 12)
+        ex, ey = g.polar(a, g.R_LABEL - g.LABEL_BADGE)
+        labels.add(
+            f"l-{uid(n.name)}",
+            markup(
+                "<g id='l-{}' class='node-label {}{}' data-node='{}' data-send='remove_node' data-arg-name='{}' "
+                "tabindex='0' role='button' aria-label='Remove node {}'>"
+                "<line class='leader' x1='{}' y1='{}' x2='{}' y2='{}'/>"
+                "<circle cx='{}' cy='{}' r='{}'/><text x='{}' y='{}'>{}</text>"
+                "<title>Node {} (click or Enter to remove it)</title></g>",
+                uid(n.name), colour(n.slot), _fanned(want, a), n.name, n.name, n.name,
+                g.fmt(vx), g.fmt(vy), g.fmt(ex), g.fmt(ey),
+                g.fmt(x), g.fmt(y), g.LABEL_BADGE, g.fmt(x), g.fmt(y + 1), _short(n.name), n.name,
+            ),
+        )
+
+
+def _fanned(wanted: float, placed: float) -> str:
+    """' fanned' for a label moved off its own spot to make room (its leader line shows where)."""
+    off = abs((placed - wanted + math.pi) % (2 * math.pi) - math.pi)
+    return " fanned" if off > 1e-3 else ""
 
 
 def _label_position(state: RingState, name: str) -> int:
@@ -232,8 +260,9 @@ def _key_layers(pic: Picture, state: RingState) -> None:
         cls = colour(slot_of[int(owners[j])]) if owners is not None else "none"
         layer.add(
             f"k-{uid(key)}",
-            markup("<circle id='k-{}' class='key {}' cx='{}' cy='{}' r='7' data-key='{}'><title>{} at {} → {}</title></circle>",
-                        uid(key), cls, g.fmt(x), g.fmt(y), key, key, f"{int(hashes[j]):,}", owner or "no node"),
+            markup("<circle id='k-{}' class='key {}' cx='{}' cy='{}' r='7' data-key='{}' data-send='lookup' data-arg-key='{}'>"
+                   "<title>{} at {} → {}</title></circle>",
+                   uid(key), cls, g.fmt(x), g.fmt(y), key, key, key, f"{int(hashes[j]):,}", owner or "no node"),
         )
 
 
@@ -256,12 +285,16 @@ def _moves_layer(pic: Picture, state: RingState, seq: int, before: RingState | N
         ox, oy = g.point(int(table.positions[slot]), g.R_VNODE)
         node = state.node_names[int(table.node_index[slot])]
         path = f"M{g.fmt(kx)} {g.fmt(ky)}L{g.fmt(ox)} {g.fmt(oy)}"
+        # The pip is drawn at the key and its motion is relative to it: until the animation
+        # starts it waits on the key (not at the picture's corner), then glides to the owner.
+        glide = f"M0 0L{g.fmt(ox - kx)} {g.fmt(oy - ky)}"
         layer.add(
             f"m{seq}-{uid(key)}",
             markup(
                 "<g id='m{}-{}' class='move {}'><path class='trail' d='{}'/>"
-                "<circle class='pip' r='7'><animateMotion begin='indefinite' dur='1.4s' fill='freeze' path='{}'/></circle></g>",
-                seq, uid(key), colour(state.node(node).slot), path, path,  # type: ignore[union-attr]
+                "<circle class='pip' cx='{}' cy='{}' r='7'><animateMotion begin='indefinite' dur='1.4s' fill='freeze' path='{}'/></circle></g>",
+                seq, uid(key), colour(state.node(node).slot), path,  # type: ignore[union-attr]
+                g.fmt(kx), g.fmt(ky), glide,
             ),
         )
 
@@ -284,12 +317,21 @@ def _lookup_layer(pic: Picture, state: RingState, seq: int) -> None:
         markup("<line class='lookup-spoke' x1='{}' y1='{}' x2='{}' y2='{}'/>", g.fmt(g.CX), g.fmt(g.CY), g.fmt(kx), g.fmt(ky)),
         markup("<circle class='lookup-key' cx='{}' cy='{}' r='12'/>", g.fmt(kx), g.fmt(ky)),
     ]
-    for rank, (node, vi) in enumerate(prefs, start=1):
-        p = _vnode_position(state, node, vi)
-        x, y = g.point(p, g.R_VNODE)
+    # Each replica's vnode is ringed; its rank sits on a badge just inside the ring (the node
+    # labels are outside it), fanned out where the replicas' vnodes are close, with a leader line.
+    wanted = [g.angle(_vnode_position(state, node, vi)) for node, vi in prefs]
+    placed = g.spread(wanted, (2 * math.sqrt(2) * g.RANK_BADGE + 4) / g.R_RANK)
+    for rank, ((node, vi), want, a) in enumerate(zip(prefs, wanted, placed), start=1):
+        x, y = g.polar(want, g.R_VNODE)
         parts.append(markup("<circle class='pref pref-{}' cx='{}' cy='{}' r='{}'/>", rank, g.fmt(x), g.fmt(y), 20 if rank == 1 else 16))
-        bx, by = g.point(p, g.R_VNODE + 44)
-        parts.append(markup("<text class='pref-rank' x='{}' y='{}'>{}</text>", g.fmt(bx), g.fmt(by + 1), rank))
+        bx, by = g.polar(a, g.R_RANK)
+        lx, ly = g.polar(want, g.R_VNODE - 18)
+        parts.append(markup(
+            "<g class='pref-badge{}' data-rank='{}'><line class='leader' x1='{}' y1='{}' x2='{}' y2='{}'/>"
+            "<circle cx='{}' cy='{}' r='{}'/><text class='pref-rank' x='{}' y='{}'>{}</text>"
+            "<title>Replica {}: {} (via {}#{})</title></g>",
+            _fanned(want, a), rank, g.fmt(lx), g.fmt(ly), g.fmt(bx), g.fmt(by), g.fmt(bx), g.fmt(by), g.RANK_BADGE,
+            g.fmt(bx), g.fmt(by + 1), rank, rank, node, node, vi))
     layer.add(f"lookup-{seq}-{kid}", markup("<g id='lookup-{}-{}' class='lookup'>{}</g>", seq, kid, mark_safe("".join(parts))))
 
 
@@ -312,7 +354,12 @@ def _panels(pic: Picture, state: RingState) -> None:
         "total_vnodes": total_vnodes, "dense": total_vnodes > DENSE_VNODES,
         "sampled": len(state.keys) > KEY_SAMPLE, "key_sample": KEY_SAMPLE,
     }
-    for panel in ("ring-summary", "moved", "load", "lookup-panel"):
+    ctx["next_name"] = next_free_name(state)
+    ctx["max_vnodes"] = settings.DISTVIZ_LIMITS["max_vnodes"]
+    # The add-node vnodes field starts from the room's default, and is a new element (a new id)
+    # whenever the membership or the default changes: a stale number typed earlier never stays.
+    ctx["forms_version"] = format(mmh3.hash(repr((state.nodes, state.default_vnodes)), 0x5F, signed=False), "08x")
+    for panel in ("ring-summary", "moved", "load", "lookup-panel", "node-forms"):
         # Autoescaping templates render these; the result is markup, not user text.
         pic.panels[panel] = render_tight(f"hashring/_{panel}.html", ctx)
     _node_rows_layer(pic, rows)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from .conftest import People, Person, shot_name
+from .conftest import People, Person, close_controls, open_controls, shot_name
 
 pytestmark = pytest.mark.browser
 
@@ -375,3 +375,214 @@ def test_reconnect_after_server_restart(people: People, daphne_server, request: 
     laptop.wait_seq(seq)
     expect(laptop.page.locator('#ring-vnodes circle[data-node="E"]')).to_have_count(8)
     presenter.screenshot(shot_name(request))
+
+
+# -- issue 9: labels apart, motion that moves, keyboard, projected sizes, honest forms -------------
+
+BOXES_JS = """() => {
+    const box = el => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    return {
+        ranks: [...document.querySelectorAll('#ring-lookup .pref-badge')].map(g => [g.dataset.rank, box(g.querySelector('circle'))]),
+        labels: [...document.querySelectorAll('#ring-labels .node-label')].map(g => [g.dataset.node, box(g.querySelector('circle'))]),
+    };
+}"""
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _overlaps(boxes: dict[str, list[Any]]) -> list[str]:
+    found = []
+    ranks, labels = boxes["ranks"], boxes["labels"]
+    for i, (ra, a) in enumerate(ranks):
+        found += [f"rank {ra} on rank {rb}" for rb, b in ranks[i + 1:] if _overlap(a, b)]
+        found += [f"rank {ra} on label {n}" for n, b in labels if _overlap(a, b)]
+    for i, (na, a) in enumerate(labels):
+        found += [f"label {na} on label {nb}" for nb, b in labels[i + 1:] if _overlap(a, b)]
+    return found
+
+
+def test_preference_ranks_and_node_labels_never_overlap(people: People, request: pytest.FixtureRequest) -> None:
+    """Many lookups on a ring whose vnodes crowd each other: no rank badge touches another or a
+    node label (their bounding boxes on screen), and no two node labels touch."""
+    presenter = people("presenter", viewport={"width": 1920, "height": 1080})
+    presenter.create_room()
+    # BX's vnode 0 sits 0.02 degrees from D's, SF's 0.03 degrees from B's: four labels want two spots.
+    presenter.command("add_node", name="BX", vnodes=8)
+    presenter.command("add_node", name="SF", vnodes=8)
+    expect(presenter.page.locator("#ring-labels .node-label")).to_have_count(6)
+    assert _overlaps(presenter.page.evaluate(BOXES_JS)) == []
+    assert presenter.page.locator("#ring-labels .node-label.fanned").count() >= 2
+    crowded = 0
+    for i in range(24):
+        presenter.command("lookup", key=f"k{i}")
+        expect(presenter.page.locator("#ring-lookup .pref-badge")).to_have_count(3)
+        boxes = presenter.page.evaluate(BOXES_JS)
+        assert _overlaps(boxes) == [], (f"k{i}", _overlaps(boxes))
+        # The ranks are legible where they belong: each is the next distinct node clockwise.
+        prefs = presenter.state()["state"]["derived"]["lookup"]["preference_list"]
+        assert [int(r) for r, _ in boxes["ranks"]] == list(range(1, len(prefs) + 1))
+        titles = presenter.page.locator("#ring-lookup .pref-badge title").evaluate_all("els => els.map(e => e.textContent)")
+        assert [t.split(": ")[1].split(" ")[0] for t in titles] == prefs
+        crowded += presenter.page.locator("#ring-lookup .pref-badge.fanned").count() > 0
+    presenter.screenshot(shot_name(request), full_page=False)
+    assert crowded, "no lookup put two ranks close enough to be fanned out: the test proves nothing"
+
+
+GLIDE_SAMPLER = """() => {
+    window.__glide = [];
+    window.__glideDone = false;
+    const t0 = performance.now();
+    function frame(t) {
+        const pips = {};
+        document.querySelectorAll('#ring-moves .move').forEach(g => {
+            const pip = g.querySelector('.pip');
+            if (!pip) return;
+            const r = pip.getBoundingClientRect();
+            pips[g.id] = [r.x + r.width / 2, r.y + r.height / 2];
+        });
+        window.__glide.push({t: t, pips: pips});
+        if (t - t0 < 4500) requestAnimationFrame(frame); else window.__glideDone = true;
+    }
+    requestAnimationFrame(frame);
+}"""
+
+
+def test_moved_keys_glide_to_their_new_owner(people: People, request: pytest.FixtureRequest) -> None:
+    """After a node joins, each moving key's pip travels from the key to its new owner's vnode
+    across many animation frames: it neither sits still nor jumps."""
+    presenter = people("presenter", viewport={"width": 1920, "height": 1080})
+    presenter.create_room()
+    presenter.command("add_random_keys", count=200)
+    presenter.page.evaluate(GLIDE_SAMPLER)
+    presenter.command("add_node", name="E", vnodes=8)
+    presenter.page.wait_for_function("() => window.__glideDone", timeout=15_000)
+    samples: list[dict[str, Any]] = presenter.page.evaluate("() => window.__glide")
+    ends: dict[str, list[float]] = presenter.page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('#ring-moves .move')].map(g => {
+               const trail = g.querySelector('.trail'), m = trail.getScreenCTM(), L = trail.getTotalLength();
+               const at = d => { const p = trail.getPointAtLength(d); return [m.a * p.x + m.c * p.y + m.e, m.b * p.x + m.d * p.y + m.f]; };
+               return [g.id, at(0).concat(at(L))];
+           }))""")
+    assert ends, "no key moved: add more keys"
+    # The longest trails show the motion best.
+    ids = sorted(ends, key=lambda i: -((ends[i][2] - ends[i][0]) ** 2 + (ends[i][3] - ends[i][1]) ** 2))[:5]
+    report = []
+    for pid in ids:
+        x0, y0, x1, y1 = ends[pid]
+        length = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5
+        track = [(s["t"], s["pips"][pid]) for s in samples if pid in s["pips"]]
+        assert track, f"{pid}: never drawn"
+        steps = [((b[0] - a[0]) ** 2 + (b[1] - a[1]) ** 2) ** 0.5 for (_, a), (_, b) in zip(track, track[1:])]
+        along = [((p[0] - x0) * (x1 - x0) + (p[1] - y0) * (y1 - y0)) / length**2 for _, p in track]
+        between = sum(0.05 < f < 0.95 for f in along)
+        off = max(abs((x1 - x0) * (y0 - p[1]) - (x0 - p[0]) * (y1 - y0)) / length for _, p in track)
+        start_wait = next((t for t, p in track if ((p[0] - x0) ** 2 + (p[1] - y0) ** 2) ** 0.5 > 2), None)
+        report.append(f"{pid}: {len(track)} frames, trail {length:.0f}px, largest step {max(steps, default=0):.0f}px, "
+                      f"{between} frames between the ends, left the key {0 if start_wait is None else start_wait - track[0][0]:.0f} ms "
+                      f"after it appeared, last at {along[-1]:.2f} of the way, at most {off:.1f}px off its trail")
+        assert length > 30, report[-1]
+        assert off < 4 and min(along) > -0.03, "drawn off its trail (before it started?): " + report[-1]
+        assert along[-1] > 0.97, "never reached its owner: " + report[-1]
+        assert between >= 5, "jumped instead of gliding: " + report[-1]
+        assert max(steps) < 0.4 * length, "jumped: " + report[-1]
+    print("\n".join(report))
+    presenter.screenshot(shot_name(request), full_page=False)
+
+
+def test_node_labels_are_the_keyboards_way_to_remove_a_node(people: People, request: pytest.FixtureRequest) -> None:
+    """Tab reaches each node label on the ring (and no vnode or key dot: a few stops, not
+    hundreds); Enter or Space on it removes that node. Vnodes and key dots still act on a click."""
+    presenter = people("presenter")
+    presenter.create_room()
+    page = presenter.page
+    stops: list[str] = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        where = page.evaluate("""() => { const a = document.activeElement;
+            return a && a.closest('#ring') ? (a.getAttribute('aria-label') || a.tagName) : (a && a.closest('#nodes') ? 'NODES' : ''); }""")
+        if where:
+            stops.append(where)
+        if where == "NODES" or len(stops) > 10:
+            break
+    assert stops[:4] == [f"Remove node {n}" for n in INITIAL_NODES], stops
+    # Shift+Tab back onto B's label, Enter: B is gone.
+    page.locator('#ring-labels [data-node="B"]').focus()
+    expect(page.locator('#ring-labels [data-node="B"]')).to_have_attribute("role", "button")
+    before = presenter.seq()
+    page.keyboard.press("Enter")
+    presenter.wait_seq(before + 1)
+    assert node_names(presenter) == ["A", "C", "D"]
+    page.locator('#ring-labels [data-node="C"]').focus()
+    before = presenter.seq()
+    page.keyboard.press(" ")
+    presenter.wait_seq(before + 1)
+    assert node_names(presenter) == ["A", "D"]
+    assert page.evaluate("() => document.querySelectorAll('#ring .vnode[tabindex], #ring .key[tabindex]').length") == 0
+    # A click on a key dot looks it up (data-send="lookup").
+    dot = in_view_hittable(page, "#ring-keys circle")
+    key = dot.get_attribute("data-key")
+    before = presenter.seq()
+    dot.click()
+    presenter.wait_seq(before + 1)
+    assert presenter.state()["state"]["lookup"] == key
+    presenter.screenshot(shot_name(request), full_page=False)
+
+
+def test_projected_ring_text_is_at_least_20px(people: People, request: pytest.FixtureRequest) -> None:
+    person = people("projector", viewport={"width": 1920, "height": 1080})
+    person.context.add_init_script("try { localStorage.setItem('distviz:projection', '1'); } catch (e) {}")
+    person.create_room()
+    expect(person.page.locator("body")).to_have_class(re.compile(r"\bprojection\b"))
+    open_controls(person)
+    person.command("lookup", key="user3")
+    close_controls(person)
+    expect(person.page.locator("#ring-lookup .pref-badge")).to_have_count(3)
+    sizes: list[list[Any]] = person.page.evaluate(
+        """() => [...document.querySelectorAll('#ring text')].filter(t => t.getBoundingClientRect().width > 0).map(t =>
+               [t.textContent, parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a])""")
+    assert len(sizes) >= 4 + 4 + 3, sizes  # ticks, node labels, ranks
+    small = [(text, round(px, 1)) for text, px in sizes if px < 20]
+    ring = person.page.locator("#ring").bounding_box()
+    person.screenshot(shot_name(request), full_page=False)
+    assert not small, f"ring drawn {ring['width']:.0f}x{ring['height']:.0f}px; text under 20px: {small}"
+
+
+def test_add_node_fields_follow_the_room_and_long_names_are_refused(people: People, request: pytest.FixtureRequest) -> None:
+    presenter = people("presenter")
+    presenter.create_room()
+    page = presenter.page
+    add_vnodes = presenter.form("add_node").locator("input[name=vnodes]")
+    all_vnodes = presenter.form("set_vnodes").locator("input[name=vnodes]")
+    expect(add_vnodes).to_have_value("8")
+    expect(presenter.form("add_node").locator("input[name=name]")).to_have_attribute("placeholder", "E")
+
+    presenter.command("set_vnodes", vnodes=64)
+    expect(add_vnodes).to_have_value("64")
+    expect(all_vnodes).to_have_value("64")
+    # A number typed for one node is used for that node, then the field is the room's again.
+    presenter.command("add_node", name="E", vnodes=16)
+    assert {n["name"]: n["vnodes"] for n in presenter.state()["state"]["nodes"]}["E"] == 16
+    expect(add_vnodes).to_have_value("64")
+    expect(presenter.form("add_node").locator("input[name=name]")).to_have_attribute("placeholder", "F")
+    presenter.command("add_node")
+    assert presenter.state()["state"]["nodes"][-1] == {"name": "F", "vnodes": 64, "slot": 5}
+    # Another window (a co-presenter) changes the default: this window's fields follow.
+    laptop = people("presenter-laptop", storage_state=presenter.context.storage_state())
+    laptop.open_room(presenter.code())
+    seq = laptop.command("set_vnodes", vnodes=32)
+    presenter.wait_seq(seq)
+    expect(add_vnodes).to_have_value("32")
+    expect(all_vnodes).to_have_value("32")
+
+    # A name one character too long: refused with the reason, the field keeps every character.
+    long_name = "N" * 41
+    before = presenter.seq()
+    presenter.submit("add_node", name=long_name)
+    expect(page.locator("#flash")).to_contain_text("at most 40 characters")
+    expect(presenter.form("add_node").locator("input[name=name]")).to_have_value(long_name)
+    assert presenter.seq() == before and len(presenter.state()["state"]["nodes"]) == 6
+    presenter.submit("add_key", key="k" * 41)
+    expect(page.locator("#flash")).to_contain_text("at most 40 characters")
+    presenter.screenshot(shot_name(request), full_page=False)
