@@ -55,6 +55,7 @@ SLOT_W = (WIDTH - LANES_X - 20) / SLOTS
 SLOT_PAD = 14
 MAX_FLIGHTS = 48
 ANIM_MS = 3000  # the longest animation of one command
+MIN_FLIGHT_MS = 600  # a dot glides for at least this long, however short its link: never a jump
 
 
 def node_angles(n: int) -> list[float]:
@@ -98,13 +99,15 @@ STAGE_LAYERS = ("lq-titles", "lq-links", "lq-nodes", "lq-clients", "lq-storage",
 
 # The class race on the stage: one small mark per student under the arc of nodes (up to 60:
 # 3 rows of 20), each student's first SETs fly up from its mark to every node.
-RACE_X0, RACE_DX, RACE_COLS = 512, 25, 24
+RACE_DX, RACE_COLS = 25, 24
 RACE_Y0, RACE_DY, RACE_R = 414, 24, 9
 RACE_TITLE_Y = 388
 
 
-def race_xy(i: int) -> tuple[float, float]:
-    return RACE_X0 + (i % RACE_COLS) * RACE_DX, RACE_Y0 + (i // RACE_COLS) * RACE_DY
+def race_xy(i: int, n: int) -> tuple[float, float]:
+    """Student i of n: rows of RACE_COLS, centred under the arc."""
+    x0 = ARC_CX - (min(n, RACE_COLS) - 1) * RACE_DX / 2
+    return x0 + (i % RACE_COLS) * RACE_DX, RACE_Y0 + (i // RACE_COLS) * RACE_DY
 
 
 def frame_context(state: LockState, picture: Picture) -> dict[str, Any]:
@@ -330,7 +333,7 @@ def _race(pic: Picture, state: LockState) -> None:
         title = f"Class race: nobody got {state.quorum} of {len(state.nodes)}"
     layer.add("rs-title", markup("<text id='rs-title' class='rs-title' x='{}' y='{}'>{}</text>", ARC_CX, RACE_TITLE_Y, title))
     for i, c in enumerate(race.contenders):
-        x, y = race_xy(i)
+        x, y = race_xy(i, n)
         won = c.name == winner
         layer.add(f"rs-{i}", markup(
             "<circle id='rs-{}' class='rs{}' data-student='{}' cx='{}' cy='{}' r='{}'><title>{}{}</title></circle>",
@@ -359,23 +362,23 @@ def _race_flights(state: LockState, d: dict[str, Any], items: list[str]) -> None
     scale = min(ANIM_MS / max(longest + t_last, 1), 120.0)
     first_ok: dict[str, tuple[int, str]] = {}
     for name, t, k in flown:
-        sx, sy = race_xy(order[name])
+        sx, sy = race_xy(order[name], len(order))
         begin = (t["start"] - d["t0"]) * scale
         for node, ni in nidx.items():
             nx, ny = node_xy(state, ni)
             half = rtts[name].get(node, 2) // 2
             if node in t["timeouts"]:
-                items.append(f"m,{sx:.0f},{sy:.0f},{(sx + nx) / 2:.0f},{(sy + ny) / 2:.0f},{begin:.0f},{max(8 * scale, 120):.0f},req lost")
+                items.append(f"m,{sx:.0f},{sy:.0f},{(sx + nx) / 2:.0f},{(sy + ny) / 2:.0f},{begin:.0f},{max(8 * scale, MIN_FLIGHT_MS):.0f},req lost")
                 continue
             ok = node in t["ok"]
             at = begin + half * scale
-            items.append(f"m,{sx:.0f},{sy:.0f},{nx:.0f},{ny + NODE_R:.0f},{begin:.0f},{max(half * scale, 120):.0f},{'ok' if ok else 'no'}")
+            items.append(f"m,{sx:.0f},{sy:.0f},{nx:.0f},{ny + NODE_R:.0f},{begin:.0f},{max(half * scale, MIN_FLIGHT_MS):.0f},{'ok' if ok else 'no'}")
             if ok and (node not in first_ok or at < first_ok[node][0]):
                 first_ok[node] = (int(at), name)
     for node, (at, name) in first_ok.items():
         nx, ny = node_xy(state, nidx[node])
         text = _short(name, 10).replace(";", " ")
-        items.append(f"a,{nx:.0f},{ny - RING_R - 12:.0f},{max(at, 120)},okr,✓ {text}")
+        items.append(f"a,{nx:.0f},{ny - RING_R - 12:.0f},{max(at, MIN_FLIGHT_MS)},okr,✓ {text}")
 
 
 def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: int) -> None:
@@ -419,7 +422,7 @@ def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: 
             items.append(f"a,{nx:.0f},{ay:.0f},{(m['arrives'] - t0) * scale:.0f},timeout,TIMEOUT")
             continue
         lost = m["arrives"] is None
-        dur = max(((m["arrives"] if not lost else m["sent"] + 8) - m["sent"]) * scale, 120)
+        dur = max(((m["arrives"] if not lost else m["sent"] + 8) - m["sent"]) * scale, MIN_FLIGHT_MS)
         if m["kind"] == "request":
             x1, y1, x2, y2 = cx, cy, (nx if not lost else (cx + nx) / 2), (ny if not lost else (cy + ny) / 2)
         else:

@@ -8,6 +8,7 @@ trip each, a 10,000 ms TTL and drift = int(TTL x 0.01) + 2.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -362,11 +363,52 @@ def test_the_class_race(people: People, request: pytest.FixtureRequest) -> None:
     assert presenter.state()["seq"] == seq
     assert presenter.state()["state"]["race"]["result"] is None
 
+    # The race starts from a free lock: with C1 holding it, the presenter is told why it cannot.
+    click_in_picture(presenter, "#cl-0")
+    held = presenter.page.locator("#round #race-held")
+    expect(held).to_contain_text("C1 holds the lock on A, B, C, D, E")
+    seq = presenter.seq()
+    presenter.page.locator("#round button[data-send=race_start]").click()
+    expect(presenter.page.locator("#flash")).to_contain_text(
+        "The race starts from a free lock, and it is not free: C1 holds the lock on 5 nodes (A, B, C, D, E).")
+    assert presenter.state()["seq"] == seq
+    click_in_picture(presenter, "#cl-0")  # C1 releases
+    expect(held).to_have_count(0)
+    for s in students:
+        s.wait_seq(presenter.seq())
+        expect(s.page.locator("#lq-race .rs")).to_have_count(3)  # every student's mark under the nodes
+        expect(s.page.locator("#lq-race .rs.me")).to_have_count(1)  # and their own ringed
+
     before = presenter.seq()
     presenter.page.locator("#round button[data-send=race_start]").click()
     seq = presenter.wait_seq(before + 1)
     winner = presenter.state()["state"]["derived"]["race_winner"]
     assert winner in names, winner
+    result = presenter.state()["state"]["race"]["result"]
+    first_ok = {}  # node -> the student whose first-try SET it accepted first
+    for c in result["contenders"]:
+        rtt = dict(next(x for x in presenter.state()["state"]["race"]["contenders"] if x["name"] == c["name"])["rtt"])
+        for node in c["tries"][0]["ok"]:
+            if node not in first_ok or rtt[node] // 2 < first_ok[node][0]:
+                first_ok[node] = (rtt[node] // 2, c["name"])
+    # The race on the picture: every student's first try flies to the five nodes (15 flights,
+    # more if the winner needed a later try), each node names whose SET it accepted.
+    page = presenter.page
+    flights = page.locator("#lq-flights .flights.race .msg")
+    expect(flights).not_to_have_count(0)
+    assert flights.count() >= 15
+    tones = flights.evaluate_all("els => els.map(e => e.getAttribute('class'))")
+    assert all(t in ("msg ok", "msg no") for t in tones), tones
+    answers = page.locator("#lq-flights .answer")
+    expect(answers).to_have_count(len(first_ok))
+    for a in range(len(first_ok)):
+        expect(answers.nth(a)).to_have_css("opacity", "1", timeout=8_000)
+    shown = answers.all_text_contents()
+    assert sorted(shown) == sorted(f"✓ {name[:9] + '…' if len(name) > 10 else name}" for _, name in first_ok.values()), shown
+    expect(page.locator("#lq-race .rs.won")).to_have_count(1)
+    expect(page.locator("#lq-race .rs.won")).to_have_attribute("data-student", winner)
+    expect(page.locator("#rs-title")).to_contain_text("got the lock")
+    presenter.screenshot(shot_name(request, "picture"), full_page=False)
     for person in [presenter, *students]:
         person.wait_seq(seq)
         board = person.page.locator("#round")
@@ -606,18 +648,101 @@ def test_projected_labels_hold_with_failures_a_node_down_and_a_crowded_diagram(p
     presenter.screenshot("lockquorums-projection-7-nodes-6-clients-1920x1080", full_page=False)
 
 
-def probe(person: Person) -> dict[str, Any]:
-    return person.page.evaluate("""() => {
-      const b = s => { const e = document.querySelector(s); if (!e) return null; const r = e.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)]; };
-      return {picture: b('.picture'), frame: b('#lq-frame'), stage: b('#lq-stage'), diagram: b('#lq-diagram'), summary: b('#lq-summary'),
-              stageCTM: document.getElementById('lq-stage').getScreenCTM().a, diagramCTM: document.getElementById('lq-diagram').getScreenCTM().a};
-    }""")
+# -- the keyboard ------------------------------------------------------------------------------
+
+def focus_by_tab(person: Person, selector: str, limit: int = 80) -> None:
+    """Press Tab until the element is focused, as a keyboard user would reach it."""
+    page = person.page
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement === document.querySelector(s)", selector):
+            return
+    raise AssertionError(f"{selector} is not reachable with Tab in {limit} presses")
 
 
-def test_probe_projection_box(people: People) -> None:
-    presenter = people("projector", viewport=FULL_HD)
+def test_every_node_and_client_is_a_keyboard_button_that_does_what_the_mouse_does(people: People) -> None:
+    presenter = people("presenter", viewport=FULL_HD)
     create_lock_room(presenter)
-    present(presenter)
-    print("PROBE", probe(presenter))
-    small = [t for t in presenter.page.evaluate(PICTURE_TEXTS) if t["px"] < 20]
-    print("SMALL", len(small), sorted({(t["id"].split("-")[0], round(t["px"], 1)) for t in small}))
+    page = presenter.page
+    buttons = page.locator("#lq-stage [role=button]")
+    expect(buttons).to_have_count(len(NODES) + 2)
+    for info in buttons.evaluate_all("""els => els.map(e => ({id: e.id, tab: e.getAttribute('tabindex'), label: e.getAttribute('aria-label'),
+        send: e.dataset.send, nested: e.querySelectorAll('[tabindex], [role=button], a, button').length}))"""):
+        assert info["tab"] == "0" and info["label"] and info["send"] and info["nested"] == 0, info
+    expect(page.locator("#nd-C")).to_have_attribute("aria-label", "Node C, free: crash it")
+    expect(page.locator("#cl-0")).to_have_attribute("data-send", "acquire")
+
+    # Node C: Enter crashes it; the button now restarts it, with the fsync option ticked under Faults.
+    focus_by_tab(presenter, "#nd-C")
+    before = presenter.seq()
+    page.keyboard.press("Enter")
+    presenter.wait_seq(before + 1)
+    expect(page.locator("#nb-C")).to_have_class(DOWN)
+    expect(page.locator("#nd-C")).to_have_attribute("data-send", "node_restart")
+    expect(page.locator("#nd-C")).to_have_attribute("aria-label", re.compile(r"^Node C, down: restart it"))
+    box = page.locator("#lq-restart input[name=persistence]")
+    presenter.reveal(box)  # the Faults group (one control group is open at a time)
+    box.check()
+    focus_by_tab(presenter, "#nd-C")
+    before = presenter.seq()
+    page.keyboard.press(" ")
+    presenter.wait_seq(before + 1)
+    expect(page.locator("#nb-C")).to_have_class(UP)
+    node_c = presenter.state()["state"]["nodes"][2]
+    assert node_c["up"] and node_c["persistence"] is True  # the form's checkbox went with the command
+
+    # Client C1: Space acquires, then the same button releases.
+    focus_by_tab(presenter, "#cl-0")
+    before = presenter.seq()
+    page.keyboard.press(" ")
+    presenter.wait_seq(before + 1)
+    expect(page.locator("#cl-0")).to_have_class(has_class("holding"))
+    expect(page.locator("#cl-0")).to_have_attribute("data-send", "release")
+    expect(page.locator("#cl-0")).to_have_attribute("aria-label", re.compile(r"^Client C1, holds: .* release the lock$"))
+    focus_by_tab(presenter, "#cl-0")
+    before = presenter.seq()
+    page.keyboard.press("Enter")
+    presenter.wait_seq(before + 1)
+    expect(page.locator("#cl-0")).to_have_class(has_class("released"))
+
+
+# -- motion ------------------------------------------------------------------------------------
+
+# Every message dot's centre on screen, each animation frame for `ms` milliseconds, from before
+# the command is sent (window.__dots, then window.__dotsDone).
+SAMPLE_DOTS = """ms => {
+  const frames = []; const t0 = performance.now(); window.__dots = frames; window.__dotsDone = false;
+  const step = () => {
+    frames.push([...document.querySelectorAll('#lq-flights .msg')].map(d => {
+      const r = d.getBoundingClientRect(); return r.width ? [r.left + r.width / 2, r.top + r.height / 2] : null; }));
+    if (performance.now() - t0 < ms) requestAnimationFrame(step); else window.__dotsDone = true;
+  };
+  requestAnimationFrame(step);
+}"""
+
+
+def test_message_dots_glide_along_their_links_and_never_jump(people: People) -> None:
+    """Sampled every animation frame, each SET/reply dot that flies moves in small steps from its
+    start to its end: none sits still for the whole flight, none jumps across the picture."""
+    presenter = people("presenter", viewport=FULL_HD, reduced_motion="no-preference")
+    create_lock_room(presenter)
+    before = presenter.seq()
+    presenter.page.evaluate(SAMPLE_DOTS, 4500)
+    presenter.page.locator("#cl-0").click()
+    presenter.wait_seq(before + 1)
+    presenter.page.wait_for_function("() => window.__dotsDone === true")
+    frames = [f for f in presenter.page.evaluate("() => window.__dots") if f]
+    assert len(frames) > 60, f"only {len(frames)} animation frames with dots"
+    dots = max(len(f) for f in frames)
+    assert dots == 2 * len(NODES), dots  # a SET and a reply per node
+    scale = presenter.page.evaluate("() => document.getElementById('lq-stage').getScreenCTM().a")
+    for i in range(dots):
+        track = [f[i] for f in frames if i < len(f) and f[i] is not None]
+        assert len(track) > 10, f"dot {i} was drawn in {len(track)} frames only"
+        travel = math.dist(track[0], track[-1])
+        assert travel > 100 * scale, f"dot {i} moved {travel:.0f} px in all: it never flew"
+        steps = [math.dist(a, b) for a, b in zip(track, track[1:])]
+        moving = [d for d in steps if d > 0.5]
+        assert len(moving) >= 5, f"dot {i} moved in {len(moving)} frames only: it jumped ({[round(d) for d in steps if d > 0.5]})"
+        assert max(steps) < travel / 3, f"dot {i} jumped {max(steps):.0f} px in one frame of a {travel:.0f} px flight"
