@@ -50,6 +50,11 @@ class Concept:
     # that participant's sockets when it changed (``personal.py``): keep it a pure function of
     # (state, entry).
     my_entry: Callable[[Any, dict[str, Any]], str] | None = None
+    # Optional, for speed: a cheap value (comparable with ==) that ``my_entry`` depends on, e.g.
+    # the owner and neighbours of the student's key. Given it, the engine draws a panel again
+    # only when its basis changed; without it, it draws every entry's panel after every change
+    # of state (a tick too) and compares the markup.
+    my_entry_basis: Callable[[Any, dict[str, Any]], Any] | None = None
     # Concept events that load a new scene: the round's entries, leaderboard, marks and every
     # participant's own panel are over (the round, if open, stays open for new entries).
     scene_events: frozenset[str] = frozenset({"scene_loaded"})

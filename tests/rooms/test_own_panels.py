@@ -376,3 +376,35 @@ def test_own_panels_are_drawn_once_per_entry_and_state_not_per_viewer(monkeypatc
     out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "present"}))
     assert (calls, out.mine) == ([], {})  # the state did not change: nothing drawn
     personal.PANELS.clear()
+
+
+@pytest.mark.django_db
+def test_with_a_basis_a_panel_is_drawn_only_when_its_basis_moved(monkeypatch):
+    """A concept may say what a panel depends on (``my_entry_basis``): then a change of state
+    that does not move it (a tick, a look-up) draws nothing, and one that does draws that panel."""
+    from apps.rooms.consumers import render_outgoing
+    from apps.rooms.services import Actor, room_create
+
+    calls: list[str] = []
+    concept = REGISTRY["hashring"]
+    draw = concept.my_entry
+
+    def counted(state: Any, entry: dict[str, Any]) -> str:
+        calls.append(entry["entry"])
+        return draw(state, entry)
+
+    def basis(state: Any, entry: dict[str, Any]) -> Any:
+        return state.owner_of(entry["entry"]) if entry["entry"] in state.key_set else None
+
+    monkeypatch.setitem(REGISTRY, "hashring", dataclasses.replace(concept, my_entry=counted, my_entry_basis=basis))
+    personal.PANELS.clear()
+    room, _ = room_create(concept="hashring")
+    room_command_apply(code=room.code, actor=PRESENTER, command={"type": "round_open", "kind": "own_key"})
+    render_outgoing(room_command_apply(code=room.code, actor=Actor("participant", "Ada", "p-ada"), command={"type": "add_my_key"}))
+    calls.clear()
+    out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "lookup", "key": "user1"}))
+    assert (calls, out.mine) == ([], {})
+    owner = room_state(Room.objects.get(pk=room.pk)).owner_of("Ada")
+    out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "remove_node", "name": owner}))
+    assert calls == ["Ada"] and list(out.mine) == ["p-ada"]
+    personal.PANELS.clear()
