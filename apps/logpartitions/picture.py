@@ -174,8 +174,8 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
                 "<rect id='unc-{}' class='uncommitted-zone' x='{}' y='{}' width='{}' height='{}' rx='6'/>",
                 i, hx + 1, y + CELL_TOP - 3, ex - hx - 2, CELL_H + 6))
         marks.add(f"hw-{i}", markup(
-            "<g id='hw-{}' class='hw' transform='translate({} {})'><path/><text y='{}'>HW {}</text></g>",
-            i, hx, y, HW_LABEL_Y, p["high_watermark"],
+            "<g id='hw-{}' class='hw{}' transform='translate({} {})'><path/><text y='{}'>HW {}</text></g>",
+            i, _edge_class(hx), hx, y, HW_LABEL_Y, p["high_watermark"],
         ))
         _followers(marks, p, first, y)
         for g in groups:
@@ -192,6 +192,12 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
             ))
 
 
+def _edge_class(x: int) -> str:
+    """A marker near the right end of the page puts its label to its left (" end"), so the
+    label stays inside the picture."""
+    return " end" if x > CELLS_X + (WINDOW - 1) * (CELL_W + CELL_GAP) else ""
+
+
 def _followers(marks: Any, p: dict[str, Any], first: int, y: int) -> None:
     """Each follower's LEO: a marker and its label in one group that moves as one. Labels
     closer than LEO_LABEL_W stack, so two followers at (or near) one offset stay readable."""
@@ -203,8 +209,8 @@ def _followers(marks: Any, p: dict[str, Any], first: int, y: int) -> None:
         level = next(n for n in range(len(placed) + 1) if n not in taken)
         placed.append((lx, level))
         marks.add(f"leo-{p['index']}-{r['broker']}", markup(
-            "<g id='leo-{}-{}' class='leo {}' transform='translate({} {})'><path/><text y='{}'>b{} {}</text></g>",
-            p["index"], r["broker"], r["status"], lx, y, LEO_LABEL_Y + LEO_LABEL_STEP * level,
+            "<g id='leo-{}-{}' class='leo {}{}' transform='translate({} {})'><path/><text y='{}'>b{} {}</text></g>",
+            p["index"], r["broker"], r["status"], _edge_class(lx), lx, y, LEO_LABEL_Y + LEO_LABEL_STEP * level,
             r["broker"], r["leo"],
         ))
 

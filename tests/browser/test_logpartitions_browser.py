@@ -407,6 +407,17 @@ ROW_BOXES = """() => {
 }"""
 
 
+# Texts of the partitions drawn outside the SVG's viewBox (cut off where the picture is exactly
+# its viewBox's shape, as on a phone).
+OUTSIDE = """() => {
+  const svg = document.getElementById('lp-rows');
+  const m = svg.getScreenCTM(), vb = svg.viewBox.baseVal;
+  const left = m.e + vb.x * m.a, right = m.e + (vb.x + vb.width) * m.a;
+  return Array.from(svg.querySelectorAll('text')).filter(t => !t.closest('.flight')).map(t => [t, t.getBoundingClientRect()])
+    .filter(([t, r]) => r.left < left - 0.5 || r.right > right + 0.5).map(([t]) => (t.closest('[id]') || t).id + ' ' + t.textContent);
+}"""
+
+
 def overlaps(boxes: list[dict[str, Any]], slack: float = 0.5) -> list[tuple[str, str]]:
     found = []
     for i, a in enumerate(boxes):
@@ -494,7 +505,10 @@ SAMPLER = """([ms]) => new Promise(done => {
   function frame() {
     const f = {leo: {}, hw: {}, cells: {}};
     document.querySelectorAll('#lp-marks .leo').forEach(g => {
-      f.leo[g.id] = [centre(g.querySelector('path')), centre(g.querySelector('text'))];
+      // the label's anchor: its centre, or its right end for a label drawn left of its marker
+      const label = g.querySelector('text'), r = label.getBoundingClientRect();
+      const anchor = g.classList.contains('end') ? [r.right] : centre(label);
+      f.leo[g.id] = [centre(g.querySelector('path')), anchor];
     });
     document.querySelectorAll('#lp-marks .hw').forEach(g => {
       const gliding = g.getAnimations().some(a => a.transitionProperty === 'transform');
@@ -525,8 +539,10 @@ def test_playing_at_4x_markers_glide_with_their_labels_and_cells_pop_in_whole(pe
     expect(page.locator("#room-bar .play")).to_contain_text("Pause")
     page.wait_for_function("() => document.querySelectorAll('#lp-cells .cell').length >= 12")
     frames = page.evaluate(SAMPLER, [2500])
-    overlap_rows = page.evaluate(ROW_BOXES)
     page.locator("#room-bar .play").click()
+    expect(page.locator("#room-bar .play")).to_contain_text("Play")
+    page.wait_for_function("() => !document.querySelector('#lp-marks .hw').getAnimations().length")
+    overlap_rows, outside = page.evaluate(ROW_BOXES), page.evaluate(OUTSIDE)
     presenter.screenshot("logpartitions-playing-4x-1920x1080", full_page=False)
     assert len(frames) >= 30, len(frames)
 
@@ -557,6 +573,7 @@ def test_playing_at_4x_markers_glide_with_their_labels_and_cells_pop_in_whole(pe
     assert seen_new >= 5, seen_new
     for row, boxes in overlap_rows.items():
         assert not overlaps(boxes), f"P{row}: {overlaps(boxes)}"
+    assert outside == [], outside
 
 
 def test_brokers_and_consumers_work_from_the_keyboard(people: People) -> None:
