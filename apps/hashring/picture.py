@@ -409,18 +409,27 @@ def change_view(state: RingState) -> dict[str, Any] | None:
 
 
 def load_chart(state: RingState, rows: list[NodeRow], stats: dict[str, float] | None) -> dict[str, Any] | None:
+    """Keys per node as bars, against the ideal: K/n when every node weighs the same, else each
+    node's own K·w/W (a node with twice the vnodes should hold twice the keys)."""
     if not rows or stats is None:
         return None
     width, height, top = 560.0, 200.0, 10.0
-    most = max(max(r.keys for r in rows), stats["mean"]) or 1
+    total_keys = len(state.keys)
+    total_w = sum(r.vnodes for r in rows)
+    weighted = len({r.vnodes for r in rows}) > 1
+    ideals = [total_keys * r.vnodes / total_w for r in rows]
+    most = max(max(r.keys for r in rows), stats["mean"], max(ideals) if weighted else 0) or 1
     step = width / len(rows)
     bars = []
     for i, r in enumerate(rows):
         h = height * r.keys / most
         bars.append({"row": r, "x": round(i * step + step * 0.12, 1), "w": round(step * 0.76, 1),
-                     "y": round(top + height - h, 1), "h": round(h, 1), "cx": round(i * step + step / 2, 1)})
+                     "y": round(top + height - h, 1), "h": round(h, 1), "cx": round(i * step + step / 2, 1),
+                     "ideal": round(ideals[i], 1), "ideal_y": round(top + height - height * ideals[i] / most, 1),
+                     "ideal_x1": round(i * step + step * 0.04, 1), "ideal_x2": round(i * step + step * 0.96, 1)})
     ideal_y = round(top + height - height * stats["mean"] / most, 1)
     return {"bars": bars, "ideal_y": ideal_y, "width": width, "height": height + top, "labels": len(rows) <= SHARE_NODES,
+            "weighted": weighted, "top_ideal_y": min(b["ideal_y"] for b in bars),
             "lean_path": None if len(rows) <= SHARE_NODES else
             "".join(f"M{b['x']:.0f} {b['y']:.0f}h{b['w']:.0f}v{b['h']:.0f}h-{b['w']:.0f}z" for b in bars)}
 

@@ -164,3 +164,16 @@ def test_moved_and_modulo_percentages_are_the_counts_over_k():
     assert close(printed(html, "moved"), 100 * ref.counts(ref.state_nodes(after), after.keys)["E"] / k)
     shown = re.sub(r"<small>.*", "", printed(html, "hash % N would move")).strip().rstrip("%")
     assert close(shown, 100 * modulo / k)
+
+
+def test_load_chart_ideal_is_each_nodes_weight_when_weights_differ():
+    state = weighted()
+    chart = pic.base_picture(state).panels["load"]
+    ideals = dict(re.findall(r"<title>(\w+): ideal (\d+/\d+) of the keys ≈ ([\d.]+)</title>", chart)[i][::2]
+                  for i in range(4))
+    k = len(state.keys)
+    for name, w in ref.state_nodes(state):
+        assert close(ideals[name], k * w / 156), (name, ideals[name])
+    assert "ideal K·w/W" in chart and "ideal K/n" not in chart
+    equal = pic.base_picture(STATES["three-nodes-100-vnodes"]()).panels["load"]
+    assert "ideal K/n" in equal and "K·w/W" not in equal
