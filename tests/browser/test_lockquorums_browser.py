@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -746,3 +747,52 @@ def test_message_dots_glide_along_their_links_and_never_jump(people: People) -> 
         moving = [d for d in steps if d > 0.5]
         assert len(moving) >= 5, f"dot {i} moved in {len(moving)} frames only: it jumped ({[round(d) for d in steps if d > 0.5]})"
         assert max(steps) < travel / 3, f"dot {i} jumped {max(steps):.0f} px in one frame of a {travel:.0f} px flight"
+
+
+# -- accessibility of the states a lesson and a race reach ---------------------------------------
+
+def axe_violations(person: Person) -> list[str]:
+    axe = pytest.importorskip("axe_playwright_python", reason="axe-playwright-python (requirements-dev.txt) ships axe-core")
+    page = person.page
+    page.evaluate((Path(axe.__file__).parent / "axe.min.js").read_text(encoding="utf-8"))
+    # The lock room's own parts (the page around them is test_accessibility_browser's).
+    parts = [s for s in ("#lq-frame", "#lq-summary", "#lq-math", "#round", "#my-entry", "#controls", ".explain")
+             if page.locator(s).count()]
+    result = page.evaluate("""([tags, parts]) => axe.run({include: parts.map(p => [p])},
+                               {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})""",
+                           [["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"], parts])
+    return [f"{v['id']} ({v['impact']}, {len(v['nodes'])}×): {v['help']} — "
+            + ", ".join(" ".join(map(str, n["target"])) for n in v["nodes"][:6]) for v in result["violations"]]
+
+
+def test_no_wcag_violation_after_a_race_a_failed_try_and_a_lost_update(people: People) -> None:
+    presenter, code = projector(people)
+    students = [student_joins(people, f"student-{i}", code, name) for i, name in enumerate(["Ada", "Grace"])]
+    open_controls(presenter)
+    before = presenter.seq()
+    presenter.page.locator("#presenter-tools button[data-send=round_open][data-arg-kind=race]").click()
+    presenter.wait_seq(before + 1)
+    for s in students:
+        s.wait_seq(presenter.seq())
+        before = s.seq()
+        s.page.locator(".round-form button[type=submit]").click()
+        s.wait_seq(before + 2)
+    before = presenter.seq()
+    send(presenter, {"type": "race_start"})
+    seq = presenter.wait_seq(before + 1)
+    for person in [presenter, *students]:
+        person.wait_seq(seq)
+        settled(person)
+        found = axe_violations(person)
+        assert not found, f"axe-core after the race, {person.name}:\n" + "\n".join(found)
+    # A failed acquisition (the race's winner holds every node) and the process pause's lost update.
+    before = presenter.seq()
+    send(presenter, {"type": "acquire", "client": "C1"})
+    presenter.wait_seq(before + 1)
+    expect(presenter.page.locator("#lq-math .why")).to_contain_text(re.compile(r"why: [0-2] of 5 < quorum 3"))
+    start_lesson(presenter, LESSON)
+    for _ in range(5):
+        lesson_next(presenter)
+    settled(presenter)
+    found = axe_violations(presenter)
+    assert not found, "axe-core at the lost update:\n" + "\n".join(found)
