@@ -152,3 +152,38 @@ def test_lesson_1_says_what_its_scenes_do(room_seed):
     for p in range(3):
         assert [(r.offset, r.key, r.value) for r in records(s, p)] == [
             (r.offset, r.key, r.value) for r in records(tick.after, p)]
+
+
+@pytest.mark.parametrize("room_seed", ROOM_SEEDS)
+def test_lesson_2_retries_with_acks_all_and_loses_with_acks_1(room_seed):
+    runs = fold_lesson("02-acks-and-failover", room_seed)
+    slow = runs[0].after
+    assert slow.config.follower_fetch_per_tick == 1 and slow.producer("producer").acks == "all"
+
+    five = runs[1].after  # "5 records with key alice: all go to P0, led by b0 ... HW 1: 1 acknowledged, 4 waiting"
+    p0 = five.partitions[0]
+    assert partition_for("alice", 3) == 0 and p0.leader == 0 and p0.replicas == (0, 1)
+    assert (p0.log.end, p0.leo_of(1), p0.high_watermark) == (5, 1, 1)
+    producer = five.producer("producer")
+    assert (producer.acknowledged, producer.waiting) == (1, 4)
+
+    stop = runs[2]  # "b1 leads P0 with the 1 record it has; 4 cut, never told; nothing counts as lost"
+    p0 = stop.after.partitions[0]
+    assert (p0.leader, p0.log.end) == (1, 1)
+    [election] = [e for e in stop.events[0]["data"]["elections"] if e["partition"] == 0]
+    assert (election["truncated"], election["never_acked"], election["lost"]) == (4, 4, 0)
+    assert stop.after.lost_records == 0 and stop.after.producer("producer").failed == 4
+
+    ones = runs[3]  # "b0 back as a follower; acks=1; 5 more to P0 led by b1, all 5 acknowledged; b0 has 1 of them"
+    s = ones.after
+    p0 = s.partitions[0]
+    assert s.brokers_up[0] and p0.leader == 1 and 0 in p0.isr and s.producer("producer").acks == 1
+    assert s.producer("producer").acknowledged - stop.after.producer("producer").acknowledged == 5
+    assert (p0.log.end, p0.leo_of(0)) == (6, 2)  # the 1 old record, then 1 of the 5 new ones
+
+    lost = runs[4]  # "b0 leads P0; the 4 records it never had are cut: 4 acknowledged records lost"
+    p0 = lost.after.partitions[0]
+    assert (p0.leader, p0.log.end) == (0, 2)
+    [election] = [e for e in lost.events[0]["data"]["elections"] if e["partition"] == 0]
+    assert election["clean"] and (election["truncated"], election["lost"], election["committed_lost"]) == (4, 4, 0)
+    assert lost.after.lost_records == 4 and lost.after.producer("producer").lost == 4
