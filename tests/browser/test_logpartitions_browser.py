@@ -465,6 +465,9 @@ def test_projected_text_is_at_least_20px_and_nothing_overlaps(people: People) ->
     for sel in ("#lp-rows", "#lp-groups", "#lp-brokers"):
         box = page.locator(sel).bounding_box()
         assert box and box["y"] >= 0 and box["y"] + box["height"] <= 1080 + 1, (sel, box)
+    press(page, "t")  # the dark theme, for the screenshot
+    presenter.screenshot("logpartitions-projection-dark-1920x1080", full_page=False)
+    press(page, "t")
     press(page, "p")
 
 
