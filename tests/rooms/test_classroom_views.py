@@ -15,7 +15,7 @@ from apps.rooms.panels import room_bar_html
 from apps.rooms.registry import get
 from apps.rooms.services import CommandRejected, hash_key, room_command_apply, room_create, room_view
 
-from .conftest import ORIGIN, PRESENTER
+from .conftest import ORIGIN, PRESENTER, created_as_presenter
 from .wire import frame, open_socket, reply, update
 
 pytestmark = pytest.mark.django_db
@@ -422,3 +422,12 @@ def test_room_bar_controls_are_all_marked_presenter_only(code):
     for tag in controls:
         classes = re.search(r'class="([^"]*)"', tag)
         assert classes and "presenter-only" in classes.group(1).split(), tag
+
+
+@pytest.mark.parametrize("concept", ["hashring", "log-partitions", "lock-quorums"])
+def test_room_pages_show_no_template_comment_text(transactional_db, concept):
+    # Django's {# #} is one line only: a comment over two lines would be printed on the page.
+    _presenter, code = created_as_presenter(concept)
+    for who in (_presenter, Client()):
+        page = who.get(f"/r/{code}/").content.decode()
+        assert "{#" not in page and "#}" not in page
