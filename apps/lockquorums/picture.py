@@ -208,7 +208,9 @@ def _nodes(pic: Picture, state: LockState) -> None:
             act, args, verb = "node_crash", "", "crash it"
         else:
             act, args, verb = "node_restart", " data-args-from='lq-restart'", "restart it (with the restart options under Faults)"
-        label = f"{_node_title(state, n)}, {'down' if not n.up else (f'{owner} holds it' if owner else 'free')}: {verb}"
+        # Up or down, and what a press does: the label changes only when the node crashes or
+        # restarts (who holds its key is the body's title), so an acquisition does not morph it.
+        label = f"{_node_title(state, n)}, {'down' if not n.up else 'up'}: {verb}"
         layer.add(f"nd-{n.name}", markup(
             "<g id='nd-{}' class='lnode' data-lnode='{}' tabindex='0' role='button' aria-label='{}' data-send='{}' data-arg-node='{}'{}>"
             "<circle class='ttl-track' cx='{}' cy='{}' r='{}'/></g>",
@@ -273,13 +275,11 @@ def _clients(pic: Picture, state: LockState) -> None:
             "<g id='cl-{}' class='client {}{}{}' data-client='{}' tabindex='0' role='button' aria-label='{}' data-send='{}' data-arg-client='{}'>"
             "<rect x='{}' y='{}' width='{}' height='{}' rx='10'/>"
             "<text x='{}' y='{}' class='cname'>{}{}</text><text x='{}' y='{}' class='cstate'>{}</text>{}"
-            "<text x='{}' y='{}' class='cmath'>{}</text>"
-            "<title>Client {}: {}. Click to {}.</title></g>",
+            "<text x='{}' y='{}' class='cmath'>{}</text></g>",
             i, c.status, " believes" if believes else "", " stale" if stale else "", c.name,
-            f"Client {c.name}, {line}: {verb}", act, c.name,
+            f"Client {c.name}, {line}{' (it believes it still holds the lock)' if believes else ''}: {verb}", act, c.name,
             x, y, CLIENT_W, h, x + 16, y + (32 if h == CLIENT_H else 29), _short(c.name, 10), token,
             x + 16, y + (64 if h == CLIENT_H else 57), line, pause, x + 16, y + 94, third,
-            c.name, line + (" (it believes it still holds the lock)" if believes else ""), verb,
         ))
 
 

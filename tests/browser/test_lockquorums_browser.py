@@ -671,7 +671,7 @@ def test_every_node_and_client_is_a_keyboard_button_that_does_what_the_mouse_doe
     for info in buttons.evaluate_all("""els => els.map(e => ({id: e.id, tab: e.getAttribute('tabindex'), label: e.getAttribute('aria-label'),
         send: e.dataset.send, nested: e.querySelectorAll('[tabindex], [role=button], a, button').length}))"""):
         assert info["tab"] == "0" and info["label"] and info["send"] and info["nested"] == 0, info
-    expect(page.locator("#nd-C")).to_have_attribute("aria-label", "Node C, free: crash it")
+    expect(page.locator("#nd-C")).to_have_attribute("aria-label", "Node C, up: crash it")
     expect(page.locator("#cl-0")).to_have_attribute("data-send", "acquire")
 
     # Node C: Enter crashes it; the button now restarts it, with the fsync option ticked under Faults.
