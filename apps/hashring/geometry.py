@@ -58,7 +58,7 @@ def key_radius(secondary_hash: int) -> float:
 R_RANK = 300  # a lookup's preference ranks: badges just inside the ring, clear of the node labels
 RANK_BADGE = 19  # their radius
 LABEL_BADGE = 30  # a node label's circle
-R_TICK = 200  # the ring's position marks (0, 2^30, ...): between the key band and the share donut
+R_TICK = 206  # the ring's position marks (0, 2^30, ...): between the key band and the share donut
 
 
 def spread(angles: list[float], gap: float) -> list[float]:
