@@ -534,6 +534,10 @@ def test_phone_screenshot_and_the_picture_scrolls_inside_its_frame(people: Peopl
     assert sizes["overflow"] == "auto" and sizes["scroll"] >= 880 > sizes["client"], sizes
     box = picture.bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1, box
+    # ... and says so, right under it.
+    hint = page.locator(".lq-scroll-hint")
+    expect(hint).to_be_visible()
+    expect(hint).to_contain_text("swipe it sideways")
 
 
 def test_phone_page_does_not_scroll_sideways(people: People) -> None:
