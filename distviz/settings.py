@@ -102,7 +102,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["OPTIONS"]["timeout"] = 20
     # A file, not :memory:, so a live server process in the browser tests sees the same data.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # DISTVIZ_TEST_DB gives a test run its own file (two runs at once on one file break each other).
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DISTVIZ_TEST_DB") or str(BASE_DIR / ".test-db.sqlite3")}
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

@@ -219,7 +219,9 @@ def test_a_class_joins_follows_and_takes_part_in_a_round(people: People, request
 
     # The presenter closes the round: the students follow along again, and may not enter.
     seq = tool(presenter, "button[data-send=round_close]")
-    expect(page.locator("#round h2")).to_contain_text("Round closed")
+    # ... and the round's board and the ring's labels go away on every screen.
+    expect(page.locator("#round")).to_be_empty()
+    expect(page.locator("#ring-round .round-mark")).to_have_count(0)
     for s in (ada, grace):
         s.wait_seq(seq)
         expect(s.page.locator("#room-bar")).to_have_attribute("data-round", "")
