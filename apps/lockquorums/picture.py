@@ -574,16 +574,27 @@ def _diagram(pic: Picture, state: LockState) -> None:
             pass
         elif not ((e.window and e.window[1] > page_start) or ((e.detail or {}).get("until") or 0) > page_start):
             continue
-        if e.window is not None and e.client in lane_y:
-            a, b = x_of(e.window[0], e) if e.n >= first else LANES_X, x_of(e.window[1])
-            open_end = not shown or e.window[1] > shown[-1].end
-            b = right if open_end else b
+        rel = next((r for r in state.trace if r.n > e.n and r.kind == "release" and r.client == e.client), None) \
+            if e.window is not None else None
+        if rel is not None and rel.n < first and rel.start < e.window[1]:
+            pass  # held and released on earlier pages: nothing of it on this one
+        elif e.window is not None and e.client in lane_y:
+            # A client that released stops believing it holds the lock: its band ends there.
+            if rel is not None and rel.start < e.window[1]:
+                a = x_of(e.window[0], e) if e.n >= first else LANES_X
+                b = x_of(rel.start, rel) if rel.n >= first else LANES_X
+                open_end, text = False, f"released at {_ms(rel.start)}"
+            else:
+                a, b = x_of(e.window[0], e) if e.n >= first else LANES_X, x_of(e.window[1])
+                open_end = not shown or e.window[1] > shown[-1].end
+                b = right if open_end else b
+                text = f"valid until {_ms(e.window[1])}"
             # Above the lane's line (a pause's band and label are below it): the two never overlap.
             bands.add(f"win-{e.n}", markup(
                 "<g id='win-{}' class='window'><rect x='{}' y='{}' width='{}' height='{}' rx='4'/>"
-                "<text x='{}' y='{}'>valid until {}{}</text></g>",
+                "<text x='{}' y='{}'>{}{}</text></g>",
                 e.n, f"{a:.0f}", f"{lane_y[e.client] - 26:.0f}", f"{max(b - a, 4):.0f}", 25,
-                f"{max(b - 6, a + 250):.0f}", f"{lane_y[e.client] - 6:.0f}", _ms(e.window[1]), " →" if open_end else ""))
+                f"{max(b - 6, a + 250):.0f}", f"{lane_y[e.client] - 6:.0f}", text, " →" if open_end else ""))
         if e.kind == "fault" and (e.detail or {}).get("event") == "client_paused" and e.client in lane_y:
             until = e.detail["until"]
             a = x_of(e.start, e) if e.n >= first else LANES_X

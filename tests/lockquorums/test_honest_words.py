@@ -119,3 +119,19 @@ def test_the_race_headline_with_too_few_nodes_up_says_so_not_split_votes():
     assert text.startswith("The race: 2 clients sent SET NX PX to every node at once. Nobody got 3 of 5: only 2 nodes answered.")
     panel = text_of(concept.round_panel(s, {"kind": "race", "title": "Race for the lock", "open": True}))
     assert "Nobody got 3 of 5: only 2 nodes answered" in panel and "split" not in panel
+
+
+# -- the validity band -----------------------------------------------------------------------
+
+def band(state) -> str:
+    return " | ".join(html.unescape(t) for t in re.findall(r"<text [^>]*>([^<]*)</text>", pic.base_picture(state).layers["lq-bands"].inner()))
+
+
+def test_a_released_clients_validity_band_ends_at_its_release():
+    s = fold(initial_state(), {"type": "acquire", "client": "C1", "_seed": 1})
+    assert band(s) == "valid until 9,883 →"
+    s = fold(s, {"type": "tick", "dt_ms": 1000}, {"type": "release", "client": "C1"})
+    assert band(s) == "released at 1,015"  # it no longer believes it holds the lock
+    # ... and a client that never released keeps believing until its validity ends.
+    s = fold(s, {"type": "acquire", "client": "C2", "_seed": 2})
+    assert band(s) == "released at 1,015 | valid until 10,898 →"
