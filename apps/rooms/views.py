@@ -1,6 +1,7 @@
 """Pages and JSON for rooms. The live part happens over the WebSocket (consumers.py)."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -80,7 +81,9 @@ def room_page(request: HttpRequest, code: str) -> HttpResponse:
         role = "viewer"
     view = room_view(room, role)
     state = room_state(room)
-    join_url = request.build_absolute_uri(f"/r/{room.code}/")
+    # The address students open (`make classroom` sets DISTVIZ_PUBLIC_URL), never the host the presenter typed.
+    public = settings.DISTVIZ_PUBLIC_URL
+    join_url = f"{public}/r/{room.code}/" if public else request.build_absolute_uri(f"/r/{room.code}/")
     current = shown_round(room)
     name_error = request.session.get("name_error")
     if name_error is not None:
