@@ -296,8 +296,8 @@ def test_a_flight_is_gone_after_the_next_broadcast_and_the_new_cell_can_be_click
     try:
         expect(presenter.page.locator("#lp-flights .flight")).to_have_count(0, timeout=2000)
     finally:
-        cell.click(timeout=2000)  # at its centre, where the flight's circle came to rest
-    expect(cell).to_have_class(HL, timeout=2000)
+        cell.click()  # at its centre, where the flight's circle came to rest
+    expect(cell).to_have_class(HL)
 
 
 # -- the clock: a streaming producer ----------------------------------------------------------------
