@@ -240,15 +240,16 @@ def _groups(pic: Picture, state: ClusterState, groups: list[dict[str, Any]]) -> 
         rows = []
         for m in g["members"]:
             parts = _names(m["partitions"]) or "idle"
-            # The whole row is the control (a click anywhere on it, or Enter/Space on it).
+            # The whole row is the control (a click anywhere on it, or Enter/Space on it);
+            # data-student lets a student's screen mark their own row (room.js: .me).
             rows.append(markup(
-                "<div id='gm-{}-{}-{}' class='member{}' data-group='{}' data-member='{}' role='button' tabindex='0' "
+                "<div id='gm-{}-{}-{}' class='member{}' data-group='{}' data-member='{}' data-student='{}' role='button' tabindex='0' "
                 "data-send='group_leave' data-arg-group='{}' data-arg-member='{}' "
                 "aria-label='{} {}: in {}. Click to remove it from the group.'>"
                 "<span class='mname'>{}</span><span class='mparts'>{}</span></div>",
                 # A new generation draws new rows: the reassigned partitions pop in after a rebalance.
                 uid(g["name"]), uid(m["name"]), g["generation"], " idle" if m["idle"] else "",
-                g["name"], m["name"], g["name"], m["name"], m["name"], parts, g["name"], m["name"], parts,
+                g["name"], m["name"], m["name"], g["name"], m["name"], m["name"], parts, g["name"], m["name"], parts,
             ))
         layer.add(f"gr-{uid(g['name'])}", markup(
             "<div id='gr-{}' class='group g{}'><div id='gp-{}-{}' class='pulse'></div>"

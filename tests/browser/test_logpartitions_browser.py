@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from apps.logpartitions.sim import partition_for
 
-from .conftest import People, Person, shot_name
+from .conftest import People, Person, open_controls, shot_name
 
 pytestmark = pytest.mark.browser
 
@@ -614,3 +614,32 @@ def test_brokers_and_consumers_work_from_the_keyboard(people: People) -> None:
     nested = page.evaluate("() => Array.from(document.querySelectorAll('#lp-frame [role=button], #lp-frame button'))"
                            ".filter(el => el.parentElement.closest('[role=button], button, a[href]')).map(el => el.id)")
     assert nested == []
+
+
+def test_a_student_on_a_phone_finds_their_own_consumer_in_the_class_group(people: People) -> None:
+    presenter = people("presenter")
+    code = create_log_room(presenter)
+    phone = people("phone", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2)
+    phone.open_room(code)
+    panel = phone.page.locator(".student-panel")
+    panel.locator("input[name=name]").fill("Ada")
+    panel.locator("button[type=submit]", has_text="Save").click()
+    expect(panel.locator("p strong").first).to_have_text("Ada")
+    phone.wait_live()
+    open_controls(presenter)
+    before = presenter.seq()
+    presenter.page.locator("#presenter-tools button[data-send=round_open][data-arg-kind=join_group]").click()
+    phone.wait_seq(presenter.wait_seq(before + 1))
+    form = phone.page.locator(".round-form")
+    expect(form).to_be_visible()
+    before = phone.seq()
+    form.locator("button[type=submit]").click()
+    phone.wait_seq(before + 1)
+    mine = phone.page.locator("#lp-groups .member[data-member='Ada']")
+    expect(mine).to_have_class(re.compile(r"(^|\s)me(\s|$)"))  # their own row stands out
+    mine.scroll_into_view_if_needed()
+    expect(mine).to_be_in_viewport()
+    box = mine.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390 + 0.5, box
+    expect(presenter.page.locator("#lp-groups .member[data-member='Ada']")).not_to_have_class(re.compile(r"(^|\s)me(\s|$)"))
+    phone.screenshot("logpartitions-phone-own-consumer-390x844", full_page=False)
