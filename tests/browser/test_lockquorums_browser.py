@@ -232,7 +232,7 @@ def test_clicking_a_client_acquires_and_the_math_panel_shows_the_validity(people
         expect(episode).to_have_class(re.compile(r"k-acquire.*\bok\b"))
         expect(episode.locator(".elabel")).to_have_text("C1 ✓ 5/5")
         expect(page.locator("#win-0")).to_be_visible()
-        expect(page.locator("#win-0")).to_contain_text(f"valid until {validity:,}")
+        expect(page.locator("#win-0")).to_contain_text(f"valid until {elapsed + validity:,}")  # from T2: T1 + TTL - drift
         expect(page.locator("#lq-summary")).to_contain_text("holder C1")
         expect(page.locator("#narration li").first).to_contain_text(
             f"Validity = TTL − elapsed − drift = {TTL:,} − {elapsed} − {d} = {validity:,} ms")

@@ -207,8 +207,9 @@ def test_lesson_1_reaches_the_worked_example_and_frees_the_lock(room_seed):
     assert (a["t1"], a["oks"], a["elapsed"], a["drift"], a["validity"], a["acquired"]) == (0, 4, 62, 102, 9836, True)
     replies = [(m["from"], m["arrives"], m["result"]) for m in a["messages"] if m["kind"] in ("reply", "timeout")]
     assert replies == [("A", 3, "OK"), ("B", 6, "OK"), ("C", 9, "OK"), ("D", 59, "TIMEOUT"), ("E", 62, "OK")]
-    assert walk.after.client("C1").valid_until == 9836 and walk.after.holders() == ["C1"]
-    for number in ("3 ms", "6", "9", "59", "62", "4 of 5", "10,000 − 62 − 102 = 9,836 ms", "t = 9,836 ms"):
+    # Valid from T2 for the validity: until T1 + TTL - drift (node-redlock's expiration).
+    assert walk.after.client("C1").valid_until == 62 + 9836 == 0 + 10_000 - 102 and walk.after.holders() == ["C1"]
+    for number in ("3 ms", "6", "9", "59", "62", "4 of 5", "10,000 − 62 − 102 = 9,836 ms", "t = 62 + 9,836 = 9,898 ms"):
         assert number in walk.narration
 
     loser = step(runs, "C2 finds every note taken")
@@ -289,7 +290,7 @@ def test_lesson_3_gives_two_holders_then_fencing_rejects_the_older(room_seed):
     [b] = both.attempts("C2")
     assert [x["node"] for x in b["sets"]] == ["C", "D", "E"] and b["acquired"]
     assert two_holders(both.after) and both.after.holders() == ["C1", "C2"]
-    assert (both.after.client("C1").valid_until, both.after.client("C2").valid_until) == (9789, 9908)
+    assert (both.after.client("C1").valid_until, both.after.client("C2").valid_until) == (109 + 9789, 228 + 9789)
 
     writes = step(runs, "Both write")
     assert two_holders(writes.after) and writes.after.lost_update

@@ -19,7 +19,7 @@ def worked_example():
 def test_worked_example_gives_4_of_5_and_validity_9836():
     after = assert_worked_example(worked_example())
     assert after.now_ms == 62 and after.holders() == ["C1"]
-    assert after.client("C1").valid_until == 9836
+    assert after.client("C1").valid_until == 62 + 9836  # T2 + validity = T1 + TTL - drift
     assert [n.key is not None for n in after.nodes] == [True, True, True, False, True]
 
 

@@ -154,7 +154,7 @@ def test_configure_applies_only_the_changes_and_records_the_previous_values():
     after = fold(after, {"type": "acquire", "client": "C1", "_seed": 1})
     d = decide(after, {"type": "acquire", "client": "C2", "_seed": 2})
     assert len(d) == 2 and d[0]["data"]["retry_delay"] == 0
-    assert after.client("C1").valid_until == 20_000 - 15 - 202
+    assert after.client("C1").valid_until == 15 + (20_000 - 15 - 202)  # T2 + validity
 
 
 def test_configure_keeps_the_room_running():
@@ -225,7 +225,7 @@ def test_worked_example_still_gives_9836_after_configuring_back_to_the_defaults(
              {"type": "configure", "ttl_ms": 10_000, "node_timeout_ms": 50, "latency_ms": 3, "retry_count": 3,
               "retry_delay_max_ms": 200},
              {"type": "node_crash", "node": "D"})
-    assert assert_worked_example(s).client("C1").valid_until == 9836
+    assert assert_worked_example(s).client("C1").valid_until == 62 + 9836
 
 
 # -- the class race: joining and its rejections ---------------------------------------------
@@ -322,7 +322,7 @@ def test_a_lone_contender_wins_every_node_on_the_first_try():
     [t] = tries_of(d, "Ann")
     assert t["ok"] == list("DACEB")  # in arrival order: 1, 2, 3, 4, 5 ms
     assert (t["start"], t["end"], t["elapsed"], t["oks"], t["acquired"]) == (0, 10, 10, 5, True)
-    assert t["validity"] == 10_000 - 10 - 102 and t["valid_until"] == t["validity"]
+    assert t["validity"] == 10_000 - 10 - 102 and t["valid_until"] == 10 + t["validity"] == 10_000 - 102
     rtt = dict(s.race.contenders[0].rtt)
     for n in after.nodes:  # each key set when the SET arrived (half the round trip), for the TTL
         assert (n.key.owner, n.key.value, n.key.expires_at) == ("Ann", t["value"], rtt[n.name] // 2 + 10_000)
@@ -511,7 +511,7 @@ def test_race_properties(p):
                 assert t["held_by"][name] == pre[name].owner
             assert t["acquired"] == (t["oks"] >= q and t["elapsed"] < ttl and t["validity"] > 0)
             if t["acquired"]:
-                assert t["oks"] >= q and t["valid_until"] == t["start"] + t["validity"]
+                assert t["oks"] >= q and t["valid_until"] == t["end"] + t["validity"] == t["start"] + ttl - drift(ttl)
             if i + 1 < len(tries):
                 assert 0 <= t["retry_delay"] <= before.retry_delay_max_ms
                 assert tries[i + 1]["start"] == t["end"] + t["retry_delay"]
@@ -556,7 +556,7 @@ def test_an_acquire_adds_an_episode_with_its_messages_and_validity_window():
     d = ev["data"]
     assert isinstance(e, Episode) and e.kind == "acquire" and e.client == "C1" and e.ok is True
     assert e.messages == tuple(d["messages"]) and d["release"] == []
-    assert e.window == (d["t1"], d["valid_until"]) == (0, 9836)
+    assert e.window == (d["t2"], d["valid_until"]) == (62, 62 + 9836)  # held from T2 for the validity
     assert (e.start, e.end) == (0, 62) and "validity 9,836 ms" in e.label
 
 
@@ -668,7 +668,7 @@ def test_with_a_short_ttl_winners_follow_one_another_without_overlapping():
     bob = tries_of(d, "Bob")
     assert [t["start"] for t in bob] == [0, 60, 120] and [t["acquired"] for t in bob] == [False, False, True]
     assert bob[1]["held_by"] == dict.fromkeys("ABCDE", "Ann") and bob[2]["ok"] == list("ABCDE")
-    assert ann["valid_until"] == 0 + 100 - 2 - 3 <= bob[2]["end"]  # Ann's validity ended before Bob held
+    assert ann["valid_until"] == 0 + 100 - 3 <= bob[2]["end"]  # T1 + TTL - drift: Ann's validity ended before Bob held
     assert {n.key.owner for n in after.nodes if n.key} == {"Bob"}
 
 

@@ -69,7 +69,7 @@ class Client:
     name: str
     status: str = "idle"  # idle | holding | paused | expired | released | failed
     value: str | None = None  # the random value it wrote (RedLock) / lease id (consensus)
-    valid_until: int | None = None  # global ms: T1 + validity
+    valid_until: int | None = None  # global ms: T2 + validity = T1 + TTL - drift (node-redlock's expiration)
     token: int | None = None  # fencing token (None with fencing off in redlock/single)
     grant: int | None = None  # which acquisition this is (always kept, used to spot lost updates)
     paused_until: int | None = None
@@ -302,7 +302,9 @@ def _redlock_attempt(s: LockState, client: str, value: str) -> dict[str, Any]:
             "oks": oks, "nodes": len(s.nodes), "quorum": s.quorum, "drift": d, "validity": validity,
             "acquired": acquired, "sets": sets, "messages": messages, "release": []}
     if acquired:
-        data.update(valid_until=t1 + validity, grant=s.next_token, token=s.next_token if s.fencing else None)
+        # The validity counts from the moment the client has its answers (T2): the lock is safe
+        # until T1 + TTL - drift, because every key was set after T1 (node-redlock: start + duration - drift).
+        data.update(valid_until=t2 + validity, grant=s.next_token, token=s.next_token if s.fencing else None)
     else:
         # Release on ALL nodes, fire and forget, sent together at T2: compare-and-delete.
         after_sets = {x["node"] for x in sets}
@@ -365,7 +367,7 @@ def _consensus_attempt(s: LockState, client: str, value: str) -> dict[str, Any]:
             "result": result}
     if acquired:
         # The lease clock starts when the leader granted it (after T1), so it outlives T1 + validity.
-        data.update(valid_until=t1 + validity, grant=s.next_token, token=s.next_token,
+        data.update(valid_until=t2 + validity, grant=s.next_token, token=s.next_token,
                     lease_expires_at=arrive + s.ttl_ms)
     return data
 
@@ -676,7 +678,7 @@ def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
             acquired = oks >= q and elapsed < ttl and validity > 0
             attempt.update(end=t, elapsed=elapsed, validity=validity, acquired=acquired, oks=oks)
             if acquired:
-                attempt["valid_until"] = attempt["start"] + validity
+                attempt["valid_until"] = t + validity  # T2 + validity
                 winners.append(c)
                 continue
             # Compare-and-delete goes to every node (the messages count them all); it can only
@@ -823,7 +825,7 @@ def _episode(before: LockState, after: LockState, event: Event) -> Episode | Non
             else:
                 why = f"{d['oks']} of {d['nodes']} but too slow: elapsed + drift ≥ TTL"
             label = f"{d['client']} try {d['attempt']} failed: {why}"
-        window = (d["t1"], d["valid_until"]) if d["acquired"] else None
+        window = (d["t2"], d["valid_until"]) if d["acquired"] else None  # it holds from T2
         detail = {k: d.get(k) for k in ("mode", "attempt", "oks", "nodes", "quorum", "elapsed", "drift", "validity",
                                           "retry_delay", "token", "t1", "t2", "result")}
         detail["ttl"] = before.ttl_ms
