@@ -139,11 +139,12 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
     for p in parts:
         i, y = p["index"], row_y(p["index"])
         status = "offline" if not p["online"] else ("under" if p["under_replicated"] else "ok")
-        leader = f"leader b{p['leader']}" if p["leader"] is not None else "no leader: offline"
+        leader = f"leader b{p['leader']}" if p["leader"] is not None else "no leader"
         heads.add(f"ph-{i}", markup(
-            "<g id='ph-{}' class='phead {}'><text x='4' y='{}' class='pname'>P{}</text>"
+            "<g id='ph-{}' class='phead {}'><text x='4' y='{}' class='pname'>P{}{}</text>"
             "<text x='4' y='{}' class='pmeta'>{}</text><text x='4' y='{}' class='pmeta'>ISR {}</text></g>",
-            i, status, y + 34, i, y + 60, leader, y + 84, "{" + ", ".join(f"b{b}" for b in p["isr"]) + "}",
+            i, status, y + 34, i, mark_safe("<tspan class='poff'> offline</tspan>") if not p["online"] else "",
+            y + 60, leader, y + 84, "{" + ", ".join(f"b{b}" for b in p["isr"]) + "}",
         ))
         # Counts that change on every append are small elements of their own.
         heads.add(f"pc-{i}", markup("<text id='pc-{}' x='4' y='{}' class='pcount'>{} record{}</text>",

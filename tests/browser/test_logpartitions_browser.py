@@ -465,6 +465,16 @@ def test_projected_text_is_at_least_20px_and_nothing_overlaps(people: People) ->
     for sel in ("#lp-rows", "#lp-groups", "#lp-brokers"):
         box = page.locator(sel).bounding_box()
         assert box and box["y"] >= 0 and box["y"] + box["height"] <= 1080 + 1, (sel, box)
+    # An offline partition's head says so, in the head column (stop both of P0's brokers).
+    for b in (1, 0):
+        click_in_picture(presenter, f"#br-{b}")
+    expect(page.locator("#ph-0 .pname")).to_have_text("P0 offline")
+    expect(leader_text(page, 0)).to_have_text("no leader")
+    heads_right = page.evaluate("() => Math.max(...Array.from(document.querySelectorAll('#lp-heads text, #lp-marks .older'))"
+                                ".map(t => t.getBoundingClientRect().right))")
+    assert heads_right < cells_left, (heads_right, cells_left)
+    small = [(s["what"], round(s["px"], 1)) for s in page.evaluate(TEXT_SIZES) if s["px"] < 20]
+    assert not small, f"projected text under 20 px: {small}"
     press(page, "t")  # the dark theme, for the screenshot
     presenter.screenshot("logpartitions-projection-dark-1920x1080", full_page=False)
     press(page, "t")
