@@ -53,7 +53,7 @@ def shown(state: ClusterState) -> dict[str, Any]:
         "lost": find(r"lost <strong>([\d,]+)</strong>", summary),
         "failed": find(r"failed <strong>([\d,]+)</strong>", summary),
         "waiting": find(r"waiting <strong>([\d,]+)</strong>", summary),
-        "lag_parts": {int(p): num(n) for p, n in re.findall(r"P(\d+) <strong>([\d,]+)</strong>", lag)},
+        "lag_parts": {int(p): num(n) for p, n in re.findall(r"P(\d+) <b>([\d,]+)</b>", lag)},
         "lag_now": find(r"class=\"lag-now\">([\d,]+)<", lag),
         "group_lag": [num(n) for n in re.findall(r">lag ([\d,]+)<", "".join(pic.layers["lp-groups"].children.values()))],
         "producer_acked": [num(n) for n in re.findall(r"acked ([\d,]+)<", producers)],
