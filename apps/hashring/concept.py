@@ -33,8 +33,6 @@ def page_context(state: RingState, view: RoomView) -> dict[str, Any]:
         "panels": {k.replace("-", "_"): v for k, v in picture.panels.items()},
         "ring": state,
         "limits": limits(),
-        "rates": sorted({1, 5, 20, 100, 1000, state.stream_rate}),
-        "replica_choices": range(1, 8),
     }
 
 

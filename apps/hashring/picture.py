@@ -359,7 +359,11 @@ def _panels(pic: Picture, state: RingState) -> None:
     # The add-node vnodes field starts from the room's default, and is a new element (a new id)
     # whenever the membership or the default changes: a stale number typed earlier never stays.
     ctx["forms_version"] = format(mmh3.hash(repr((state.nodes, state.default_vnodes)), 0x5F, signed=False), "08x")
-    for panel in ("ring-summary", "moved", "load", "lookup-panel", "node-forms"):
+    # The replication factor and the stream rate as the room has them now, in a morphed panel:
+    # a choice made in another window, by a lesson or by a rewind shows here too.
+    ctx["replica_choices"] = range(1, 8)
+    ctx["rates"] = sorted({1, 5, 20, 100, 1000, state.stream_rate})
+    for panel in ("ring-summary", "moved", "load", "lookup-panel", "node-forms", "ring-settings"):
         # Autoescaping templates render these; the result is markup, not user text.
         pic.panels[panel] = render_tight(f"hashring/_{panel}.html", ctx)
     _node_rows_layer(pic, rows)

@@ -610,6 +610,22 @@ def test_add_node_fields_follow_the_room_and_long_names_are_refused(people: Peop
     presenter.wait_seq(seq)
     expect(add_vnodes).to_have_value("32")
     expect(all_vnodes).to_have_value("32")
+    # So do the replication factor and the keys per tick (selects, whose "selected" a morph
+    # alone would not move).
+    for name, mine, value in (("replicas", "2", "5"), ("rate", "100", "20")):
+        ours = page.locator(f"select[name={name}]")
+        ours.evaluate("e => { const d = e.closest('details'); if (d) d.open = true; }")
+        seq = presenter.seq()
+        ours.select_option(mine)  # chosen by hand here first: the page's own choice must still follow
+        laptop.wait_seq(presenter.wait_seq(seq + 1))
+        expect(laptop.page.locator(f"select[name={name}]")).to_have_value(mine)
+        theirs = laptop.page.locator(f"select[name={name}]")
+        theirs.evaluate("e => { const d = e.closest('details'); if (d) d.open = true; }")
+        seq = laptop.seq()
+        theirs.select_option(value)
+        presenter.wait_seq(laptop.wait_seq(seq + 1))
+        expect(page.locator(f"select[name={name}]")).to_have_value(value)
+    assert (presenter.state()["state"]["replicas"], presenter.state()["state"]["stream_rate"]) == (5, 20)
 
     # A name one character too long: refused with the reason, the field keeps every character.
     long_name = "N" * 41

@@ -172,3 +172,13 @@ def test_moving_pips_start_on_their_key():
     for kx, ky, ox, oy, px, py, dx, dy in ((float(v) for v in f) for f in found):
         assert (px, py) == (kx, ky)
         assert abs(px + dx - ox) < 0.11 and abs(py + dy - oy) < 0.11
+
+
+def test_replicas_and_rate_selects_show_the_rooms_values():
+    state = initial_state()
+    panel = pic.base_picture(state).panels["ring-settings"]
+    assert re.search(r"<select name=\"replicas\">.*<option value=\"3\" selected>", panel)
+    after = fold(state, {"type": "set_replicas", "replicas": 5}, {"type": "set_stream_rate", "rate": 20})
+    panel = pic.base_picture(after).panels["ring-settings"]
+    assert '<option value="5" selected>' in panel and '<option value="20" selected>' in panel
+    assert panel.count(" selected>") == 2
