@@ -429,6 +429,14 @@ def test_the_class_race(people: People, request: pytest.FixtureRequest) -> None:
         expect(s.page.locator("#round li.me strong")).to_have_text(name)
     presenter.screenshot(shot_name(request, "presenter"))
     mallory.screenshot(shot_name(request, "student"))
+    # Closing the round takes the students' marks off every screen.
+    open_controls(presenter)
+    before = presenter.seq()
+    presenter.page.locator("#presenter-tools button[data-send=round_close]").click()
+    seq = presenter.wait_seq(before + 1)
+    for person in [presenter, *students]:
+        person.wait_seq(seq)
+        expect(person.page.locator("#lq-race")).to_be_hidden()
     # No dialog opened anywhere: the conftest fails the test on any (alert, confirm, ...).
 
 
