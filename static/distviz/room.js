@@ -431,8 +431,10 @@
     if (evt.ctrlKey || evt.metaKey || evt.altKey) return;
     const t = evt.target;
     if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
-    // A focused button keeps Space and Enter (they press it); a clicker's PageDown still works.
-    if (t && t.tagName === "BUTTON" && (evt.key === " " || evt.key === "Enter")) return;
+    // A focused button, or a control on the picture, keeps Space and Enter (they press it and
+    // nothing else); a clicker's PageDown still works.
+    if (evt.defaultPrevented) return;
+    if (t && t.closest && t.closest("button, [role=button], [data-send]") && (evt.key === " " || evt.key === "Enter")) return;
     const action = shortcuts[evt.key];
     if (action) { evt.preventDefault(); action(); return; }
     const control = concepts()[evt.key];

@@ -655,8 +655,6 @@ def test_a_student_on_a_phone_finds_their_own_consumer_in_the_class_group(people
     phone.screenshot("logpartitions-phone-own-consumer-390x844", full_page=False)
 
 
-@pytest.mark.xfail(strict=True, reason="room.js: the document's Space shortcut (play/pause) also fires when Space "
-                   "presses a focused picture control (a [role=button] that is not a <button>); room.js owns the fix")
 def test_space_on_a_picture_control_presses_only_that_control(people: People) -> None:
     presenter = people("presenter")
     create_log_room(presenter)
