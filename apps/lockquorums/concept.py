@@ -233,6 +233,8 @@ def state_json(state: LockState) -> dict[str, Any]:
         "drift_ms": state.drift_ms,
         "last_acquisition": None if last is None else last.detail,
         "race_winner": state.race.result["winners"][-1] if state.race.result and state.race.result["winners"] else None,
+        # What each node's own clock reads now (its offset after a clock jump): the picture shows it.
+        "node_clocks": {n.name: n.local(state.now_ms) for n in state.nodes},
     }
     return doc
 
