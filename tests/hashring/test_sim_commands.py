@@ -412,3 +412,14 @@ def test_tick_adds_stream_rate_keys_and_advances_the_clock(ring):
 
 def test_tick_adds_no_keys_when_full(ring):
     assert decide(ring, {"type": "tick", "_seed": "s"}, Limits(max_keys=12))[0]["data"]["count"] == 0
+
+
+@pytest.mark.parametrize("bad", [True, False, ["a"], 3.5, "x" * 101, "a\x00b"])
+def test_load_scene_refuses_a_seed_that_is_not_short_text(bad):
+    with pytest.raises(Rejected, match="seed is printable text"):
+        decide(initial_state(), {"type": "load_scene", "nodes": ["A"], "seed": bad})
+
+
+def test_load_scene_takes_a_text_seed_as_given():
+    [event] = decide(initial_state(), {"type": "load_scene", "nodes": ["A"], "random_keys": 3, "seed": "lesson-x"})
+    assert event["data"]["seed"] == "lesson-x"

@@ -302,8 +302,13 @@ def _load_scene(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[E
         raise Rejected(f"A scene holds at most {limits.max_keys:,} keys.")
     replicas = clean_int(cmd.get("replicas", state.replicas), "The replication factor", 1, 7)
     seed = f"{cmd.get('_seed', 'seed')}:{state.keys_seeded}"
+    raw_seed = cmd.get("seed")
+    if raw_seed not in (None, ""):
+        if not isinstance(raw_seed, str) or len(raw_seed) > 100 or not raw_seed.isprintable():
+            raise Rejected("A scene's seed is printable text of at most 100 characters.")
+        seed = raw_seed
     return [{"kind": "scene_loaded", "data": {"nodes": nodes, "vnodes": vnodes, "keys": keys,
-                                              "random_keys": random_count, "seed": str(cmd.get("seed") or seed),
+                                              "random_keys": random_count, "seed": seed,
                                               "replicas": replicas}}]
 
 
