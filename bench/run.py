@@ -18,13 +18,18 @@
            lesson, scenario and playing tick (budget: <= 8 KB), and the space-time diagram on a run of
            600+ messages, also in headless Chromium against daphne (budget: per-update p99 < 100 ms,
            DOM bounded). See lockbench.py.
+6. join    a room page's bytes on the wire per concept, first visit (page + scripts + styles, br/gzip;
+           budget: <= 70 KB) and repeat visit (page + the socket's first frame; budget: <= 20 KB), and a
+           join storm: 300 clients (page + static + WebSocket + full state) within 10 s, next to a bare
+           asyncio static + websockets server with the same bytes (all must get a working room). See
+           joinstorm.py.
 
 Extras (off by default): --profile (cProfile of part 2), --profile-server (each app server once
 more under cProfile, measured commands only), --what-if lazy-expiry,direct (the app with one
 fan-out cost patched away at start-up, see bench/variant.py), --deflate (permessage-deflate rows).
 
-Runs on loopback only, with temporary SQLite databases: about 70 s by default on 2 cores, about
-2 minutes with every extra.
+Runs on loopback only, with temporary SQLite databases: about 2 minutes by default on 2 cores (the
+join part alone about 45 s), about 3 minutes with every extra.
 """
 from __future__ import annotations
 
@@ -86,8 +91,8 @@ def print_fanout_table(results: list, bare_for: dict) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="sim,size,fanout,log,lock",
-                    help="comma-separated parts: sim, size, fanout, log, lock")
+    ap.add_argument("--only", default="sim,size,fanout,log,lock,join",
+                    help="comma-separated parts: sim, size, fanout, log, lock, join")
     ap.add_argument("--servers", default="daphne,uvicorn", help="app servers for the fan-out: daphne, uvicorn")
     ap.add_argument("--viewers", type=int, default=300)
     ap.add_argument("--commands", type=int, default=100)
@@ -208,6 +213,13 @@ def main() -> int:
         import lockbench
 
         res = lockbench.run()
+        summary.extend(res["summary"])
+
+    if "join" in parts:
+        heading("6. join: a room page's bytes on the wire; 300 clients joining within 10 s")
+        import joinstorm
+
+        res = joinstorm.run()
         summary.extend(res["summary"])
 
     if "fanout" in parts and args.profile_server:
