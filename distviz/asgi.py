@@ -9,11 +9,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "distviz.settings")
 django_asgi_app = get_asgi_application()  # before importing consumers: it sets Django up
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
 from apps.rooms.checks import multi_process_errors  # noqa: E402
+from apps.rooms.origin import OriginValidator  # noqa: E402
 from apps.rooms.routing import websocket_urlpatterns  # noqa: E402
 
 _errors = multi_process_errors()
@@ -23,6 +23,7 @@ if _errors:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(SessionMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Scheme, host and port of the page's Origin against the allowed origins (apps/rooms/origin.py).
+        "websocket": OriginValidator(SessionMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -9,6 +9,7 @@ relay (``fanout.py``) writes it to its local viewers. Rejections go to the sende
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -19,23 +20,63 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from . import clock, personal, presence
+from apps.common.sim.validate import command_problem, text_problem
+
+from . import clock, personal, presence, ratelimit
 from .fanout import broadcast, group_name, relay  # noqa: F401  (group_name: for tests and tools)
 from .panels import lesson_html, room_bar_html, round_html
 from .models import Room
 from .registry import Concept, RoomView, get
-from .services import Actor, Applied, CommandRejected, normalise_code, room_command_apply, room_narration, room_state, room_view
+from .services import Actor, Applied, CommandRejected, PresenterRevoked, normalise_code, room_command_apply, room_narration, room_state, room_view
 
 log = logging.getLogger(__name__)
 
-# A student holding a key down must not flood the room: a token bucket per connection.
-RATE_PER_SECOND = 8.0
-RATE_BURST = 16.0
+# A student holding a key down must not flood the room: a token bucket per connection, and
+# shared ones per person and per address (ratelimit.py).
+RATE_PER_SECOND = ratelimit.CONNECTION_RATE
+RATE_BURST = ratelimit.CONNECTION_BURST
 
 
-def role_for(session: Any, code: str) -> str:
-    rooms = session.get("presenter_rooms", []) if session is not None else []
-    return "presenter" if code in rooms else "participant"
+class NotFinite(ValueError):
+    """Infinity, -Infinity or NaN in a frame: Python's json reads them; no command takes them."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NotFinite(name)
+
+
+@functools.lru_cache(maxsize=8)
+def _flash_cached(message: str) -> str:
+    return render_to_string("rooms/_flash.html", {"message": message, "level": "error", "oob": True})
+
+
+def slow_down_frame(command_id: str | None) -> str:
+    """The answer to a rate-limited frame: cheap (the flash is rendered once), with its id."""
+    return json.dumps({"error": ratelimit.SLOW_DOWN, "command_id": command_id, "content": _flash_cached(ratelimit.SLOW_DOWN)})
+
+
+def role_for(session: Any, code: str, generation: int | None = None) -> str:
+    """The room's creator (and whoever forked it) presents; so does a browser that claimed the
+    room's co-presenter link while that link is the newest (``generation``: the room's
+    ``copresenter_generation``; issuing a new link revokes every earlier claim)."""
+    if session is None:
+        return "participant"
+    if code in session.get("presenter_rooms", []):
+        return "presenter"
+    claimed = copresenter_generation(session, code)
+    if claimed is not None and generation is not None and claimed == generation:
+        return "presenter"
+    return "participant"
+
+
+def copresenter_generation(session: Any, code: str) -> int | None:
+    """The generation of the co-presenter link this browser claimed for the room, if it is not
+    the room's creator (a creator's rights are never revoked by a new link)."""
+    if session is None or code in session.get("presenter_rooms", []):
+        return None
+    claimed = session.get("copresenter", {})
+    value = claimed.get(code) if isinstance(claimed, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def participant_name(session: Any, code: str) -> str:
@@ -185,7 +226,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.concept = get(room.concept)
         session = self.scope.get("session")
-        self.role = role_for(session, self.code)
+        self.role = role_for(session, self.code, room.copresenter_generation)
+        # A co-presenter's rights last while their link's generation is the room's (checked again
+        # on every command); None for the room's creator and everyone else.
+        self.generation = copresenter_generation(session, self.code) if self.role == "presenter" else None
         if self.role == "participant" and b"as=viewer" in self.scope.get("query_string", b""):
             self.role = "viewer"  # a projector or an embed asks to be read-only (only ever a downgrade)
         self.name = participant_name(session, self.code)
@@ -194,6 +238,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.pid = (session.get("pid", "") if session is not None else "") or ""
         self.person = self.pid if self.role == "participant" else ""
         self.tokens, self.refilled = RATE_BURST, time.monotonic()
+        client = self.scope.get("client")
+        self.address = str(client[0]) if client else ""
+        ratelimit.LIMITS.joined(self.address, self.pid)
+        self.counted = True
         await self.accept()
         await relay().join(self.code, self)
         self.joined = True
@@ -209,6 +257,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             clock.ensure(self.code)
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            self.counted = False
+            ratelimit.LIMITS.left(self.address, self.pid)
         if self.joined:
             self.joined = False
             presence.left(self.code)
@@ -220,56 +271,73 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 log.debug("presence update for %s failed", self.code, exc_info=True)
 
     async def reply_error(self, message: str, command_id: str | None = None) -> None:
+        # Every refusal names the command it refuses when the frame named one: the page then drops
+        # that command from its outbox, so nothing the server refused is sent again on reconnect.
         await self.send(text_data=json.dumps({"error": message, "command_id": command_id, "content": flash_html(message)}))
 
-    def _allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(RATE_BURST, self.tokens + (now - self.refilled) * RATE_PER_SECOND)
+    def _allow(self, now: float) -> bool:
+        """One token from this connection's bucket, then the person's and the address's
+        (``ratelimit.py``): counted when the frame arrives, before any parsing or database work."""
+        self.tokens = min(RATE_BURST, self.tokens + max(0.0, now - self.refilled) * RATE_PER_SECOND)
         self.refilled = now
         if self.tokens < 1:
             return False
         self.tokens -= 1
-        return True
+        return ratelimit.LIMITS.allow(self.address, self.pid, now)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self._allow(time.monotonic()):
+            await self.send(text_data=slow_down_frame(ratelimit.frame_id(text_data)))
+            return
         limit = settings.DISTVIZ_LIMITS["max_frame_bytes"]
         if bytes_data is not None:
             await self.reply_error("Binary frames are not understood here.")
             return
-        if text_data is None or len(text_data.encode()) > limit:
-            await self.reply_error(f"That message is too large (the limit is {limit // 1024} KB).")
-            return
-        if not self._allow():
-            await self.reply_error("Slow down: too many commands at once. Try again in a moment.")
+        if text_data is None or len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
+            await self.reply_error(f"That message is too large (the limit is {limit // 1024} KB).", ratelimit.frame_id(text_data))
             return
         try:
-            frame = json.loads(text_data)
+            frame = json.loads(text_data, parse_constant=_refuse_constant)
         except RecursionError:  # "[[[[...": nested past what the parser can follow, well under the size limit
-            await self.reply_error("That message was not understood.")
+            await self.reply_error("That message was not understood.", ratelimit.frame_id(text_data))
+            return
+        except NotFinite:
+            await self.reply_error("A number must be finite (not Infinity or NaN); nothing changed.", ratelimit.frame_id(text_data))
             return
         except ValueError:
-            await self.reply_error("That message was not understood (not JSON).")
+            await self.reply_error("That message was not understood (not JSON).", ratelimit.frame_id(text_data))
             return
         if not isinstance(frame, dict):
-            await self.reply_error("That message was not understood.")
+            await self.reply_error("That message was not understood.", ratelimit.frame_id(text_data))
             return
         body = frame.get("body", frame)
         headers = frame.get("headers") if isinstance(frame.get("headers"), dict) else {}
+        command_id = (body.get("command_id") if isinstance(body, dict) else None) or headers.get("HX-Request-ID")
+        if command_id is not None and (not isinstance(command_id, str) or not 0 < len(command_id) <= 64
+                                       or text_problem(command_id)):
+            # Not an id the page could have made; answer with the one the raw frame names, if any.
+            await self.reply_error("A command id is text of at most 64 characters (letters, digits, dashes).",
+                                   ratelimit.frame_id(text_data))
+            return
         if not isinstance(body, dict):
-            await self.reply_error("That message was not understood.")
+            await self.reply_error("That message was not understood.", command_id)
             return
         if body.get("type") == "sync":  # the page saw a gap in seq: send the whole state again
             full = await _full_frame(self.code, self.person)
             if full:
                 await self.send(text_data=full)
             return
-        command_id = body.get("command_id") or headers.get("HX-Request-ID")
-        if command_id is not None and (not isinstance(command_id, str) or not 0 < len(command_id) <= 64):
-            await self.reply_error("A command id is text of at most 64 characters.")
+        problem = command_problem(body)
+        if problem:
+            await self.reply_error(f"{problem} Nothing changed.", command_id)
             return
         command = {k: v for k, v in body.items() if k != "command_id" and not k.startswith("_")}
         try:
-            applied, out = await _apply(self.code, Actor(self.role, self.name, self.pid), command, command_id)
+            applied, out = await _apply(self.code, Actor(self.role, self.name, self.pid, self.generation), command, command_id)
+        except PresenterRevoked as exc:  # a newer co-presenter link was issued: this socket presents no more
+            self.role, self.generation, self.person = "participant", None, self.pid
+            await self.reply_error(str(exc), command_id)
+            return
         except CommandRejected as exc:
             await self.reply_error(str(exc), command_id)
             return

@@ -23,6 +23,9 @@ class Room(models.Model):
     clock_owner = models.CharField(max_length=64, blank=True, default="")
     clock_lease_until = models.DateTimeField(null=True, blank=True)
     presenter_key_hash = models.CharField(max_length=64, blank=True, default="")
+    # Which co-presenter link is current: issuing a new one adds 1, and a browser that claimed an
+    # older one (its session holds the generation it claimed) presents no more.
+    copresenter_generation = models.PositiveIntegerField(default=0)
     # The room-level state, cached on the row and kept in step with the log by the same
     # transaction that appends the events it follows from.
     classroom = models.BooleanField(default=False)  # "present to a class": join panel, projection

@@ -8,6 +8,7 @@ writers). The state is then rendered once and broadcast; see ``consumers.py``.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import threading
 from collections import OrderedDict
@@ -16,6 +17,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+
+from apps.common.sim.validate import WHOLE, Rejected, clean_number, command_problem, text_problem
 
 from .models import Room, RoomEvent, RoomSnapshot
 from .registry import Concept, RoomView, get
@@ -36,11 +39,23 @@ class CommandRejected(Exception):
     """Raised with a message for the sender; nothing was appended."""
 
 
+class PresenterRevoked(CommandRejected):
+    """A co-presenter whose link was replaced by a newer one sent a command: refused, and their
+    socket presents no more."""
+
+
+REVOKED = ("Your co-presenter link was replaced by a newer one, so this screen no longer presents the room; "
+           "nothing changed. Ask the presenter for the new link.")
+
+
 @dataclass(frozen=True)
 class Actor:
     role: str
     name: str = ""
     pid: str = ""  # a participant's stable id (from their session), for "one entry per round"
+    # A co-presenter's claimed link generation (None: the room's creator, or not a presenter). A
+    # presenter whose generation is not the room's current one is refused (PresenterRevoked).
+    generation: int | None = None
 
 
 SYSTEM = Actor("system")
@@ -220,10 +235,13 @@ def _room_command(room: Room, concept: Concept, state: Any, command: dict[str, A
         return [{"kind": "rewound", "data": {"to_seq": room.position - 1, "from_seq": room.seq}}]
     if kind == "rewind":
         raw = command.get("to_seq")
-        try:
-            to_seq = int(raw)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise CommandRejected("Rewind needs the event number to go back to.") from None
+        if isinstance(raw, str) and WHOLE.fullmatch(raw.strip()):
+            raw = int(raw)
+        elif isinstance(raw, str) and raw.strip().isdigit():
+            raise CommandRejected(f"Rewind goes to an event from 1 to {room.seq}.")  # more than twelve digits
+        if isinstance(raw, bool) or not isinstance(raw, int):  # true, 2.5, Infinity, [3]: not an event number
+            raise CommandRejected("Rewind needs the event number to go back to (a whole number).")
+        to_seq = raw
         if not 1 <= to_seq <= room.seq:
             raise CommandRejected(f"Rewind goes to an event from 1 to {room.seq}.")
         if to_seq == room.position:
@@ -238,12 +256,13 @@ def _room_command(room: Room, concept: Concept, state: Any, command: dict[str, A
             raise CommandRejected("This room is not being presented.")
         return [{"kind": "classroom_set", "data": {"classroom": False}}]
     if kind == "view_only":
-        value = command.get("on") in (True, "true", "on", "1", 1)
+        value = clean_switch(command.get("on"), "View-only")
         if value == room.view_only:
             raise CommandRejected("The room is already " + ("view-only." if value else "open to participants."))
         return [{"kind": "view_only_set", "data": {"view_only": value}}]
     if kind == "round_open":
-        spec = concept.round_spec(str(command.get("kind", "")))
+        raw = command.get("kind", "")
+        spec = concept.round_spec(raw) if isinstance(raw, str) else None
         if spec is None:
             raise CommandRejected("There is no such round for this concept.")
         if room.round and room.round.get("open"):
@@ -269,14 +288,33 @@ def _room_command(room: Room, concept: Concept, state: Any, command: dict[str, A
             data["reason"] = command["reason"][:200]
         return [{"kind": "clock_set", "data": data}]
     if kind == "speed":
-        try:
-            speed = float(command.get("speed"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise CommandRejected("Speed must be a number.") from None
+        speed = _engine_value(clean_number, command.get("speed"), "Speed", -math.inf, math.inf)  # never true, "fast" or 1e309
         if not MIN_SPEED <= speed <= MAX_SPEED:
             raise CommandRejected(f"Speed goes from {MIN_SPEED}x to {MAX_SPEED:g}x.")
         return [{"kind": "clock_set", "data": {"playing": room.playing, "speed": speed}}]
     raise AssertionError(kind)
+
+
+SWITCH_ON = ("on", "true", "yes", "1")
+SWITCH_OFF = ("off", "false", "no", "0", "")
+
+
+def clean_switch(raw: Any, what: str) -> bool:
+    """On or off: a JSON boolean, or the text a form or a data attribute sends. Not a number
+    (``2``), not a nested value; a missing value is off."""
+    if raw is None or isinstance(raw, bool):
+        return bool(raw)
+    if isinstance(raw, str) and raw.strip().lower() in SWITCH_ON + SWITCH_OFF:
+        return raw.strip().lower() in SWITCH_ON
+    raise CommandRejected(f"{what} is either on or off (true or false).")
+
+
+def _engine_value(check: Any, raw: Any, what: str, low: Any, high: Any) -> Any:
+    """A value of an engine command, by the same rule as every concept's (``validate.py``)."""
+    try:
+        return check(raw, what, low, high)
+    except Rejected as exc:
+        raise CommandRejected(str(exc)) from None
 
 
 ENGINE_COMMANDS = frozenset({
@@ -307,7 +345,8 @@ def _lesson_command(room: Room, concept: Concept, state: Any, command: dict[str,
     kind = command["type"]
     current = room.lesson
     if kind == "lesson_start":
-        found = find_lesson(room.concept, str(command.get("lesson", "")))
+        raw = command.get("lesson", "")
+        found = find_lesson(room.concept, raw) if isinstance(raw, str) else None
         if found is None:
             raise CommandRejected("There is no such lesson.")
         step = found.steps[0]
@@ -387,6 +426,14 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
     """Validate ``command`` against the room's state and append the events it causes."""
     if not isinstance(command, dict) or not isinstance(command.get("type"), str):
         raise CommandRejected("A command needs a type.")
+    # What no database stores (a lone surrogate, NUL) and no command takes (Infinity, NaN, nested
+    # objects) is refused here for every caller, before anything is looked up or appended.
+    problem = command_problem(command)
+    if problem is None and command_id is not None:
+        problem = ("A command id is text of at most 64 characters." if not isinstance(command_id, str) or not 0 < len(command_id) <= 64
+                   else text_problem(command_id))
+    if problem is not None:
+        raise CommandRejected(f"{problem} Nothing changed.")
     kind = command["type"]
     with transaction.atomic():
         room = Room.objects.select_for_update().filter(code=code).first()
@@ -398,6 +445,8 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
         if command_id and RoomEvent.objects.filter(room=room, command_id=command_id).exists():
             state = room_state(room)
             return Applied(room=room, events=[], before=state, after=state, duplicate=True)
+        if actor.role == "presenter" and actor.generation is not None and actor.generation != room.copresenter_generation:
+            raise PresenterRevoked(REVOKED)
         authorise(concept, room, actor, kind)
         if actor.role == "system" and kind == "tick" and not room.playing:
             raise CommandRejected("The clock is paused.")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -12,13 +13,15 @@ from functools import lru_cache
 
 from django.views.decorators.cache import never_cache
 
-from .consumers import participant_name, role_for
+from .consumers import copresenter_generation, participant_name, role_for
 from .models import Room, RoomEvent
 from .panels import lesson_context, shown_round
 from .personal import my_panels
 from .presence import presence_count
 from .qr import qr_svg
 from .registry import COMING, REGISTRY, get
+from apps.common.sim.validate import text_problem
+
 from .services import hash_key, normalise_code, room_create, room_fork, room_narration, room_state, room_view
 
 # A room's join QR code depends only on its URL: drawn once, not on every page view (6.5 ms each;
@@ -33,6 +36,15 @@ MAX_EVENTS_PAGE = 5000
 def _remember_presenter(request: HttpRequest, room: Room) -> None:
     rooms = [c for c in request.session.get("presenter_rooms", []) if c != room.code]
     request.session["presenter_rooms"] = (rooms + [room.code])[-50:]  # the cookie stays small
+
+
+def _remember_claim(request: HttpRequest, code: str, generation: int) -> None:
+    """This browser claimed the room's co-presenter link of this generation: it presents while
+    no newer link has been issued (``role_for``)."""
+    claimed = request.session.get("copresenter", {})
+    claimed = {c: g for c, g in (claimed.items() if isinstance(claimed, dict) else []) if c != code}
+    claimed[code] = generation
+    request.session["copresenter"] = dict(list(claimed.items())[-20:])  # the cookie stays small
 
 
 def _ensure_pid(request: HttpRequest) -> str:
@@ -67,7 +79,10 @@ def room_new(request: HttpRequest, concept: str) -> HttpResponse:
 
 @require_GET
 def join(request: HttpRequest) -> HttpResponse:
-    code = normalise_code(request.GET.get("code", ""))
+    raw = request.GET.get("code", "")
+    if text_problem(raw):  # a NUL or a broken character: no room code has one
+        return redirect("/?error=no-room")
+    code = normalise_code(raw)
     if not code or not Room.objects.filter(code=code).exists():
         return redirect("/?error=no-room")
     return redirect("room", code=code)
@@ -81,7 +96,7 @@ def room_page(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("room", code=room.code)
     concept = get(room.concept)
     _ensure_pid(request)
-    role = role_for(request.session, room.code)
+    role = role_for(request.session, room.code, room.copresenter_generation)
     if role == "participant" and request.GET.get("as") == "viewer":
         role = "viewer"
     view = room_view(room, role)
@@ -128,7 +143,7 @@ def name_problem(name: str) -> str | None:
         return "Give a name: it cannot be empty or only spaces."
     if len(name) > MAX_NAME:
         return f"That name has {len(name)} characters; a name has at most {MAX_NAME}. Please shorten it."
-    if not name.isprintable():
+    if text_problem(name) or not name.isprintable():
         return "A name is printable characters only."
     if "#" in name:
         return "A name cannot contain #."
@@ -146,7 +161,7 @@ def room_name(request: HttpRequest, code: str) -> HttpResponse:
         # Shown once on the page, with what they typed (when it is short enough to carry back
         # in the session cookie) so they can correct it.
         request.session["name_error"] = {"code": room.code, "message": problem,
-                                         "typed": raw if len(raw) <= 4 * MAX_NAME else ""}
+                                         "typed": raw if len(raw) <= 4 * MAX_NAME and not text_problem(raw) else ""}
         return redirect("room", code=room.code)
     names = dict(request.session.get("names", {}))
     names[room.code] = name
@@ -160,10 +175,18 @@ def room_name(request: HttpRequest, code: str) -> HttpResponse:
 def room_copresenter(request: HttpRequest, code: str) -> HttpResponse:
     """A fresh co-presenter link, shown once: a new key replaces (and revokes) the last one."""
     room = _room_or_404(code)
-    if role_for(request.session, room.code) != "presenter":
+    if role_for(request.session, room.code, room.copresenter_generation) != "presenter":
         return HttpResponse("Only the presenter can hand out a co-presenter link.", status=403)
     key = secrets.token_urlsafe(24)  # 192 bits
-    Room.objects.filter(pk=room.pk).update(presenter_key_hash=hash_key(key))
+    # The new generation revokes every browser that claimed an earlier link (page and socket
+    # check it on every request and command); the room's creator is never revoked.
+    with transaction.atomic():
+        locked = Room.objects.select_for_update().get(pk=room.pk)
+        locked.presenter_key_hash = hash_key(key)
+        locked.copresenter_generation += 1
+        locked.save(update_fields=["presenter_key_hash", "copresenter_generation"])
+    if copresenter_generation(request.session, room.code) is not None:  # a co-presenter passing it on keeps presenting
+        _remember_claim(request, room.code, locked.copresenter_generation)
     link = request.build_absolute_uri(f"/r/{room.code}/claim/") + f"#{key}"
     response = render(request, "rooms/copresenter.html", {"room": room, "link": link})
     response["Referrer-Policy"] = "no-referrer"
@@ -180,10 +203,12 @@ def room_claim(request: HttpRequest, code: str) -> HttpResponse:
     room = _room_or_404(code)
     if request.method == "POST":
         key = request.POST.get("key", "")
-        ok = bool(key) and bool(room.presenter_key_hash) and hmac.compare_digest(hash_key(key), room.presenter_key_hash)
+        ok = (bool(key) and not text_problem(key) and bool(room.presenter_key_hash)
+              and hmac.compare_digest(hash_key(key), room.presenter_key_hash))
         if not ok:
             return render(request, "rooms/claim.html", {"room": room, "error": "That co-presenter link is not valid (any more)."}, status=403)
-        _remember_presenter(request, room)
+        if room.code not in request.session.get("presenter_rooms", []):  # the creator stays the creator
+            _remember_claim(request, room.code, room.copresenter_generation)
         return redirect("room", code=room.code)
     return render(request, "rooms/claim.html", {"room": room})
 

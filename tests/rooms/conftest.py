@@ -107,3 +107,13 @@ def presenter_headers(presenter_client: tuple[Client, str]) -> list[tuple[bytes,
     client, _code = presenter_client
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     return [ORIGIN, (b"cookie", cookie)]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with full person and address buckets (they are shared by the process)."""
+    from apps.rooms.ratelimit import LIMITS
+
+    LIMITS.clear()
+    yield
+    LIMITS.clear()

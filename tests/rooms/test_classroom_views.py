@@ -43,7 +43,9 @@ def role_on_page(client: Client, code: str, query: str = "") -> str:
 
 
 def presenter_rooms(client: Client) -> list[str]:
-    return client.session.get("presenter_rooms", [])
+    """The rooms this browser presents by its session: those it created and those whose
+    co-presenter link it claimed (still current or not: role_on_page says which count)."""
+    return client.session.get("presenter_rooms", []) + list(client.session.get("copresenter", {}))
 
 
 @pytest.fixture

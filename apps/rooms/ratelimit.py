@@ -1,0 +1,138 @@
+"""Rate limits on what arrives over the room WebSockets: per connection, per person, per address.
+
+Every frame (a command, a ``sync`` request, garbage) costs a token from three buckets as soon as
+it arrives, before it is parsed or touches the database; a frame refused by any of them is
+answered "slow down" with its command id (found by a bounded regular expression, not a parse), so
+the page drops it from its outbox instead of replaying it.
+
+- **Connection**: 8 frames a second, bursts of 16 (a key held down in one tab).
+- **Person**: every socket of one browser session (its ``pid``) shares 10 a second, bursts of 30.
+  Twenty tabs are no faster than one person clicking fast. Sockets that came without the page's
+  session are one person per address ("anonymous at 192.0.2.7"), so dropping the cookie does not
+  escape the limit.
+- **Address**: all sockets from one client address share ``20 + 1 x persons`` a second, bursts of
+  ``60 + 3 x persons``, where *persons* is how many different sessions have a socket open from
+  that address in this process. A classroom is one address: on campus Wi-Fi the whole class
+  shares one public IP behind NAT (and behind a reverse proxy every client has the proxy's
+  address, unless the server is told to trust its forwarding header, e.g. ``daphne
+  --proxy-headers``). A fixed per-address limit small enough to stop one machine would starve
+  300 students entering a round in the same second (300 commands plus the ``sync`` requests of
+  those who missed a frame); scaled, 300 connected students get 320/s with bursts of 960, while a
+  machine flooding with one session, or with sockets without a session, gets the base 20/s and
+  is stopped first by its person bucket anyway. What it does not stop: a machine that mints
+  hundreds of sessions (loading the page hundreds of times) gets a class's allowance. That
+  needs a limit in front of the server (connections per address at the proxy).
+
+A refused frame does not consume tokens from the buckets after the one that refused it, so one
+person flooding spends only their own person budget from the address they share with a class.
+
+**Several worker processes**: the buckets live in this process's memory, shared by all its
+sockets. With ``DISTVIZ_WORKERS`` workers behind a proxy, a person whose sockets land on several
+workers gets up to that many times the limits (the proxy usually keeps one client on one worker
+only with sticky sessions). That is accepted: the limits exist to keep one person from slowing a
+process's other rooms, and each process protects its own rooms.
+
+Memory stays bounded: a bucket that has refilled completely is the same as no bucket, so idle
+buckets are dropped once there are more than ``MAX_BUCKETS``.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+CONNECTION_RATE, CONNECTION_BURST = 8.0, 16.0
+PERSON_RATE, PERSON_BURST = 10.0, 30.0
+ADDRESS_RATE, ADDRESS_BURST = 20.0, 60.0
+ADDRESS_RATE_PER_PERSON, ADDRESS_BURST_PER_PERSON = 1.0, 3.0
+MAX_BUCKETS = 10_000
+
+SLOW_DOWN = "Slow down: too many commands at once. Try again in a moment."
+
+# The command id of a frame, without parsing it: htmx puts it in the headers, a script may put it
+# in the body. Plain ids only (no escapes), at most 64 characters: htmx's are UUIDs.
+FRAME_ID = re.compile(r'"(?:HX-Request-ID|command_id)"\s*:\s*"([^"\\\x00-\x1f]{1,64})"')
+ID_SCAN = 4096  # characters: where htmx's headers are; a command id later than that goes unnamed
+
+
+def frame_id(text: str | None) -> str | None:
+    """The command id a frame carries, found without parsing it (None when there is none)."""
+    if not text:
+        return None
+    found = FRAME_ID.search(text, 0, ID_SCAN) or (FRAME_ID.search(text) if len(text) > ID_SCAN else None)
+    return found.group(1) if found else None
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    refilled: float
+
+    def take(self, now: float, rate: float, burst: float) -> bool:
+        # max(0, ...): a clock that goes backwards (a test's frozen clock) never drains a bucket.
+        self.tokens = min(burst, self.tokens + max(0.0, now - self.refilled) * rate)
+        self.refilled = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Limits:
+    """The person and address buckets of this process, and who is connected from where."""
+
+    def __init__(self) -> None:
+        self.people: dict[str, Bucket] = {}
+        self.addresses: dict[str, Bucket] = {}
+        self.persons_at: defaultdict[str, Counter[str]] = defaultdict(Counter)  # address -> pid -> sockets
+
+    def joined(self, address: str, pid: str) -> None:
+        if pid:
+            self.persons_at[address][pid] += 1
+
+    def left(self, address: str, pid: str) -> None:
+        if not pid or address not in self.persons_at:
+            return
+        here = self.persons_at[address]
+        here[pid] -= 1
+        if here[pid] <= 0:
+            del here[pid]
+        if not here:
+            del self.persons_at[address]
+
+    def persons(self, address: str) -> int:
+        here = self.persons_at.get(address)
+        return len(here) if here else 0
+
+    def allow(self, address: str, pid: str, now: float) -> bool:
+        """Take a token from the person's bucket, then from the address's; False if either is empty."""
+        person = pid or f"anonymous@{address}"
+        if not self._take(self.people, person, now, PERSON_RATE, PERSON_BURST):
+            return False
+        n = self.persons(address)
+        return self._take(self.addresses, address, now, ADDRESS_RATE + ADDRESS_RATE_PER_PERSON * n,
+                          ADDRESS_BURST + ADDRESS_BURST_PER_PERSON * n)
+
+    def _take(self, buckets: dict[str, Bucket], key: str, now: float, rate: float, burst: float) -> bool:
+        bucket = buckets.get(key)
+        if bucket is None:
+            if len(buckets) >= MAX_BUCKETS:
+                self._prune(buckets, now, rate, burst)
+            bucket = buckets[key] = Bucket(burst, now)
+        return bucket.take(now, rate, burst)
+
+    @staticmethod
+    def _prune(buckets: dict[str, Bucket], now: float, rate: float, burst: float) -> None:
+        full = [k for k, b in buckets.items() if b.tokens + max(0.0, now - b.refilled) * rate >= burst]
+        for k in full:
+            del buckets[k]
+        while len(buckets) >= MAX_BUCKETS:  # all busy (an attack with many keys): forget the oldest
+            del buckets[next(iter(buckets))]
+
+    def clear(self) -> None:
+        self.people.clear()
+        self.addresses.clear()
+        self.persons_at.clear()
+
+
+LIMITS = Limits()
