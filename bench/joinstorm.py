@@ -25,9 +25,15 @@ bytes the app sent (the page as compressed by the app, the static files as white
 them) over keep-alive HTTP, and a bare ``websockets`` server that sends the app's full-state
 frame on connect and broadcasts what it receives (bench/bare_server.py's loop).
 
-    python bench/joinstorm.py                       # both parts (about a minute)
+    python bench/joinstorm.py                       # both parts, daphne (about 50 s)
+    python bench/joinstorm.py --servers daphne,daphne+static,uvicorn   # more storm rows (about 100 s)
     python bench/joinstorm.py --clients 100 --spread 5
     python bench/joinstorm.py --bare-serve HTTP_PORT WS_PORT DIR    # the bare server (internal)
+
+``--servers``: ``uvicorn`` is ``make run SERVER=uvicorn``; ``daphne+static`` is a what-if, not a
+way to run the app: the same app behind a small ASGI layer that answers ``/static/`` from memory
+before Django (``static_first`` below), to measure what the static files cost when each one goes
+through Django's middleware chain and a worker thread, as whitenoise's middleware has them do.
 
 Every wait has a timeout and every loop a bound; nothing is asserted.
 """
@@ -555,14 +561,15 @@ async def run_storm(target: Target, clients: int, spread: float, driver: Any, cp
 
 
 def print_storm(results: list[StormResult], spread: float, summary: list[tuple[str, bool | None, str]]) -> None:
-    app, bare = results[0], results[-1]
-    print(f"\n  {'server':<28}{'joined':>8}{'last 1st frame':>16}{'p50':>8}{'p99':>8}{'max':>8}{'working':>9}"
-          f"{'MB recv':>9}{'CPU s':>7}{'cli CPU':>8}")
+    apps, bare = results[:-1], results[-1]
+    print(f"\n  {'server':<30}{'joined':>8}{'last 1st frame':>16}{'p50':>8}{'p99':>8}{'max':>8}{'working':>9}"
+          f"{'MB recv':>9}{'CPU s':>7}{'ms/cl':>7}{'cli CPU':>8}")
     for r in results:
         last = max(r.first_frame_at) if r.first_frame_at else math.nan
-        print(f"  {r.name:<28}{r.ok:>5}/{r.clients:<3}{last:>15.2f}s{percentile(r.latency, 50) * 1000:>6.0f}ms"
+        print(f"  {r.name:<30}{r.ok:>5}/{r.clients:<3}{last:>15.2f}s{percentile(r.latency, 50) * 1000:>6.0f}ms"
               f"{percentile(r.latency, 99) * 1000:>6.0f}ms{max(r.latency, default=math.nan) * 1000:>6.0f}ms"
-              f"{r.working:>5}/{r.ok:<3}{r.received / 1e6:>9.1f}{r.server_cpu:>7.1f}{r.client_cpu:>8.1f}")
+              f"{r.working:>5}/{r.ok:<3}{r.received / 1e6:>9.1f}{r.server_cpu:>7.1f}"
+              f"{r.server_cpu / r.clients * 1000:>7.1f}{r.client_cpu:>8.1f}")
         kinds: dict[str, int] = {}
         for f in r.failures:
             kind = re.sub(r"^client \d+: ", "", f)
@@ -572,21 +579,21 @@ def print_storm(results: list[StormResult], spread: float, summary: list[tuple[s
         if any("InvalidMessage" in k for k in kinds):
             print("    (InvalidMessage: daphne drops a WebSocket whose handshake the app has not accepted within\n"
                   "    5 s, its --websocket_connect_timeout; a browser would reconnect and add to the load)")
-    if app.ok:
-        print(f"  {app.name}: {app.server_cpu / app.clients * 1000:.0f} ms of server CPU per arriving client "
-              f"(bare: {bare.server_cpu / bare.clients * 1000:.1f} ms)")
     print(f"  joined: clients with their first frame. last 1st frame: from the storm's start until the last client\n"
-          f"  has its first frame (arrivals spread over {spread:.0f} s, so {spread:.0f} s is the floor). p50/p99/max: a\n"
+          f"  has its first frame (arrivals spread evenly over {spread:.0f} s, so {spread:.0f} s is the floor). p50/p99/max: a\n"
           "  client's own arrival -> its first frame (page, static files, socket, full state). working: sockets that\n"
-          "  then received the presenter's next broadcast. CPU s: the server process over the storm; cli CPU: this\n"
-          "  process (all 300 clients).")
-    last_app = max(app.first_frame_at) if app.first_frame_at else math.nan
+          "  then received the presenter's next broadcast. CPU s: the server process over the storm, ms/cl: per\n"
+          f"  arriving client; cli CPU: this process (all {bare.clients} clients). [what-if] rows are not judged.")
     last_bare = max(bare.first_frame_at) if bare.first_frame_at else math.nan
-    all_ok = app.ok == app.clients and app.working == app.ok and not app.failures
-    summary.append((f"join storm: {app.clients} in {spread:.0f} s all get a working room", all_ok,
-                    f"{app.ok}/{app.clients} joined, {app.working} got the next broadcast; last first frame "
-                    f"{last_app:.2f} s (bare {last_bare:.2f} s); p99 {percentile(app.latency, 99) * 1000:.0f} ms "
-                    f"(bare {percentile(bare.latency, 99) * 1000:.0f} ms)"))
+    for app in apps:
+        if "[what-if]" in app.name:
+            continue
+        last_app = max(app.first_frame_at) if app.first_frame_at else math.nan
+        all_ok = app.ok == app.clients and app.working == app.ok and not app.failures
+        summary.append((f"join storm, {app.name.split()[0]}: {app.clients} in {spread:.0f} s all work", all_ok,
+                        f"{app.ok}/{app.clients} joined, {app.working} got the next broadcast; last first frame "
+                        f"{last_app:.2f} s (bare {last_bare:.2f} s); p99 {percentile(app.latency, 99) * 1000:.0f} ms "
+                        f"(bare {percentile(bare.latency, 99) * 1000:.0f} ms)"))
 
 
 # -- the bare server (run as its own process) -------------------------------------------------------
@@ -655,95 +662,173 @@ def save_for_bare(directory: str, page_path: str, page: Response, files: dict[st
 
 # -- the whole part ----------------------------------------------------------------------------------
 
-async def _run(workdir: str, env: dict[str, str], clients: int, spread: float) -> list[tuple[str, bool | None, str]]:
+SERVER_KINDS = ("daphne", "uvicorn", "daphne+static")
+
+
+def app_server(kind: str, env: dict[str, str], workdir: str) -> Any:
+    """daphne as ``make run`` starts it; uvicorn as ``make run SERVER=uvicorn``; daphne+static is a
+    what-if: the same app with /static/ answered from memory before Django (``static_first``)."""
+    from fanout import Server
+
+    port = free_port()
+    if kind == "daphne":
+        argv = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "distviz.asgi:application"]
+    elif kind == "uvicorn":
+        argv = [str(VENV_BIN / "uvicorn"), "distviz.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                "--ws", "websockets", "--log-level", "warning", "--no-access-log", "--backlog", "2048"]
+    elif kind == "daphne+static":
+        argv = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "joinstorm:static_first"]
+        env = dict(env, PYTHONPATH=f"{REPO}{os.pathsep}{HERE}")
+    else:
+        raise ValueError(f"no server {kind!r}: one of {', '.join(SERVER_KINDS)}")
+    return Server(kind, argv, env, port, workdir)
+
+
+def __getattr__(name: str) -> Any:
+    """``joinstorm:static_first`` (daphne+static only): built on first use, so importing this
+    module never sets Django up."""
+    if name == "static_first":
+        return _static_first()
+    raise AttributeError(name)
+
+
+def _static_first() -> Any:
+    """What-if: the app behind a tiny ASGI layer that answers /static/<hashed name> from memory
+    (the brotli or gzip file whitenoise's storage wrote, a year's cache lifetime), so a static
+    file never enters Django's middleware chain or a worker thread."""
+    import mimetypes
+
+    from django.conf import settings
+
+    from distviz.asgi import application
+
+    root = Path(settings.STATIC_ROOT)
+    files: dict[str, dict[str, bytes]] = {}
+    for f in root.rglob("*"):
+        if not f.is_file() or f.suffix in (".br", ".gz"):
+            continue
+        variants = {"": f.read_bytes()}
+        for enc, suffix in (("br", ".br"), ("gzip", ".gz")):
+            alt = f.with_name(f.name + suffix)
+            if alt.exists():
+                variants[enc] = alt.read_bytes()
+        files["/static/" + f.relative_to(root).as_posix()] = variants
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] in files:
+            variants = files[scope["path"]]
+            accept = dict(scope["headers"]).get(b"accept-encoding", b"").decode("latin-1")
+            enc = next((e for e in ("br", "gzip") if e in accept and e in variants), "")
+            body = variants[enc]
+            ctype = mimetypes.guess_type(scope["path"])[0] or "application/octet-stream"
+            headers = [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode()),
+                       (b"cache-control", b"max-age=315360000, public, immutable"), (b"vary", b"Accept-Encoding")]
+            if enc:
+                headers.append((b"content-encoding", enc.encode()))
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await application(scope, receive, send)
+
+    return app
+
+
+async def _app_storm(app: Any, code: str, driver_ws: Any, clients: int, spread: float) -> StormResult:
+    async def driver(after: int) -> int:
+        await driver_ws.send(command_frame({"type": "add_key", "key": "after-the-storm"}))
+        for _ in range(10_000):
+            raw = await asyncio.wait_for(driver_ws.recv(decode=False), WORKING_TIMEOUT_S)
+            seq = frame_seq(raw)
+            if seq is not None and seq > after:
+                return seq
+            if raw.startswith(b'{"error"'):
+                raise RuntimeError(raw[:200].decode(errors="replace"))
+        raise RuntimeError("no broadcast for the presenter's command")
+
+    name = {"daphne": "daphne (make run)", "uvicorn": "uvicorn (SERVER=uvicorn)"}.get(app.name, f"{app.name} [what-if]")
+    res = await run_storm(Target(name, app.port, app.port, f"/r/{code}/", f"/ws/r/{code}/"), clients, spread,
+                          driver, app.cpu)
+    print(f"    {name}: {res.ok}/{clients} joined, the last first frame {max(res.first_frame_at, default=math.nan):.2f} s "
+          "after the storm began", flush=True)
+    return res
+
+
+async def _run(workdir: str, env: dict[str, str], clients: int, spread: float,
+               servers: tuple[str, ...]) -> list[tuple[str, bool | None, str]]:
     from fanout import Server
 
     summary: list[tuple[str, bool | None, str]] = []
-    port = free_port()
-    app = Server("daphne", [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "distviz.asgi:application"],
-                 env, port, workdir)
-    bare: Server | None = None
-    presenters: list[Any] = []
+    results: list[StormResult] = []
+    bare_dir = os.path.join(workdir, "bare")
+    saved: Visit | None = None
+    saved_code = ""
+    for i, kind in enumerate(servers):
+        app = app_server(kind, env, workdir)
+        presenters: list[Any] = []
+        try:
+            await asyncio.to_thread(app.start)
+            if i == 0:
+                print(f"  {kind} on 127.0.0.1:{app.port} (debug off, plain HTTP, collected static files)", flush=True)
+                # A: bytes per concept, a student's first and repeat visit of a presented room.
+                visits, codes = [], {}
+                for concept in CONCEPTS:
+                    code, jar = await open_room(app.port, concept)
+                    presenters.append(await present(app.port, code, jar))
+                    codes[concept] = code
+                    visits.append(await student_visit(app.port, concept, code))
+                print_bytes(visits, summary)
+                saved, saved_code = visits[0], codes[CONCEPTS[0]]
+                assert saved.page is not None
+                save_for_bare(bare_dir, f"/r/{saved_code}/", saved.page, saved.files, saved.first_frame)
+                print(f"\n  join storm: {clients} clients over {spread:.0f} s at one presented hash ring room "
+                      "(page + static files + socket + full state)", flush=True)
+                code, driver_ws = saved_code, presenters[0]
+            else:
+                code, jar = await open_room(app.port, CONCEPTS[0])
+                driver_ws = await present(app.port, code, jar)
+                presenters.append(driver_ws)
+            results.append(await _app_storm(app, code, driver_ws, clients, spread))
+        finally:
+            for ws in presenters:
+                try:
+                    await ws.close()
+                except Exception:  # noqa: BLE001 - teardown
+                    pass
+            app.stop()
+
+    # The yardstick: the same bytes from a bare asyncio process.
+    assert saved is not None
+    http_port, ws_port = free_port(), free_port()
+    bare = Server("bare", [PYTHON, str(HERE / "joinstorm.py"), "--bare-serve", str(http_port), str(ws_port), bare_dir],
+                  dict(os.environ, PYTHONUNBUFFERED="1"), http_port, workdir)
     try:
-        await asyncio.to_thread(app.start)
-        print(f"  daphne on 127.0.0.1:{port} (debug off, plain HTTP, collected static files)", flush=True)
-
-        # A: bytes per concept.
-        visits, rooms = [], {}
-        for concept in CONCEPTS:
-            code, jar = await open_room(port, concept)
-            presenters.append(await present(port, code, jar))
-            rooms[concept] = (code, jar)
-            visits.append(await student_visit(port, concept, code))
-        print_bytes(visits, summary)
-
-        # B: the storm, on the hash ring room, then on the bare server with the same bytes.
-        code, jar = rooms["hashring"]
-        v = visits[0]
-        assert v.page is not None
-        bare_dir = os.path.join(workdir, "bare")
-        save_for_bare(bare_dir, f"/r/{code}/", v.page, v.files, v.first_frame)
-        driver_ws = presenters[0]
-
-        async def app_driver(after: int) -> int:
-            await driver_ws.send(command_frame({"type": "add_key", "key": "after-the-storm"}))
-            for _ in range(10_000):
-                raw = await asyncio.wait_for(driver_ws.recv(decode=False), WORKING_TIMEOUT_S)
-                seq = frame_seq(raw)
-                if seq is not None and seq > after:
-                    return seq
-                if raw.startswith(b'{"error"'):
-                    raise RuntimeError(raw[:200].decode(errors="replace"))
-            raise RuntimeError("no broadcast for the presenter's command")
-
-        print(f"\n  join storm: {clients} clients over {spread:.0f} s (page + static files + socket + first frame)",
-              flush=True)
-        ws_path = f"/ws/r/{code}/"
-        res_app = await run_storm(Target("daphne (the app)", port, port, f"/r/{code}/", ws_path), clients, spread,
-                                  app_driver, app.cpu)
-        print(f"    daphne: {res_app.ok}/{clients} joined, last first frame at "
-              f"{max(res_app.first_frame_at, default=math.nan):.2f} s", flush=True)
-        for ws in presenters:
-            await ws.close()
-        presenters = []
-        app.stop()
-
-        http_port, ws_port = free_port(), free_port()
-        bare = Server("bare", [PYTHON, str(HERE / "joinstorm.py"), "--bare-serve", str(http_port), str(ws_port), bare_dir],
-                      dict(os.environ, PYTHONUNBUFFERED="1"), http_port, workdir)
         await asyncio.to_thread(bare.start)
-        bare_seq = frame_seq(v.first_frame) or 0
+        ws_path = f"/ws/r/{saved_code}/"
+        bare_seq = frame_seq(saved.first_frame) or 0
         bare_driver_ws = await ws_connect(ws_port, ws_path, {})
         await full_state(bare_driver_ws, 10)
 
         async def bare_driver(after: int) -> int:
             seq = max(after, bare_seq) + 1
-            await bare_driver_ws.send(json.dumps({"seq": seq, "from": seq, "content": v.first_frame[:2000].decode(
-                errors="replace")}))
+            await bare_driver_ws.send(json.dumps({"seq": seq, "from": seq, "content": "<p>after the storm</p>"}))
             return seq
 
-        res_bare = await run_storm(Target("bare asyncio + websockets", http_port, ws_port, f"/r/{code}/", ws_path),
-                                   clients, spread, bare_driver, bare.cpu)
+        results.append(await run_storm(Target("bare asyncio + websockets", http_port, ws_port, f"/r/{saved_code}/",
+                                              ws_path), clients, spread, bare_driver, bare.cpu))
         await bare_driver_ws.close()
-        print_storm([res_app, res_bare], spread, summary)
     finally:
-        for ws in presenters:
-            try:
-                await ws.close()
-            except Exception:  # noqa: BLE001 - teardown
-                pass
-        app.stop()
-        if bare is not None:
-            bare.stop()
+        bare.stop()
+    print_storm(results, spread, summary)
     return summary
 
 
-def run(clients: int = STORM_CLIENTS, spread: float = STORM_SPREAD_S) -> dict[str, Any]:
+def run(clients: int = STORM_CLIENTS, spread: float = STORM_SPREAD_S,
+        servers: tuple[str, ...] = ("daphne",)) -> dict[str, Any]:
     raise_nofile(10 * clients + 1024)
     workdir, database_url = temp_database("join")
     try:
         env = prepare_app(workdir, database_url)
-        summary = asyncio.run(_run(workdir, env, clients, spread))
+        summary = asyncio.run(_run(workdir, env, clients, spread, servers))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {"summary": summary}
@@ -758,10 +843,17 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=STORM_CLIENTS)
     ap.add_argument("--spread", type=float, default=STORM_SPREAD_S, help="seconds over which the clients arrive")
+    ap.add_argument("--servers", default="daphne",
+                    help="app servers for the storm, the first also for the bytes: daphne (make run), uvicorn "
+                         "(make run SERVER=uvicorn), daphne+static (what-if: static files answered before Django)")
     args = ap.parse_args()
+    kinds = tuple(k.strip() for k in args.servers.split(",") if k.strip())
+    for k in kinds:
+        if k not in SERVER_KINDS:
+            ap.error(f"no server {k!r}: one of {', '.join(SERVER_KINDS)}")
     os.chdir(REPO)
     sys.path.insert(0, str(REPO))
-    out = run(max(1, min(args.clients, 1000)), max(0.5, min(args.spread, 60.0)))
+    out = run(max(1, min(args.clients, 1000)), max(0.5, min(args.spread, 60.0)), kinds or ("daphne",))
     print()
     for name, ok, detail in out["summary"]:
         print(f"  {'n/a ' if ok is None else verdict(ok)}  {name:<44} {detail}")
