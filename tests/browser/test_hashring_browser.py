@@ -533,15 +533,19 @@ def test_node_labels_are_the_keyboards_way_to_remove_a_node(people: People, requ
     presenter.create_room()
     page = presenter.page
     stops: list[str] = []
+    ring_width = None
     for _ in range(80):
         page.keyboard.press("Tab")
         where = page.evaluate("""() => { const a = document.activeElement;
             return a && a.closest('#ring') ? (a.getAttribute('aria-label') || a.tagName) : (a && a.closest('#nodes') ? 'NODES' : ''); }""")
         if where:
             stops.append(where)
+        if where == "Remove node A":  # the focus shows: its circle's outline thickens
+            ring_width = page.evaluate("() => getComputedStyle(document.activeElement.querySelector('circle')).strokeWidth")
         if where == "NODES" or len(stops) > 10:
             break
     assert stops[:4] == [f"Remove node {n}" for n in INITIAL_NODES], stops
+    assert ring_width == "8px", ring_width
     # Shift+Tab back onto B's label, Enter: B is gone.
     page.locator('#ring-labels [data-node="B"]').focus()
     expect(page.locator('#ring-labels [data-node="B"]')).to_have_attribute("role", "button")
