@@ -188,8 +188,10 @@ def round_marks(state: RingState, current: dict[str, Any] | None) -> str:
         if key not in state.key_set:
             continue
         h = sim.key_position(key)
-        x, y = geometry.point(h, geometry.R_RING - 56)
-        lx, ly = geometry.point(h, geometry.R_RING - 92)
+        # Inside the band the lookup's rank badges use (R_RANK): a student's name never sits
+        # under a replica's number when the presenter looks that student's key up.
+        x, y = geometry.point(h, geometry.R_ROUND_MARK)
+        lx, ly = geometry.point(h, geometry.R_ROUND_NAME)
         parts.append(fragments.markup(
             "<g class='round-mark'><circle cx='{}' cy='{}' r='13'/><text x='{}' y='{}'>{}</text></g>",
             geometry.fmt(x), geometry.fmt(y), geometry.fmt(lx), geometry.fmt(ly), entry["name"],

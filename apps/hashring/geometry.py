@@ -58,6 +58,8 @@ def key_radius(secondary_hash: int) -> float:
 R_RANK = 300  # a lookup's preference ranks: badges just inside the ring, clear of the node labels
 RANK_BADGE = 19  # their radius
 LABEL_BADGE = 30  # a node label's circle
+R_ROUND_MARK = 248  # a class round's key marks (circle r=13), then the student's name further in
+R_ROUND_NAME = 216
 R_TICK = 206  # the ring's position marks (0, 2^30, ...): between the key band and the share donut
 
 

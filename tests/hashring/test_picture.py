@@ -182,3 +182,16 @@ def test_replicas_and_rate_selects_show_the_rooms_values():
     panel = pic.base_picture(after).panels["ring-settings"]
     assert '<option value="5" selected>' in panel and '<option value="20" selected>' in panel
     assert panel.count(" selected>") == 2
+
+
+def test_a_class_rounds_marks_stay_clear_of_the_lookups_rank_badges():
+    from apps.hashring import concept
+
+    state = fold(initial_state(), {"type": "add_key", "key": "Ada"}, {"type": "lookup", "key": "Ada"})
+    marks = concept.round_marks(state, {"entries": [{"entry": "Ada", "name": "Ada"}]})
+    mx, my = (float(v) for v in re.search(r"<circle cx='([\d.]+)' cy='([\d.]+)' r='13'/>", marks).groups())
+    lx, ly = (float(v) for v in re.search(r"<text x='([\d.]+)' y='([\d.]+)'>Ada</text>", marks).groups())
+    ranks = badge_boxes(pic.picture(state, view()).layers["ring-lookup"].inner(), "pref-badge")
+    mark = (mx - 13, my - 13, mx + 13, my + 13)
+    name = (lx - 40, ly - 15, lx + 40, ly + 15)  # a short name at 26px
+    assert ranks and not overlapping(ranks + [mark]) and not overlapping(ranks + [name])
