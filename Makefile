@@ -28,6 +28,8 @@ prepare: migrate
 # The lecturer's laptop: debug off (no debug page ever reaches a student), plain HTTP.
 # DJANGO_DEBUG=true make run shows Django's debug pages while developing.
 RUN_ENV = DJANGO_DEBUG=$${DJANGO_DEBUG:-false} DISTVIZ_HTTPS=$${DISTVIZ_HTTPS:-false}
+# A class arriving at once queues its WebSocket handshakes: daphne's default 5 s drops some.
+DAPHNE = $(VENV)/bin/daphne --websocket_connect_timeout 30
 
 # One process, SQLite and the in-memory channel layer: nothing else to install.
 run: prepare
@@ -35,7 +37,7 @@ run: prepare
 ifeq ($(SERVER),uvicorn)
 	$(RUN_ENV) $(VENV)/bin/uvicorn distviz.asgi:application --host $(HOST) --port $(PORT) --ws websockets
 else
-	$(RUN_ENV) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) distviz.asgi:application
+	$(RUN_ENV) $(DAPHNE) -b $(HOST) -p $(PORT) distviz.asgi:application
 endif
 
 # A class on the room's Wi-Fi: listens on the local network, advertises the laptop's address
@@ -44,13 +46,13 @@ classroom: prepare
 	@url=$$($(PY) -m distviz.lan $(PORT)) && host=$$(echo "$$url" | sed -E 's#^[a-z]+://([^/:]+).*#\1#') && \
 	echo "" && echo "  distviz for a class: students open  $$url" && echo "" && \
 	$(RUN_ENV) DISTVIZ_PUBLIC_URL="$$url" DJANGO_ALLOWED_HOSTS="$$host,localhost,127.0.0.1" \
-	  DJANGO_CSRF_TRUSTED_ORIGINS="$${url%/}" $(VENV)/bin/daphne -b 0.0.0.0 -p $(PORT) distviz.asgi:application
+	  DJANGO_CSRF_TRUSTED_ORIGINS="$${url%/}" $(DAPHNE) -b 0.0.0.0 -p $(PORT) distviz.asgi:application
 
 # Several daphne workers on one Redis and one database (see README: "Past one process").
 run-scaled: prepare
 	@test -n "$$REDIS_URL" || (echo "run-scaled needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)" && exit 2)
-	$(RUN_ENV) DISTVIZ_WORKERS=2 $(VENV)/bin/daphne -b $(HOST) -p $(PORT) distviz.asgi:application & \
-	$(RUN_ENV) DISTVIZ_WORKERS=2 $(VENV)/bin/daphne -b $(HOST) -p $$(($(PORT)+1)) distviz.asgi:application; wait
+	$(RUN_ENV) DISTVIZ_WORKERS=2 $(DAPHNE) -b $(HOST) -p $(PORT) distviz.asgi:application & \
+	$(RUN_ENV) DISTVIZ_WORKERS=2 $(DAPHNE) -b $(HOST) -p $$(($(PORT)+1)) distviz.asgi:application; wait
 
 # Every test: simulation, services, consumers, multi-process (real redis-server), then the
 # browser tests in their own pytest process (Playwright's loop and pytest-asyncio's don't mix).
