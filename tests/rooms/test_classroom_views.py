@@ -364,6 +364,22 @@ def test_room_page_has_a_qr_code_of_the_join_url(teacher, code):
     assert qr_modules(svg.group(0)) == {(x, y) for y, row in enumerate(matrix) for x, dark in enumerate(row) if dark}
 
 
+def test_the_join_panel_and_qr_code_advertise_the_public_address(teacher, code, settings):
+    """`make classroom` sets DISTVIZ_PUBLIC_URL to the laptop's network address: a presenter who
+    opened the room on 127.0.0.1 still shows students an address their phones can reach."""
+    settings.DISTVIZ_PUBLIC_URL = "http://192.0.2.7:8000"
+    html = teacher.get(f"/r/{code}/", HTTP_HOST="127.0.0.1").content.decode()
+    assert f"<strong>http://192.0.2.7:8000/r/{code}/</strong>" in html
+    assert "127.0.0.1" not in html and "testserver" not in html
+    svg = re.search(r'<svg class="qr".*?</svg>', html)
+    assert svg
+    expected = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
+    expected.add_data(f"http://192.0.2.7:8000/r/{code}/")
+    expected.make(fit=True)
+    matrix = expected.get_matrix()
+    assert qr_modules(svg.group(0)) == {(x, y) for y, row in enumerate(matrix) for x, dark in enumerate(row) if dark}
+
+
 def test_room_page_as_viewer_is_read_only(code):
     projector = Client()
     html = projector.get(f"/r/{code}/?as=viewer").content.decode()
