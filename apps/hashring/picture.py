@@ -98,6 +98,8 @@ def arc_shares(state: RingState) -> dict[str, float]:
 
 
 def load_stats(state: RingState) -> dict[str, float] | None:
+    """Keys per node: mean, std/mean and max/mean. The spread is the population std (numpy's
+    default ddof=0): the n nodes are the whole ring, not a sample (DOMAIN.md's figures)."""
     if not state.nodes or not state.keys:
         return None
     counts = np.array(list(state.counts.values()), dtype=np.float64)
