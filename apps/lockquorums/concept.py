@@ -68,6 +68,15 @@ def _ms(v: int) -> str:
     return f"{v:,} ms"
 
 
+def late_sentence(d: dict[str, Any]) -> str:
+    """A SET slower than the per-node timeout still lands: say where, and that nobody counts it."""
+    late = [x["node"] for x in d.get("late", [])]
+    if not late:
+        return ""
+    return (f" {', '.join(late)} answered after {d['client']}'s timeout, but the SET still landed: "
+            f"{'they hold' if len(late) > 1 else 'it holds'} a key {d['client']} does not count, until released or expired.")
+
+
 def narrate(before: LockState | None, after: LockState | None, event: dict[str, Any]) -> str:
     kind, d = event["kind"], event["data"]
     if kind == "acquire_attempted":
@@ -82,7 +91,7 @@ def narrate(before: LockState | None, after: LockState | None, event: dict[str, 
             tok = f"; fencing token {d['token']}" if d.get("token") is not None else ""
             ttl = before.ttl_ms if before is not None else d["validity"] + d["elapsed"] + d["drift"]
             return (f"{who} got the lock: {oks} in {_ms(d['elapsed'])}. Validity = TTL − elapsed − drift = "
-                    f"{ttl:,} − {d['elapsed']:,} − {d['drift']:,} = {_ms(d['validity'])}{tok}.")
+                    f"{ttl:,} − {d['elapsed']:,} − {d['drift']:,} = {_ms(d['validity'])}{tok}.{late_sentence(d)}")
         why = pic.failure_reason(d)
         fails = [m["from"] for m in d["messages"] if m["kind"] == "reply" and m["result"] == "FAIL"]
         if fails and before is not None:
@@ -91,6 +100,9 @@ def narrate(before: LockState | None, after: LockState | None, event: dict[str, 
         timeouts = [m["from"] for m in d["messages"] if m["kind"] == "timeout"]
         if timeouts:
             why += f"; {', '.join(timeouts)} timed out"
+        if d.get("late"):
+            late = [x["node"] for x in d["late"]]
+            why += f" ({', '.join(late)} still took the SET after the timeout: the release deletes {'them' if len(late) > 1 else 'it'})"
         lost = [m["to"] for m in d["release"] if m["kind"] == "request" and m["arrives"] is None]
         sent = "It sent the release to every node" + (f" (the DEL to {', '.join(lost)} was lost: down or cut off)" if lost else "")
         retry = (f" {sent} and retries after a random {_ms(d['retry_delay'])}."

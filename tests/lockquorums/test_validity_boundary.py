@@ -45,7 +45,8 @@ def test_redlock_validity_exactly_zero_fails_and_one_ms_succeeds(last, elapsed, 
 
 @pytest.mark.parametrize("rtt,acquired", [(986, False), (985, True)])
 def test_consensus_lease_validity_exactly_zero_fails(rtt, acquired):
-    s = fold(initial_state(), {"type": "load_scene", "mode": "consensus", "ttl_ms": TTL, "node_timeout_ms": 300,
+    # The per-node timeout (990 ms) is above the grant's round trip: a slower answer would be a TIMEOUT.
+    s = fold(initial_state(), {"type": "load_scene", "mode": "consensus", "ttl_ms": TTL, "node_timeout_ms": 990,
                                "latency_ms": rtt, "retry_count": 1})
     [ev] = decide(s, {"type": "acquire", "client": "C1", "_seed": "b"})
     d = ev["data"]
@@ -58,7 +59,8 @@ def test_consensus_lease_validity_exactly_zero_fails(rtt, acquired):
 
 @pytest.mark.parametrize("rtt,wins", [(988, False), (987, True)])
 def test_class_race_validity_exactly_zero_fails(rtt, wins):
-    s = fold(initial_state(), {"type": "load_scene", "ttl_ms": TTL, "node_timeout_ms": 300, "retry_count": 1})
+    # The per-node timeout (990 ms) is above every round trip: a slower link would be a TIMEOUT.
+    s = fold(initial_state(), {"type": "load_scene", "ttl_ms": TTL, "node_timeout_ms": 990, "retry_count": 1})
     s = evolve(s, {"kind": "contender_joined", "data": {"name": "Ann", "rtt": [[n.name, rtt] for n in s.nodes]}})
     [ev] = decide(s, {"type": "race_start", "_seed": 0})
     [t] = ev["data"]["contenders"][0]["tries"]

@@ -275,7 +275,8 @@ def _redlock_attempt(s: LockState, client: str, value: str) -> dict[str, Any]:
     """One try of the spec: SET NX PX on every node in turn, then count and time it."""
     t1 = t = s.now_ms
     messages: list[dict[str, Any]] = []
-    sets: list[dict[str, Any]] = []
+    sets: list[dict[str, Any]] = []  # keys set by an OK the client counted
+    late: list[dict[str, Any]] = []  # keys set by a SET whose reply came after the per-node timeout
     for n in s.nodes:
         rtt = n.rtt(client)
         half = rtt // 2
@@ -288,8 +289,20 @@ def _redlock_attempt(s: LockState, client: str, value: str) -> dict[str, Any]:
         arrive = t + half
         messages.append(_msg("request", "SET", client, n.name, t, arrive, f"SET lock {value} NX PX {s.ttl_ms}"))
         ok = n.live_key(arrive) is None
+        key = {"node": n.name, "expires_at": n.local(arrive) + s.ttl_ms}
+        if rtt > s.node_timeout_ms:
+            # Up but slower than the per-node timeout: the client counts this node as failed and
+            # moves on at T + timeout. The SET was sent, so it still reaches the node and takes the
+            # key there if it is free: a key the client does not count (its failure release, a DEL
+            # on every node, or the TTL removes it). The reply arrives after the client gave up.
+            if ok:
+                late.append(key)
+            messages.append(_msg("reply", "SET", n.name, client, arrive, t + rtt, "OK (too late)" if ok else "FAIL (too late)"))
+            messages.append(_msg("timeout", "SET", n.name, client, t, t + s.node_timeout_ms, "TIMEOUT"))
+            t += s.node_timeout_ms
+            continue
         if ok:
-            sets.append({"node": n.name, "expires_at": n.local(arrive) + s.ttl_ms})
+            sets.append(key)
         messages.append(_msg("reply", "SET", n.name, client, arrive, t + rtt, "OK" if ok else "FAIL"))
         t += rtt
     t2 = t
@@ -300,14 +313,14 @@ def _redlock_attempt(s: LockState, client: str, value: str) -> dict[str, Any]:
     acquired = oks >= s.quorum and elapsed < s.ttl_ms and validity > 0
     data = {"mode": s.mode, "client": client, "value": value, "t1": t1, "t2": t2, "elapsed": elapsed,
             "oks": oks, "nodes": len(s.nodes), "quorum": s.quorum, "drift": d, "validity": validity,
-            "acquired": acquired, "sets": sets, "messages": messages, "release": []}
+            "acquired": acquired, "sets": sets, "late": late, "messages": messages, "release": []}
     if acquired:
         # The validity counts from the moment the client has its answers (T2): the lock is safe
         # until T1 + TTL - drift, because every key was set after T1 (node-redlock: start + duration - drift).
         data.update(valid_until=t2 + validity, grant=s.next_token, token=s.next_token if s.fencing else None)
     else:
         # Release on ALL nodes, fire and forget, sent together at T2: compare-and-delete.
-        after_sets = {x["node"] for x in sets}
+        after_sets = {x["node"] for x in sets + late}
         for n in s.nodes:
             if not n.answers(t2, client):
                 data["release"].append(_msg("request", "DEL", client, n.name, t2, None, "lost"))
@@ -323,16 +336,14 @@ def _consensus_attempt(s: LockState, client: str, value: str) -> dict[str, Any]:
     """A lease grant through one member, replicated to a majority (etcd / ZooKeeper style)."""
     t1 = t = s.now_ms
     messages: list[dict[str, Any]] = []
-    contact = None
-    for n in s.nodes:  # find a reachable member, in turn, with the same per-node timeout
-        if n.answers(t, client):
-            contact = n
-            break
-        messages.append(_msg("request", "GRANT", client, n.name, t, None, "no answer"))
-        messages.append(_msg("timeout", "GRANT", n.name, client, t, t + s.node_timeout_ms, "TIMEOUT"))
-        t += s.node_timeout_ms
-    acquired, result = False, "UNAVAILABLE"
-    if contact is not None:
+    acquired, result, arrive = False, "UNAVAILABLE", t
+    late_lease: dict[str, Any] | None = None  # a grant whose reply came after the timeout
+    for contact in s.nodes:  # ask the members in turn, each with the same per-node timeout
+        if not contact.answers(t, client):
+            messages.append(_msg("request", "GRANT", client, contact.name, t, None, "no answer"))
+            messages.append(_msg("timeout", "GRANT", contact.name, client, t, t + s.node_timeout_ms, "TIMEOUT"))
+            t += s.node_timeout_ms
+            continue
         rtt = contact.rtt(client)
         arrive = t + rtt // 2
         messages.append(_msg("request", "GRANT", client, contact.name, t, arrive, f"lease {s.ttl_ms} ms if free"))
@@ -346,14 +357,33 @@ def _consensus_attempt(s: LockState, client: str, value: str) -> dict[str, Any]:
                 acks += 1
                 messages.append(_msg("reply", "APPEND", peer.name, contact.name, arrive + PEER_LATENCY_MS, arrive + 2 * PEER_LATENCY_MS, "ack"))
         lease = s.lease if s.lease is not None and arrive < s.lease.expires_at else None
+        if late_lease is not None:
+            lease = Lease(**late_lease)
+        granted = False
         if acks < s.quorum:
             result = f"NO QUORUM ({acks}/{len(s.nodes)})"
         elif lease is not None:
             result = f"FAIL (held by {lease.holder}, revision {lease.revision})"
         else:
-            acquired, result = True, f"OK revision {s.next_token}"
-        messages.append(_msg("reply", "GRANT", contact.name, client, arrive + 2 * PEER_LATENCY_MS, t + rtt + 2 * PEER_LATENCY_MS, result))
-        t += rtt + 2 * PEER_LATENCY_MS
+            granted, result = True, f"OK revision {s.next_token}"
+        answer = t + rtt + 2 * PEER_LATENCY_MS
+        if answer - t > s.node_timeout_ms:
+            # The answer would come after the per-node timeout: the client counts this member as
+            # failed and asks the next one at T + timeout. The request was sent, so a grant still
+            # commits: the group holds a lease for this client under a revision it never hears of,
+            # until the lease expires.
+            if granted:
+                late_lease = {"holder": client, "revision": s.next_token, "value": value, "expires_at": arrive + s.ttl_ms}
+            messages.append(_msg("reply", "GRANT", contact.name, client, arrive + 2 * PEER_LATENCY_MS, answer, f"{result} (too late)"))
+            messages.append(_msg("timeout", "GRANT", contact.name, client, t, t + s.node_timeout_ms, "TIMEOUT"))
+            t += s.node_timeout_ms
+            continue
+        acquired = granted
+        messages.append(_msg("reply", "GRANT", contact.name, client, arrive + 2 * PEER_LATENCY_MS, answer, result))
+        t = answer
+        break
+    else:  # no member answered within the timeout
+        result = "UNAVAILABLE" if late_lease is None else f"UNAVAILABLE (revision {late_lease['revision']} was granted too late to count)"
     t2 = t
     elapsed = t2 - t1
     d = drift(s.ttl_ms)
@@ -364,7 +394,7 @@ def _consensus_attempt(s: LockState, client: str, value: str) -> dict[str, Any]:
     data = {"mode": s.mode, "client": client, "value": value, "t1": t1, "t2": t2, "elapsed": elapsed,
             "oks": 1 if acquired else 0, "nodes": len(s.nodes), "quorum": s.quorum, "drift": d,
             "validity": validity, "acquired": acquired, "sets": [], "messages": messages, "release": [],
-            "result": result}
+            "result": result, "late_lease": late_lease}
     if acquired:
         # The lease clock starts when the leader granted it (after T1), so it outlives T1 + validity.
         data.update(valid_until=t2 + validity, grant=s.next_token, token=s.next_token,
@@ -650,13 +680,18 @@ def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
             attempt = tries[c][k]
             node = names[ni]
             held = keys[node]
+            slow = node in attempt["slow"]  # its reply comes after the client stopped waiting
             if held is None or t + offset[node] >= held[2]:
                 keys[node] = (attempt["value"], c, t + offset[node] + ttl)
-                attempt["ok"].append(node)
-            else:
+                attempt["late" if slow else "ok"].append(node)
+            elif not slow:
                 attempt["held_by"][node] = held[1]
         elif kind == "start":
-            attempt = {"start": t, "value": f"{c}:{rng.getrandbits(40):010x}", "ok": [], "held_by": {}, "timeouts": []}
+            # timeouts: the nodes that did not answer within the per-node timeout, down or slow;
+            # slow: up, but with a round trip over the timeout (the SET still lands there); late:
+            # the slow nodes where it took the key, which this try does not count.
+            attempt = {"start": t, "value": f"{c}:{rng.getrandbits(40):010x}", "ok": [], "held_by": {}, "timeouts": [],
+                       "slow": [], "late": []}
             tries[c].append(attempt)
             k = len(tries[c]) - 1
             wait = 0
@@ -664,7 +699,10 @@ def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
                 since = up_from[names[ni]]
                 if since is not None and t >= since:
                     push(heap, (t + rtt // 2, 1, o, "set", c, ni, k))
-                    wait = max(wait, rtt)
+                    if rtt > timeout:
+                        attempt["timeouts"].append(names[ni])
+                        attempt["slow"].append(names[ni])
+                    wait = max(wait, min(rtt, timeout))
                 else:
                     attempt["timeouts"].append(names[ni])
                     wait = max(wait, timeout)
@@ -682,8 +720,10 @@ def _race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[E
                 winners.append(c)
                 continue
             # Compare-and-delete goes to every node (the messages count them all); it can only
-            # delete where this try's own SET succeeded, so only those are simulated.
-            for node in attempt["ok"]:
+            # delete where this try's own SET succeeded, so only those are simulated: the OKs, and
+            # the slow nodes, whose SET may land (or have landed) after the client gave up. A DEL
+            # leaves after its SET on the same link, so it arrives after it.
+            for node in attempt["ok"] + attempt["slow"]:
                 ni = names.index(node)
                 since = up_from[node]
                 if since is not None and t >= since:
@@ -882,13 +922,15 @@ def _traced(state: LockState, ep: Episode) -> LockState:
 def _apply_attempt(state: LockState, d: dict[str, Any]) -> LockState:
     client = d["client"]
     nodes = {n.name: n for n in state.nodes}
-    for x in d["sets"]:
+    for x in d["sets"] + d.get("late", []):
         nodes[x["node"]] = replace(nodes[x["node"]], key=Key(d["value"], client, x["expires_at"]))
     if not d["acquired"]:
         for m in d["release"]:
             if m["kind"] == "reply" and m["result"] == "1":
                 nodes[m["from"]] = replace(nodes[m["from"]], key=None)
     s = replace(state, nodes=tuple(nodes[n.name] for n in state.nodes), attempts=state.attempts + 1)
+    if d.get("late_lease") is not None:  # a grant committed after the client stopped waiting for it
+        s = replace(s, lease=Lease(**d["late_lease"]), next_token=s.next_token + 1)
     if d["acquired"]:
         lease = s.lease
         if d["mode"] == "consensus":
