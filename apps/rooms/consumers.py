@@ -50,6 +50,16 @@ def _flash_cached(message: str) -> str:
     return render_to_string("rooms/_flash.html", {"message": message, "level": "error", "oob": True})
 
 
+# Every command the page has sent and not seen answered is settled (dropped from its outbox):
+# the answer to a flood, when the socket starts dropping frames unread, and again when it stops.
+SETTLE_ALL = json.dumps({"settle_all": True})
+
+
+def flooded_frame(command_id: str | None) -> str:
+    return json.dumps({"error": ratelimit.FLOODED, "command_id": command_id, "settle_all": True,
+                       "content": _flash_cached(ratelimit.FLOODED)})
+
+
 def slow_down_frame(command_id: str | None) -> str:
     """The answer to a rate-limited frame: cheap (the flash is rendered once), with its id."""
     return json.dumps({"error": ratelimit.SLOW_DOWN, "command_id": command_id, "content": _flash_cached(ratelimit.SLOW_DOWN)})
@@ -220,12 +230,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.code = normalise_code(self.scope["url_route"]["kwargs"]["code"])
         self.joined = False
+        session = self.scope.get("session")
+        self.pid = (session.get("pid", "") if session is not None else "") or ""
+        client = self.scope.get("client")
+        self.address = str(client[0]) if client else ""
         room = await _load_room(self.code)
         if room is None:
             await self.close(code=4404)
             return
         self.concept = get(room.concept)
-        session = self.scope.get("session")
         self.role = role_for(session, self.code, room.copresenter_generation)
         # A co-presenter's rights last while their link's generation is the room's (checked again
         # on every command); None for the room's creator and everyone else.
@@ -235,11 +248,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.name = participant_name(session, self.code)
         # The person behind this socket (the page's session), for one entry per person and for
         # the frames only they get; "" when the socket came without the page's session.
-        self.pid = (session.get("pid", "") if session is not None else "") or ""
         self.person = self.pid if self.role == "participant" else ""
         self.tokens, self.refilled = RATE_BURST, time.monotonic()
-        client = self.scope.get("client")
-        self.address = str(client[0]) if client else ""
+        self.flood_window, self.flood_refused, self.muted_until = self.refilled, 0, 0.0
         ratelimit.LIMITS.joined(self.address, self.pid)
         self.counted = True
         await self.accept()
@@ -285,10 +296,33 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.tokens -= 1
         return ratelimit.LIMITS.allow(self.address, self.pid, now)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """A frame is counted against the rate limits the moment it arrives, and a refused one is
+        answered here: before Channels' per-message database clean-up, which hops to the one
+        thread every room's database work shares (a flood of refused frames queued thousands of
+        those hops ahead of other rooms' commands)."""
+        if message.get("type") == "websocket.receive":
+            now = time.monotonic()
+            if self.muted_until:
+                if now < self.muted_until:
+                    return  # a flood: dropped unread, unanswered (the page was told to drop them)
+                self.muted_until = 0.0
+                await self.send(text_data=SETTLE_ALL)  # whatever it sent meanwhile was dropped
+            if not self._allow(now):
+                if now - self.flood_window > ratelimit.FLOOD_WINDOW:
+                    self.flood_window, self.flood_refused = now, 0
+                self.flood_refused += 1
+                if self.flood_refused > ratelimit.FLOOD_REFUSALS:
+                    # Far past "slow down" (a key held down repeats some 30 times a second, a
+                    # flood thousands): this socket's frames are dropped unread for a while.
+                    self.muted_until = now + ratelimit.COOL_DOWN
+                    await self.send(text_data=flooded_frame(ratelimit.frame_id(message.get("text"))))
+                    return
+                await self.send(text_data=slow_down_frame(ratelimit.frame_id(message.get("text"))))
+                return
+        await super().dispatch(message)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not self._allow(time.monotonic()):
-            await self.send(text_data=slow_down_frame(ratelimit.frame_id(text_data)))
-            return
         limit = settings.DISTVIZ_LIMITS["max_frame_bytes"]
         if bytes_data is not None:
             await self.reply_error("Binary frames are not understood here.")

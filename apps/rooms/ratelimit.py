@@ -42,12 +42,18 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 CONNECTION_RATE, CONNECTION_BURST = 8.0, 16.0
-PERSON_RATE, PERSON_BURST = 10.0, 30.0
+PERSON_RATE, PERSON_BURST = 8.0, 16.0
 ADDRESS_RATE, ADDRESS_BURST = 20.0, 60.0
 ADDRESS_RATE_PER_PERSON, ADDRESS_BURST_PER_PERSON = 1.0, 3.0
 MAX_BUCKETS = 10_000
+# A socket refused more than FLOOD_REFUSALS frames within FLOOD_WINDOW seconds is no page (a key
+# held down repeats some 30 times a second): for COOL_DOWN seconds its frames are dropped unread
+# and unanswered. It is told so once, with "settle_all" (the page drops every command it has not
+# seen answered), and once more when the cool-down ends, so nothing dropped is ever replayed.
+FLOOD_REFUSALS, FLOOD_WINDOW, COOL_DOWN = 200, 2.0, 10.0
 
 SLOW_DOWN = "Slow down: too many commands at once. Try again in a moment."
+FLOODED = "Far too many commands: this screen's commands are ignored for a few seconds. Nothing you sent since was applied."
 
 # The command id of a frame, without parsing it: htmx puts it in the headers, a script may put it
 # in the body. Plain ids only (no escapes), at most 64 characters: htmx's are UUIDs.

@@ -89,7 +89,11 @@
       if (pendingForms.size > 50) pendingForms.delete(pendingForms.keys().next().value);
     }
   });
+  // Every answer names its command, refusals too (rate limited, too large, not understood, not
+  // allowed): the command leaves the outbox and is never sent again. "settle_all" says the server
+  // dropped this socket's frames unread for a while (a flood): nothing sent so far is replayed.
   function settle(json) {
+    if (json.settle_all) inflight.clear();
     if (json.command_id) inflight.delete(json.command_id);
     const form = json.command_id && pendingForms.get(json.command_id);
     if (!form) return;
