@@ -342,6 +342,18 @@
     return body;
   }
 
+  // Only a presenter acts on the picture: for everyone else its controls are not tab stops and
+  // not announced as buttons (the server would refuse them anyway).
+  function pictureControls() {
+    if (document.body.dataset.role === "presenter") return;
+    document.querySelectorAll(".picture [data-send][tabindex]:not([tabindex='-1'])").forEach(function (el) {
+      el.setAttribute("tabindex", "-1");
+      if (el.getAttribute("role") === "button") el.setAttribute("role", "img");
+    });
+  }
+  pictureControls();
+  document.addEventListener("distviz:updated", pictureControls);
+
   // One group of a concept's controls open at a time (the first open one stays open), so the
   // open group is on screen beside the picture with every other group's heading above or below.
   document.querySelectorAll("#controls details.group:not(#presenter-tools)").forEach(function (d) {
