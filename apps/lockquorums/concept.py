@@ -318,6 +318,15 @@ def race_join_command(state: LockState, body: dict[str, Any], name: str) -> dict
     return {"type": "race_join", "name": name}
 
 
+def race_round_opened(state: LockState) -> list[dict[str, Any]]:
+    """A new race round is a new race: the commands opening the round must run. A race left
+    from an earlier round (its contenders, its result, the winner's keys) is cleared exactly as
+    "New race" clears it; with no race left, nothing. The room engine runs no concept command
+    when a round opens (``round_opened`` never reaches ``evolve``, and ``RoundSpec`` has no
+    hook), so until it does, ``round_panel`` tells the presenter which clients are left over."""
+    return [{"type": "race_reset"}] if state.race.contenders else []
+
+
 RACE_ROUND = RoundSpec(
     kind="race",
     title="Race for the lock",
@@ -331,6 +340,15 @@ RACE_ROUND = RoundSpec(
 
 
 ROUND_ROWS = 12  # the class board's rows; every student also gets their own row in their panel
+
+
+def leftover_contenders(state: LockState, current: dict[str, Any] | None) -> int:
+    """How many clients in the race did not join in the open round. Every entry of the round
+    since it opened (or since the last "New race", which empties both) added one contender at
+    the end, so any more than the round's entries were left by an earlier round."""
+    if not current or not current.get("open"):
+        return 0
+    return max(0, len(state.race.contenders) - len(current.get("entries", [])))
 
 
 def race_rows(state: LockState) -> list[dict[str, Any]]:
@@ -375,7 +393,7 @@ def round_panel(state: LockState, current: dict[str, Any] | None) -> str:
         "round": current, "rows": race_rows(state)[:ROUND_ROWS], "count": len(state.race.contenders), "result": result,
         "quorum": state.quorum, "nodes": len(state.nodes), "who": who, "rest": rest,
         "winner": result["winners"][-1] if result and result["winners"] else None,
-        "held": None if result else held_sentence(state),
+        "held": None if result else held_sentence(state), "leftover": leftover_contenders(state, current),
         "more": max(0, len(state.race.contenders) - ROUND_ROWS)})
 
 

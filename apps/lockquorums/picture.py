@@ -370,7 +370,7 @@ def _race_flights(state: LockState, d: dict[str, Any], items: list[str]) -> None
             if node in t["timeouts"] and node not in t.get("slow", ()):  # down: the SET is lost
                 items.append(f"m,{sx:.0f},{sy:.0f},{(sx + nx) / 2:.0f},{(sy + ny) / 2:.0f},{begin:.0f},{max(8 * scale, MIN_FLIGHT_MS):.0f},req lost")
                 continue
-            ok = node in t["ok"] or node in t.get("late", ())  # a slow SET still takes a free key
+            ok = node in t["ok"]  # an OK in time (a slow node's SET flies there too, but is not counted)
             at = begin + half * scale
             items.append(f"m,{sx:.0f},{sy:.0f},{nx:.0f},{ny + NODE_R:.0f},{begin:.0f},{max(half * scale, MIN_FLIGHT_MS):.0f},{'ok' if ok else 'no'}")
             if ok and (node not in first_ok or at < first_ok[node][0]):
