@@ -296,31 +296,57 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.tokens -= 1
         return ratelimit.LIMITS.allow(self.address, self.pid, now)
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """A frame is counted against the rate limits the moment it arrives, and a refused one is
-        answered here: before Channels' per-message database clean-up, which hops to the one
-        thread every room's database work shares (a flood of refused frames queued thousands of
-        those hops ahead of other rooms' commands)."""
-        if message.get("type") == "websocket.receive":
-            now = time.monotonic()
-            if self.muted_until:
-                if now < self.muted_until:
-                    return  # a flood: dropped unread, unanswered (the page was told to drop them)
-                self.muted_until = 0.0
-                await self.send(text_data=SETTLE_ALL)  # whatever it sent meanwhile was dropped
-            if not self._allow(now):
-                if now - self.flood_window > ratelimit.FLOOD_WINDOW:
-                    self.flood_window, self.flood_refused = now, 0
-                self.flood_refused += 1
-                if self.flood_refused > ratelimit.FLOOD_REFUSALS:
-                    # Far past "slow down" (a key held down repeats some 30 times a second, a
-                    # flood thousands): this socket's frames are dropped unread for a while.
-                    self.muted_until = now + ratelimit.COOL_DOWN
-                    await self.send(text_data=flooded_frame(ratelimit.frame_id(message.get("text"))))
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Frames are taken off the connection as they arrive (by ``_pump``), counted against the
+        rate limits then, and a refused one is answered at once; only admitted messages wait for
+        the consumer. Channels alone reads the next frame only when the last one is handled, so a
+        busy consumer refilled its buckets between frames and a burst passed as a trickle."""
+        admitted: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        pump = asyncio.ensure_future(self._pump(receive, admitted))
+        try:
+            await super().__call__(scope, admitted.get, send)
+        finally:
+            pump.cancel()
+
+    async def _pump(self, receive: Any, admitted: asyncio.Queue[dict[str, Any]]) -> None:
+        try:
+            while True:
+                message = await receive()
+                if message.get("type") != "websocket.receive" or await self._admit(message):
+                    admitted.put_nowait(message)
+                if message.get("type") == "websocket.disconnect":
                     return
-                await self.send(text_data=slow_down_frame(ratelimit.frame_id(message.get("text"))))
-                return
-        await super().dispatch(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the connection is gone (a send failed): let the consumer end normally
+            log.debug("room socket pump for %s stopped", self.code, exc_info=True)
+            admitted.put_nowait({"type": "websocket.disconnect", "code": 1011})
+
+    async def _admit(self, message: dict[str, Any]) -> bool:
+        """Count one arriving frame; answer it here (and return False) when it is refused. No
+        parsing and no database work: Channels' per-message clean-up alone would hop to the one
+        thread every room's database work shares."""
+        if not hasattr(self, "tokens"):  # not connected yet (no frame comes before the accept)
+            return True
+        now = time.monotonic()
+        if self.muted_until:
+            if now < self.muted_until:
+                return False  # a flood: dropped unread, unanswered (the page was told to drop them)
+            self.muted_until = 0.0
+            await self.send(text_data=SETTLE_ALL)  # whatever it sent meanwhile was dropped
+        if self._allow(now):
+            return True
+        if now - self.flood_window > ratelimit.FLOOD_WINDOW:
+            self.flood_window, self.flood_refused = now, 0
+        self.flood_refused += 1
+        if self.flood_refused > ratelimit.FLOOD_REFUSALS:
+            # Far past "slow down" (a key held down repeats some 30 times a second, a flood
+            # thousands): this socket's frames are dropped unread for a while.
+            self.muted_until = now + ratelimit.COOL_DOWN
+            await self.send(text_data=flooded_frame(ratelimit.frame_id(message.get("text"))))
+            return False
+        await self.send(text_data=slow_down_frame(ratelimit.frame_id(message.get("text"))))
+        return False
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         limit = settings.DISTVIZ_LIMITS["max_frame_bytes"]

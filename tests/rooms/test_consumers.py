@@ -310,7 +310,8 @@ async def test_consumer_rate_limit_counts_refused_commands_too(code, frozen_cloc
         for i in range(int(RATE_BURST) + 4):
             await comm.send_to(text_data=frame({"type": "add_my_key", "key": f"k{i}"}))
         answers = await replies(comm, int(RATE_BURST) + 4)
-    assert [a["error"].startswith("Slow down") for a in answers] == [False] * int(RATE_BURST) + [True] * 4
+    # The four over the limit are answered as they arrive, ahead of the service's refusals.
+    assert sorted(a["error"].startswith("Slow down") for a in answers) == [False] * int(RATE_BURST) + [True] * 4
 
 
 async def test_consumer_rate_limit_is_per_connection(code, presenter_headers, frozen_clock):

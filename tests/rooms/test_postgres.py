@@ -67,3 +67,19 @@ def test_postgres_runs_the_engine_and_the_log_folds_to_the_live_state():
             assert done.stdout.split("\n")[:2] == ["hashring 8 ok", "log-partitions 4 ok"]
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_postgres_refuses_bad_values_like_sqlite():
+    """The bad-value table (test_bad_values.py: every engine and concept command, lone
+    surrogates and NUL in texts, field names and command ids, non-finite numbers over the socket)
+    run whole on PostgreSQL, which refuses NUL in text where SQLite stores it."""
+    _admin().close()  # skips here when no PostgreSQL answers
+    name = f"distviz_fuzz_{uuid.uuid4().hex[:10]}"
+    env = {**{k: v for k, v in os.environ.items() if k not in ("DISTVIZ_TEST_DB", "REDIS_URL", "DISTVIZ_WORKERS")},
+           "DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + "/" + name, "DJANGO_SETTINGS_MODULE": "distviz.settings"}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    done = subprocess.run([sys.executable, "-m", "pytest", "tests/rooms/test_bad_values.py", "-q", "-p", "no:cacheprovider",
+                           "--create-db", "-x"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    tail = done.stdout[-3000:] + done.stderr[-2000:]
+    assert done.returncode == 0, tail
+    assert " passed" in tail and "failed" not in tail, tail
