@@ -448,11 +448,11 @@ def test_markup_in_names_is_escaped_in_broadcasts_and_pages(room, client: Client
         frames.append(render_broadcast(apply(room, command)))
     for text in frames:
         content = json.loads(text)["content"]
-        assert "<b>" not in content, content
+        assert MARKUP not in content, content
         assert "&lt;b&gt;" in content
     STATE_CACHE.clear()
     page = client.get(f"/r/{room.code}/").content.decode()
-    assert "<b>" not in page
+    assert MARKUP not in page
     assert page.count("&lt;b&gt;x&lt;/b&gt;") >= 3
 
 
@@ -461,9 +461,9 @@ def test_markup_in_a_students_name_is_escaped_in_the_round_and_my_entry(round_ro
     evil = Actor("participant", MARKUP, "pid-evil")
     applied = apply(round_room, {"type": "join_my_group"}, actor=evil)
     content = json.loads(render_broadcast(applied))["content"]
-    assert "<b>" not in content and "&lt;b&gt;x&lt;/b&gt;" in content
+    assert MARKUP not in content and "&lt;b&gt;x&lt;/b&gt;" in content
     mine = lp.my_entry(applied.after, applied.events[-1].data)
-    assert "<b>" not in mine and "You joined as &lt;b&gt;x&lt;/b&gt;" in mine
+    assert MARKUP not in mine and "You joined as &lt;b&gt;x&lt;/b&gt;" in mine
 
 
 # -- through the consumer ---------------------------------------------------------------------
@@ -623,5 +623,5 @@ async def test_socket_markup_in_names_is_escaped_in_the_broadcast(code, presente
                  {"type": "group_join", "group": MARKUP, "member": MARKUP}):
         await presenter.send_to(text_data=frame(body))
         got = await update(other)
-        assert "<b>" not in got["content"]
+        assert MARKUP not in got["content"]
         assert "&lt;b&gt;x&lt;/b&gt;" in got["content"]
