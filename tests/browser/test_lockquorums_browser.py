@@ -537,7 +537,7 @@ def test_phone_screenshot_and_the_picture_scrolls_inside_its_frame(people: Peopl
     phone.screenshot("lockquorums-phone-390x844-full")
     # The picture keeps a readable size (at least 880 px wide) and scrolls sideways inside its
     # own container, which fits the screen.
-    picture = page.locator(".lq .picture")
+    picture = page.locator(".lq .picture > .lq-pictures")  # the named, focusable scroll region
     sizes = picture.evaluate("el => ({scroll: el.scrollWidth, client: el.clientWidth, overflow: getComputedStyle(el).overflowX})")
     assert sizes["overflow"] == "auto" and sizes["scroll"] >= 880 > sizes["client"], sizes
     box = picture.bounding_box()
