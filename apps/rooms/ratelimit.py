@@ -1,15 +1,17 @@
 """Rate limits on what arrives over the room WebSockets: per connection, per person, per address.
 
-Every frame (a command, a ``sync`` request, garbage) costs a token from three buckets as soon as
-it arrives, before it is parsed or touches the database; a frame refused by any of them is
-answered "slow down" with its command id (found by a bounded regular expression, not a parse), so
-the page drops it from its outbox instead of replaying it.
+Every frame (a command, a ``sync`` request, garbage) costs a token from three buckets the moment
+it arrives: the consumer takes frames off the socket as they come (``RoomConsumer._pump``) and
+counts them before any parsing or database work (Channels alone reads the next frame only after
+the last one is handled, so a busy consumer refilled its buckets between frames). A refused frame
+is answered "slow down" at once, with its command id (found by a bounded regular expression, not
+a parse), so the page drops it from its outbox instead of replaying it later.
 
 - **Connection**: 8 frames a second, bursts of 16 (a key held down in one tab).
-- **Person**: every socket of one browser session (its ``pid``) shares 10 a second, bursts of 30.
-  Twenty tabs are no faster than one person clicking fast. Sockets that came without the page's
-  session are one person per address ("anonymous at 192.0.2.7"), so dropping the cookie does not
-  escape the limit.
+- **Person**: every socket of one browser session (its ``pid``) shares the same 8 a second,
+  bursts of 16: twenty tabs are no faster than one. Sockets that came without the page's session
+  are one person per address ("anonymous at 192.0.2.7"), so dropping the cookie does not escape
+  the limit.
 - **Address**: all sockets from one client address share ``20 + 1 x persons`` a second, bursts of
   ``60 + 3 x persons``, where *persons* is how many different sessions have a socket open from
   that address in this process. A classroom is one address: on campus Wi-Fi the whole class
@@ -18,19 +20,27 @@ the page drops it from its outbox instead of replaying it.
   --proxy-headers``). A fixed per-address limit small enough to stop one machine would starve
   300 students entering a round in the same second (300 commands plus the ``sync`` requests of
   those who missed a frame); scaled, 300 connected students get 320/s with bursts of 960, while a
-  machine flooding with one session, or with sockets without a session, gets the base 20/s and
-  is stopped first by its person bucket anyway. What it does not stop: a machine that mints
-  hundreds of sessions (loading the page hundreds of times) gets a class's allowance. That
-  needs a limit in front of the server (connections per address at the proxy).
+  machine flooding with one session, or with sockets without a session, is held to its person
+  budget (8/s) long before the address's. What it does not stop: a machine that mints hundreds
+  of sessions (loading the page hundreds of times) gets a class's allowance. That needs a limit
+  in front of the server (connections per address at the proxy).
+- **A flood**: a socket refused more than 200 frames within 2 seconds is no page (a held key
+  repeats some 30 times a second). For 10 seconds its frames are dropped unread and unanswered;
+  it is told so once with ``settle_all`` (the page forgets every command it has not seen
+  answered) and again when the 10 seconds are over, so nothing dropped is replayed later.
+  Answering every frame of a flood kept the server busy writing "slow down" thousands of times a
+  second; measured on a real daphne (``tests/rooms/test_flood.py``) another room's round trip
+  stays at 1.0-1.8x its quiet median under a 20-socket flood (24-33x with only the per-socket
+  limit).
 
 A refused frame does not consume tokens from the buckets after the one that refused it, so one
 person flooding spends only their own person budget from the address they share with a class.
 
 **Several worker processes**: the buckets live in this process's memory, shared by all its
 sockets. With ``DISTVIZ_WORKERS`` workers behind a proxy, a person whose sockets land on several
-workers gets up to that many times the limits (the proxy usually keeps one client on one worker
-only with sticky sessions). That is accepted: the limits exist to keep one person from slowing a
-process's other rooms, and each process protects its own rooms.
+workers gets up to that many times the limits (unless the proxy keeps a client on one worker).
+That is accepted: the limits exist to keep one person from slowing a process's other rooms, and
+each process protects its own rooms; a shared count in Redis would cost a round trip per frame.
 
 Memory stays bounded: a bucket that has refilled completely is the same as no bucket, so idle
 buckets are dropped once there are more than ``MAX_BUCKETS``.
