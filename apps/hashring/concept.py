@@ -225,4 +225,6 @@ CONCEPT = Concept(
     round_panel=round_panel,
     round_marks=round_marks,
     my_entry=my_entry,
+    # A student's panel depends only on where their key lands: a tick that moves it draws nothing.
+    my_entry_basis=lambda state, entry: pic.placement(state, entry["entry"]),
 )

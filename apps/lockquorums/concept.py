@@ -425,4 +425,7 @@ CONCEPT = Concept(
     rounds=(RACE_ROUND,),
     round_panel=round_panel,
     my_entry=my_entry,
+    # A student's panel shows the quorum before the race and their own row after it: it moves
+    # only with those (a student joining the race, or a playing tick, draws nothing).
+    my_entry_basis=lambda state, entry: (state.quorum, len(state.nodes), state.race.result),
 )

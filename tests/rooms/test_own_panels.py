@@ -357,7 +357,8 @@ def test_own_panels_are_drawn_once_per_entry_and_state_not_per_viewer(monkeypatc
         calls.append(entry["entry"])
         return draw(state, entry)
 
-    monkeypatch.setitem(REGISTRY, "hashring", dataclasses.replace(concept, my_entry=counted))
+    # Without a basis every entry's panel is drawn for a new state (the ring has one: see below).
+    monkeypatch.setitem(REGISTRY, "hashring", dataclasses.replace(concept, my_entry=counted, my_entry_basis=None))
     personal.PANELS.clear()
     room, _ = room_create(concept="hashring")
     room_command_apply(code=room.code, actor=PRESENTER, command={"type": "round_open", "kind": "own_key"})
@@ -408,3 +409,48 @@ def test_with_a_basis_a_panel_is_drawn_only_when_its_basis_moved(monkeypatch):
     out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "remove_node", "name": owner}))
     assert calls == ["Ada"] and list(out.mine) == ["p-ada"]
     personal.PANELS.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_rings_basis_only_the_students_whose_key_moved_are_drawn(monkeypatch):
+    """The ring's basis is where a student's key lands: a new node redraws only the panels of
+    the students whose key it took, and a tick that moves nobody's key draws none."""
+    from apps.rooms.consumers import render_outgoing
+    from apps.rooms.services import Actor, room_create
+
+    calls: list[str] = []
+    concept = REGISTRY["hashring"]
+    assert concept.my_entry_basis is not None
+    draw = concept.my_entry
+
+    def counted(state: Any, entry: dict[str, Any]) -> str:
+        calls.append(entry["entry"])
+        return draw(state, entry)
+
+    monkeypatch.setitem(REGISTRY, "hashring", dataclasses.replace(concept, my_entry=counted))
+    personal.PANELS.clear()
+    room, _ = room_create(concept="hashring")
+    room_command_apply(code=room.code, actor=PRESENTER, command={"type": "round_open", "kind": "own_key"})
+    for i in range(8):
+        render_outgoing(room_command_apply(code=room.code, actor=Actor("participant", f"S{i}", f"p{i}"),
+                                           command={"type": "add_my_key"}))
+    owners_before = {k: v for k, v in (room_state_owner(room.code, f"S{i}") for i in range(8))}
+    calls.clear()
+    out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "add_node", "name": "Z"}))
+    owners_after = {k: v for k, v in (room_state_owner(room.code, f"S{i}") for i in range(8))}
+    moved = sorted(k for k in owners_after if owners_after[k] != owners_before[k])
+    assert sorted(calls) == moved and set(out.mine) == {f"p{k[1:]}" for k in moved}
+    calls.clear()
+    out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "step"}))
+    assert (calls, out.mine) == ([], {})
+    personal.PANELS.clear()
+
+
+def room_state_owner(code: str, key: str) -> tuple[str, str]:
+    from apps.hashring import picture as pic
+    from apps.rooms.services import room_state
+    from apps.rooms.models import Room
+
+    place = pic.placement(room_state(Room.objects.get(code=code)), key)
+    assert place is not None
+    return key, place["owner"]
