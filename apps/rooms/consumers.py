@@ -250,7 +250,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # the frames only they get; "" when the socket came without the page's session.
         self.person = self.pid if self.role == "participant" else ""
         self.tokens, self.refilled = RATE_BURST, time.monotonic()
-        self.flood_window, self.flood_refused, self.muted_until = self.refilled, 0, 0.0
+        self.muted_until = 0.0
         ratelimit.LIMITS.joined(self.address, self.pid)
         self.counted = True
         await self.accept()
@@ -336,12 +336,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=SETTLE_ALL)  # whatever it sent meanwhile was dropped
         if self._allow(now):
             return True
-        if now - self.flood_window > ratelimit.FLOOD_WINDOW:
-            self.flood_window, self.flood_refused = now, 0
-        self.flood_refused += 1
-        if self.flood_refused > ratelimit.FLOOD_REFUSALS:
-            # Far past "slow down" (a key held down repeats some 30 times a second, a flood
-            # thousands): this socket's frames are dropped unread for a while.
+        if ratelimit.LIMITS.refused(self.address, self.pid, now):
+            # This person is far past "slow down" (a key held down repeats some 30 times a second,
+            # a flood thousands): this socket's frames are dropped unread for a while.
             self.muted_until = now + ratelimit.COOL_DOWN
             await self.send(text_data=flooded_frame(ratelimit.frame_id(message.get("text"))))
             return False

@@ -24,8 +24,9 @@ a parse), so the page drops it from its outbox instead of replaying it later.
   budget (8/s) long before the address's. What it does not stop: a machine that mints hundreds
   of sessions (loading the page hundreds of times) gets a class's allowance. That needs a limit
   in front of the server (connections per address at the proxy).
-- **A flood**: a socket refused more than 200 frames within 2 seconds is no page (a held key
-  repeats some 30 times a second). For 10 seconds its frames are dropped unread and unanswered;
+- **A flood**: a person (all their sockets together) refused more than 100 frames within 2
+  seconds is no page (a held key repeats some 30 times a second, of which 8 pass: 44 refusals in
+  2 seconds). For 10 seconds each of their sockets that sends drops its frames unread and unanswered;
   it is told so once with ``settle_all`` (the page forgets every command it has not seen
   answered) and again when the 10 seconds are over, so nothing dropped is replayed later.
   Answering every frame of a flood kept the server busy writing "slow down" thousands of times a
@@ -60,7 +61,7 @@ MAX_BUCKETS = 10_000
 # held down repeats some 30 times a second): for COOL_DOWN seconds its frames are dropped unread
 # and unanswered. It is told so once, with "settle_all" (the page drops every command it has not
 # seen answered), and once more when the cool-down ends, so nothing dropped is ever replayed.
-FLOOD_REFUSALS, FLOOD_WINDOW, COOL_DOWN = 200, 2.0, 10.0
+FLOOD_REFUSALS, FLOOD_WINDOW, COOL_DOWN = 100, 2.0, 10.0
 
 SLOW_DOWN = "Slow down: too many commands at once. Try again in a moment."
 FLOODED = "Far too many commands: this screen's commands are ignored for a few seconds. Nothing you sent since was applied."
@@ -101,6 +102,22 @@ class Limits:
         self.people: dict[str, Bucket] = {}
         self.addresses: dict[str, Bucket] = {}
         self.persons_at: defaultdict[str, Counter[str]] = defaultdict(Counter)  # address -> pid -> sockets
+        self.refusals: dict[str, tuple[float, int]] = {}  # person -> (window start, frames refused in it)
+
+    def refused(self, address: str, pid: str, now: float) -> bool:
+        """Count a refused frame of this person's; True once they are flooding (more than
+        FLOOD_REFUSALS within FLOOD_WINDOW seconds, over all their sockets)."""
+        key = pid or f"anonymous@{address}"
+        start, count = self.refusals.get(key, (now, 0))
+        if now - start > FLOOD_WINDOW or now < start:
+            start, count = now, 0
+        elif key not in self.refusals and len(self.refusals) >= MAX_BUCKETS:
+            for old in [k for k, (t, _) in self.refusals.items() if now - t > FLOOD_WINDOW]:
+                del self.refusals[old]
+            while len(self.refusals) >= MAX_BUCKETS:
+                del self.refusals[next(iter(self.refusals))]
+        self.refusals[key] = (start, count + 1)
+        return count + 1 > FLOOD_REFUSALS
 
     def joined(self, address: str, pid: str) -> None:
         if pid:
@@ -149,6 +166,7 @@ class Limits:
         self.people.clear()
         self.addresses.clear()
         self.persons_at.clear()
+        self.refusals.clear()
 
 
 LIMITS = Limits()

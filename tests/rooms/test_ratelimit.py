@@ -72,21 +72,24 @@ async def answers_to(comm: WebsocketCommunicator, ids: set[str]) -> dict[str, di
     return got
 
 
+PER_SOCKET = 5  # 100 frames: 84 refused, under the flood threshold (more is test_a_flood_over_many_sockets...)
+
+
 async def test_twenty_sockets_of_one_person_share_one_budget(presenter_client, presenter_headers, clock):
     _client, code = presenter_client
     async with sockets(code, presenter_headers, 20) as comms:
         answers = {}
         for i, comm in enumerate(comms):
             ids = set()
-            for j in range(40):
+            for j in range(PER_SOCKET):
                 ids.add(f"c{i}-{j}")
                 await comm.send_to(text_data=frame({"type": "add_key", "key": f"k{i}-{j}"}, request_id=f"c{i}-{j}"))
             answers.update(await answers_to(comm, ids))
     applied = [a for a in answers.values() if "error" not in a]
     slowed = [a for a in answers.values() if a.get("error", "").startswith("Slow down")]
-    assert len(answers) == 800
+    assert len(answers) == 20 * PER_SOCKET
     assert len(applied) == ratelimit.PERSON_BURST  # not 20 x 16
-    assert len(slowed) == 800 - ratelimit.PERSON_BURST  # each refusal names its command
+    assert len(slowed) == 20 * PER_SOCKET - ratelimit.PERSON_BURST  # each refusal names its command
     assert await seq(code) == 1 + ratelimit.PERSON_BURST
 
 
@@ -158,6 +161,33 @@ async def test_a_socket_far_past_slow_down_is_ignored_for_a_while_and_told_to_se
         assert await reply(comm) == {"settle_all": True}
         assert (await reply(comm))["command_id"] == "after"
     assert await seq(code) == 1 + ratelimit.CONNECTION_BURST + 1
+
+
+async def drain(comm: WebsocketCommunicator) -> list[dict]:
+    """Every non-presence frame that has arrived, until nothing more does."""
+    got = []
+    while not await comm.receive_nothing(timeout=0.2):
+        msg = await receive_json(comm)
+        if "presence" not in msg:
+            got.append(msg)
+    return got
+
+
+async def test_a_flood_over_many_sockets_is_counted_for_the_person(presenter_client, presenter_headers, clock):
+    _client, code = presenter_client
+    async with sockets(code, presenter_headers, 20) as comms:
+        for j in range(8):  # 160 frames, 144 refused: past the person's flood threshold
+            for i, comm in enumerate(comms):
+                await comm.send_to(text_data=frame({"type": "add_key", "key": f"k{i}-{j}"}, request_id=f"c{i}-{j}"))
+        told = [sum(1 for m in await drain(comm) if m.get("settle_all")) for comm in comms]
+        assert 1 <= sum(told) < 20
+        # One more frame on every socket: a muted one drops it, any other is muted by it (the
+        # person is flooding, whichever socket sends), so every socket has been told exactly once.
+        for i, comm in enumerate(comms):
+            await comm.send_to(text_data=frame({"type": "add_key", "key": f"more{i}"}, request_id=f"more{i}"))
+        told = [t + sum(1 for m in await drain(comm) if m.get("settle_all")) for t, comm in zip(told, comms)]
+        assert told == [1] * 20
+    assert await seq(code) == 1 + ratelimit.PERSON_BURST
 
 
 # -- the buckets themselves ------------------------------------------------------------------------
