@@ -37,6 +37,9 @@ a parse), so the page drops it from its outbox instead of replaying it later.
 A refused frame does not consume tokens from the buckets after the one that refused it, so one
 person flooding spends only their own person budget from the address they share with a class.
 
+``DISTVIZ_RATE_PERSON`` and ``DISTVIZ_RATE_ADDRESS`` (``rate,burst``) change the person's and the
+address's base budgets, for a benchmark that drives one room from several sockets of one session.
+
 **Several worker processes**: the buckets live in this process's memory, shared by all its
 sockets. With ``DISTVIZ_WORKERS`` workers behind a proxy, a person whose sockets land on several
 workers gets up to that many times the limits (unless the proxy keeps a client on one worker).
@@ -48,13 +51,26 @@ buckets are dropped once there are more than ``MAX_BUCKETS``.
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+
+
+def _pair(name: str, default: tuple[float, float]) -> tuple[float, float]:
+    """``rate,burst`` from the environment (for a benchmark that drives one room past what one
+    person may send), else the default. Unset in a classroom."""
+    try:
+        rate, burst = (float(x) for x in os.environ.get(name, "").split(","))
+    except ValueError:
+        return default
+    return (rate, burst) if rate > 0 and burst >= 1 else default
+
+
 CONNECTION_RATE, CONNECTION_BURST = 8.0, 16.0
-PERSON_RATE, PERSON_BURST = 8.0, 16.0
-ADDRESS_RATE, ADDRESS_BURST = 20.0, 60.0
+PERSON_RATE, PERSON_BURST = _pair("DISTVIZ_RATE_PERSON", (8.0, 16.0))
+ADDRESS_RATE, ADDRESS_BURST = _pair("DISTVIZ_RATE_ADDRESS", (20.0, 60.0))
 ADDRESS_RATE_PER_PERSON, ADDRESS_BURST_PER_PERSON = 1.0, 3.0
 MAX_BUCKETS = 10_000
 # A socket refused more than FLOOD_REFUSALS frames within FLOOD_WINDOW seconds is no page (a key
