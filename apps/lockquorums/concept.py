@@ -336,6 +336,7 @@ RACE_ROUND = RoundSpec(
     entry_key="name",
     input_label=None,
     resets_entries=frozenset({"race_reset", "scene_loaded"}),
+    on_open=race_round_opened,  # a new round is a new race: the last one's contenders and winner go
 )
 
 

@@ -19,6 +19,9 @@ class RoundSpec:
     input_label: str | None = "Your key"  # the one text field a participant fills in (None: just a button)
     # Concept events that start the round's game afresh: everyone may take part again.
     resets_entries: frozenset[str] = frozenset()
+    # Concept commands the round starts with, from the state when it opens: a game that keeps its
+    # own players in the concept state (the lock's race) clears them, so a new round is a new game.
+    on_open: Callable[[Any], list[dict[str, Any]]] | None = None
 
 
 @dataclass(frozen=True)

@@ -267,7 +267,8 @@ def _room_command(room: Room, concept: Concept, state: Any, command: dict[str, A
             raise CommandRejected("There is no such round for this concept.")
         if room.round and room.round.get("open"):
             raise CommandRejected("A round is already open: close it first.")
-        return [{"kind": "round_opened", "data": {"kind": spec.kind, "title": spec.title}}]
+        opened = [{"kind": "round_opened", "data": {"kind": spec.kind, "title": spec.title}}]
+        return opened + (_decide_all(room, concept, state, spec.on_open(state), "Opening the round") if spec.on_open else [])
     if kind == "round_close":
         if not (room.round and room.round.get("open")):
             raise CommandRejected("No round is open.")
