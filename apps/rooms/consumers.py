@@ -184,6 +184,20 @@ def _load_room(code: str) -> Room | None:
 
 
 @database_sync_to_async
+def _room_seq(code: str) -> int | None:
+    return Room.objects.filter(code=code).values_list("seq", flat=True).first()
+
+
+def page_seq(scope: dict[str, Any]) -> int | None:
+    """The seq the connecting page was rendered at (``?seq=N`` in the socket's URL), if any."""
+    for part in scope.get("query_string", b"").decode("latin-1").split("&"):
+        name, _, value = part.partition("=")
+        if name == "seq" and value.isdigit() and len(value) < 12:
+            return int(value)
+    return None
+
+
+@database_sync_to_async
 def _full_frame(code: str, person: str = "") -> str | None:
     room = Room.objects.filter(code=code).first()
     return None if room is None else render_full_frame(room, person)
@@ -258,9 +272,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.joined = True
         presence.joined(self.code)
         presence.ensure_heartbeat(clock.OWNER, announce_presence)
-        frame = await _full_frame(self.code, self.person)
-        if frame:
-            await self.send(text_data=frame)
+        # A page that was rendered at the room's current seq already shows the whole state (its
+        # picture, panels, narration and own panel): sending it again would double a repeat
+        # visit's bytes. Read after joining the relay, so a command landing meanwhile is either
+        # in this seq or reaches us as a broadcast.
+        rendered_at = page_seq(self.scope)
+        if rendered_at is None or rendered_at != await _room_seq(self.code):
+            frame = await _full_frame(self.code, self.person)
+            if frame:
+                await self.send(text_data=frame)
         count = await _presence_join(code=self.code, channel=self.channel_name, role=self.role, name=self.name, owner=clock.OWNER)
         await self.send(text_data=presence_frame(count))  # this page knows at once; the room a moment later
         announce_presence(self.code)

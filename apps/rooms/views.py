@@ -128,7 +128,7 @@ def room_page(request: HttpRequest, code: str) -> HttpResponse:
         "round_spec": concept.round_spec(current["kind"]) if current else None,
         "round_html": concept.round_panel(state, current) if concept.round_panel else "",
         "round_marks": concept.round_marks(state, current) if concept.round_marks else "",
-        "ws_query": "?as=viewer" if role == "viewer" else "",
+        "ws_query": "&as=viewer" if role == "viewer" else "",
         "presence_count": presence_count(room.code),
         **lesson_context(room, concept),
         **concept.page_context(state, view),

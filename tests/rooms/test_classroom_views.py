@@ -384,7 +384,7 @@ def test_room_page_as_viewer_is_read_only(code):
     projector = Client()
     html = projector.get(f"/r/{code}/?as=viewer").content.decode()
     assert 'data-role="viewer"' in html
-    assert f'hx-ws:connect="/ws/r/{code}/?as=viewer"' in html
+    assert re.search(rf'hx-ws:connect="/ws/r/{code}/\?seq=\d+&amp;as=viewer"', html)
 
 
 def test_room_page_as_viewer_does_not_demote_the_presenter(teacher, code):

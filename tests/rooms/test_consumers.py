@@ -69,6 +69,21 @@ async def test_consumer_first_frame_is_the_full_state(code, presenter_headers):
     assert 'id="room-bar"' in first["content"]
 
 
+async def test_a_page_rendered_at_the_rooms_seq_is_not_sent_the_whole_state_again(code, presenter_headers):
+    """A repeat visit's bytes: the page's HTML already holds the state at its seq (?seq=N), so the
+    socket skips the full frame; a page from an older seq still gets it."""
+    comm = WebsocketCommunicator(application, f"/ws/r/{code}/?seq=1", headers=presenter_headers)
+    connected, _ = await comm.connect(timeout=TIMEOUT)
+    first = json.loads(await comm.receive_from(timeout=TIMEOUT))
+    await comm.disconnect()
+    assert connected and "full" not in first and "presence" in first
+    stale = WebsocketCommunicator(application, f"/ws/r/{code}/?seq=0", headers=presenter_headers)
+    await stale.connect(timeout=TIMEOUT)
+    first = json.loads(await stale.receive_from(timeout=TIMEOUT))
+    await stale.disconnect()
+    assert (first["full"], first["seq"]) == (True, 1)
+
+
 async def test_consumer_refuses_a_foreign_origin(code):
     comm = WebsocketCommunicator(application, f"/ws/r/{code}/", headers=[(b"origin", b"http://evil.example")])
     connected, _ = await comm.connect(timeout=TIMEOUT)
