@@ -40,6 +40,7 @@ Every wait has a timeout and every loop a bound; nothing is asserted.
 from __future__ import annotations
 
 import asyncio
+import html
 import gzip
 import json
 import math
@@ -327,7 +328,7 @@ class Visit:
     ws_handshake: int = 0
     first_frame: bytes = b""
     repeat_page: Response | None = None
-    repeat_frame: bytes = b""
+    repeat_frames: list[bytes] = field(default_factory=list)  # what the page's own socket got
     repeat_handshake: int = 0
     page_text: str = ""
 
@@ -345,11 +346,11 @@ class Visit:
 
     @property
     def repeat(self) -> int:
-        return (self.repeat_page.wire if self.repeat_page else 0) + self.repeat_handshake + ws_frame_bytes(self.repeat_frame)
+        return (self.repeat_page.wire if self.repeat_page else 0) + self.repeat_handshake + sum(map(ws_frame_bytes, self.repeat_frames))
 
     @property
     def repeat_deflate(self) -> int:
-        return (self.repeat_page.wire if self.repeat_page else 0) + self.repeat_handshake + deflated_frame_bytes(self.repeat_frame)
+        return (self.repeat_page.wire if self.repeat_page else 0) + self.repeat_handshake + sum(map(deflated_frame_bytes, self.repeat_frames))
 
 
 async def first_frame_of(port: int, code: str, cookies: dict[str, str]) -> tuple[int, bytes]:
@@ -357,6 +358,30 @@ async def first_frame_of(port: int, code: str, cookies: dict[str, str]) -> tuple
     try:
         first, _ = await full_state(ws)
         return ws_handshake_bytes(ws), first
+    finally:
+        await ws.close()
+
+
+def page_ws_path(page_text: str) -> str:
+    """The socket URL a page opens (its hx-ws:connect): it says which seq the page already shows."""
+    m = re.search(r'hx-ws:connect="([^"]+)"', page_text)
+    if not m:
+        raise RuntimeError("the page opens no socket")
+    return html.unescape(m.group(1))
+
+
+async def page_socket(port: int, path: str, cookies: dict[str, str]) -> tuple[int, list[bytes]]:
+    """What a page's own socket receives on connect: the full state only when the page is older
+    than the room, then the presence count (always sent last by connect)."""
+    ws = await ws_connect(port, path, cookies)
+    try:
+        frames: list[bytes] = []
+        for _ in range(100):
+            raw = await asyncio.wait_for(ws.recv(decode=False), 30)
+            frames.append(raw)
+            if raw.startswith(b'{"presence"'):
+                return ws_handshake_bytes(ws), frames
+        raise RuntimeError("no presence frame")
     finally:
         await ws.close()
 
@@ -378,7 +403,7 @@ async def student_visit(port: int, concept: str, code: str) -> Visit:
         v.ws_handshake, v.first_frame = await first_frame_of(port, code, jar)
         # The repeat visit: the same browser, its cookies; the static files come from its cache.
         v.repeat_page = await conn.get(f"/r/{code}/", cookies=jar)
-        v.repeat_handshake, v.repeat_frame = await first_frame_of(port, code, jar)
+        v.repeat_handshake, v.repeat_frames = await page_socket(port, page_ws_path(v.repeat_page.text()), jar)
     finally:
         await conn.close()
     return v
@@ -397,13 +422,15 @@ def print_bytes(visits: list[Visit], summary: list[tuple[str, bool | None, str]]
                         f"{v.first_visit:,} B (page {v.page.wire:,} + {len(v.files)} files {v.first_static:,})"))
         summary.append((f"join: repeat visit {v.concept} <= 20 KB", repeat_ok,
                         f"{v.repeat:,} B (page {v.repeat_page.wire if v.repeat_page else 0:,} + socket "
-                        f"{v.repeat_handshake + ws_frame_bytes(v.repeat_frame):,})"))
+                        f"{v.repeat_handshake + sum(map(ws_frame_bytes, v.repeat_frames)):,})"))
     print("  first visit: the page + every script, stylesheet and icon it links, as received (headers + body,\n"
           "  Accept-Encoding: br, gzip); budget 70 KB. socket 1st: the WebSocket's 101 response + the first\n"
-          "  frame (the full state; daphne sends it uncompressed). repeat: the page again with the first\n"
-          "  visit's cookies + the socket's 101 and first frame (static files cached: fingerprinted, immutable);\n"
-          "  budget 20 KB. deflate: the repeat visit if the socket negotiated permessage-deflate (computed: the\n"
-          "  first frame through a fresh deflate context; `make run SERVER=uvicorn` negotiates it, daphne does not).")
+          "  frame when the page is older than the room (the full state; daphne sends it uncompressed). repeat:\n"
+          "  the page again with the first visit's cookies + what its own socket (?seq=N) gets on connect: no\n"
+          "  full state when the room has not moved on since the page was drawn, then the presence count\n"
+          "  (static files cached: fingerprinted, immutable); budget 20 KB. deflate: the repeat visit if the\n"
+          "  socket negotiated permessage-deflate (computed: each frame through a fresh deflate context;\n"
+          "  `make run SERVER=uvicorn` negotiates it, daphne does not).")
     v = visits[0]
     assert v.page is not None
     print(f"  what a first visit of {v.concept} received, file by file:")
