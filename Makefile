@@ -7,7 +7,7 @@ PORT ?= 8000
 ARTIFACTS ?= artifacts
 SERVER ?= daphne
 
-.PHONY: run classroom prepare run-scaled test test-deps test-fast test-browser lint bench migrate venv clean
+.PHONY: screenshots run classroom prepare run-scaled test test-deps test-fast test-browser lint bench migrate venv clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ test-fast: venv
 
 test-browser: venv
 	DJANGO_ALLOW_ASYNC_UNSAFE=true DISTVIZ_ARTIFACTS=$(ARTIFACTS) $(PY) -m pytest tests/browser -q
+
+# The README's pictures of the rooms (docs/screenshots/), taken from what ships.
+screenshots: venv
+	$(PY) scripts/screenshots.py
 
 bench: venv
 	$(PY) bench/run.py
