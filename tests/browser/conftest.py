@@ -186,10 +186,11 @@ class Person:
     def home(self) -> None:
         self.page.goto("/")
 
-    def create_room(self) -> str:
-        """From the home page, open a new hash ring room as its presenter; returns the code."""
+    def create_room(self, concept: str = "hashring") -> str:
+        """From the home page, open a new room of a concept (its card's slug) as its presenter;
+        returns the code."""
         self.home()
-        self.page.locator("#card-hashring button").click()
+        self.page.locator(f"#card-{concept} button").click()
         self.page.wait_for_url(re.compile(r"/r/[^/]+/$"))
         code = self.code()
         self.wait_live()

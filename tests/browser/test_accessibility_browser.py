@@ -41,11 +41,7 @@ def violations(page: Page) -> list[str]:
 
 
 def open_concept(person: Person, slug: str) -> str:
-    person.home()
-    person.page.locator(f"#card-{slug} button").click()
-    person.page.wait_for_url(re.compile(r"/r/[^/]+/$"))
-    person.wait_live()
-    return person.code()
+    return person.create_room(slug)
 
 
 def test_the_home_page_has_no_wcag_violation(people: People) -> None:

@@ -26,11 +26,7 @@ PROJECTION = re.compile(r"(^|\s)projection(\s|$)")
 
 
 def open_concept(person: Person, slug: str) -> str:
-    person.home()
-    person.page.locator(f"#card-{slug} button").click()
-    person.page.wait_for_url(re.compile(r"/r/[^/]+/$"))
-    person.wait_live()
-    return person.code()
+    return person.create_room(slug)
 
 
 def present(person: Person) -> None:

@@ -346,40 +346,6 @@ async def test_a_panel_that_shows_the_race_result_reaches_each_racer_when_the_ra
 # -- the cost: drawn for the entries, once per state --------------------------------------------------
 
 @pytest.mark.django_db
-def test_own_panels_are_drawn_once_per_entry_and_state_not_per_viewer(monkeypatch):
-    from apps.rooms.services import Actor, room_create
-
-    calls: list[str] = []
-    concept = REGISTRY["hashring"]
-    draw = concept.my_entry
-
-    def counted(state: Any, entry: dict[str, Any]) -> str:
-        calls.append(entry["entry"])
-        return draw(state, entry)
-
-    # Without a basis every entry's panel is drawn for a new state (the ring has one: see below).
-    monkeypatch.setitem(REGISTRY, "hashring", dataclasses.replace(concept, my_entry=counted, my_entry_basis=None))
-    personal.PANELS.clear()
-    room, _ = room_create(concept="hashring")
-    room_command_apply(code=room.code, actor=PRESENTER, command={"type": "round_open", "kind": "own_key"})
-    from apps.rooms.consumers import render_outgoing
-
-    for i in range(5):
-        render_outgoing(room_command_apply(code=room.code, actor=Actor("participant", f"S{i}", f"p{i}"),
-                                           command={"type": "add_my_key"}))
-    calls.clear()
-    out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "add_node", "name": "Z"}))
-    assert sorted(calls) == [f"S{i}" for i in range(5)]  # the new state's panels, once each; the old ones were kept
-    assert set(out.mine) <= {f"p{i}" for i in range(5)}
-    for person, text in out.mine.items():
-        assert set(json.loads(text)) == {"content"}
-    calls.clear()
-    out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "present"}))
-    assert (calls, out.mine) == ([], {})  # the state did not change: nothing drawn
-    personal.PANELS.clear()
-
-
-@pytest.mark.django_db
 def test_with_a_basis_a_panel_is_drawn_only_when_its_basis_moved(monkeypatch):
     """A concept may say what a panel depends on (``my_entry_basis``): then a change of state
     that does not move it (a tick, a look-up) draws nothing, and one that does draws that panel."""
@@ -411,45 +377,72 @@ def test_with_a_basis_a_panel_is_drawn_only_when_its_basis_moved(monkeypatch):
     personal.PANELS.clear()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_with_the_rings_basis_only_the_students_whose_key_moved_are_drawn(monkeypatch):
-    """The ring's basis is where a student's key lands: a new node redraws only the panels of
-    the students whose key it took, and a tick that moves nobody's key draws none."""
+def ring_round_with_counted_panels(monkeypatch: pytest.MonkeyPatch, students: int, basis: bool) -> tuple[str, list[str]]:
+    """A hash ring room with an open round and ``students`` keys in it, whose own panels are
+    counted as they are drawn (``basis``: with the ring's own my_entry_basis, else none)."""
     from apps.rooms.consumers import render_outgoing
     from apps.rooms.services import Actor, room_create
 
     calls: list[str] = []
     concept = REGISTRY["hashring"]
-    assert concept.my_entry_basis is not None
     draw = concept.my_entry
 
     def counted(state: Any, entry: dict[str, Any]) -> str:
         calls.append(entry["entry"])
         return draw(state, entry)
 
-    monkeypatch.setitem(REGISTRY, "hashring", dataclasses.replace(concept, my_entry=counted))
+    changes: dict[str, Any] = {"my_entry": counted} if basis else {"my_entry": counted, "my_entry_basis": None}
+    monkeypatch.setitem(REGISTRY, "hashring", dataclasses.replace(concept, **changes))
     personal.PANELS.clear()
     room, _ = room_create(concept="hashring")
     room_command_apply(code=room.code, actor=PRESENTER, command={"type": "round_open", "kind": "own_key"})
-    for i in range(8):
+    for i in range(students):
         render_outgoing(room_command_apply(code=room.code, actor=Actor("participant", f"S{i}", f"p{i}"),
                                            command={"type": "add_my_key"}))
-    owners_before = {k: v for k, v in (room_state_owner(room.code, f"S{i}") for i in range(8))}
     calls.clear()
-    out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "add_node", "name": "Z"}))
-    owners_after = {k: v for k, v in (room_state_owner(room.code, f"S{i}") for i in range(8))}
+    return room.code, calls
+
+
+def presenter_does(code: str, command: dict[str, Any]) -> Any:
+    from apps.rooms.consumers import render_outgoing
+
+    return render_outgoing(room_command_apply(code=code, actor=PRESENTER, command=command))
+
+
+@pytest.mark.django_db
+def test_own_panels_are_drawn_once_per_entry_and_state_not_per_viewer(monkeypatch):
+    # Without a basis every entry's panel is drawn for a new state (the ring has one: see below).
+    code, calls = ring_round_with_counted_panels(monkeypatch, 5, basis=False)
+    out = presenter_does(code, {"type": "add_node", "name": "Z"})
+    assert sorted(calls) == [f"S{i}" for i in range(5)]  # the new state's panels, once each; the old ones were kept
+    assert set(out.mine) <= {f"p{i}" for i in range(5)}
+    for person, text in out.mine.items():
+        assert set(json.loads(text)) == {"content"}
+    calls.clear()
+    out = presenter_does(code, {"type": "present"})
+    assert (calls, out.mine) == ([], {})  # the state did not change: nothing drawn
+    personal.PANELS.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_rings_basis_only_the_students_whose_key_moved_are_drawn(monkeypatch):
+    """The ring's basis is where a student's key lands: a new node redraws only the panels of
+    the students whose key it took, and a tick that moves nobody's key draws none."""
+    assert REGISTRY["hashring"].my_entry_basis is not None
+    code, calls = ring_round_with_counted_panels(monkeypatch, 8, basis=True)
+    owners_before = dict(owner_of_key(code, f"S{i}") for i in range(8))
+    out = presenter_does(code, {"type": "add_node", "name": "Z"})
+    owners_after = dict(owner_of_key(code, f"S{i}") for i in range(8))
     moved = sorted(k for k in owners_after if owners_after[k] != owners_before[k])
     assert sorted(calls) == moved and set(out.mine) == {f"p{k[1:]}" for k in moved}
     calls.clear()
-    out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "step"}))
+    out = presenter_does(code, {"type": "step"})
     assert (calls, out.mine) == ([], {})
     personal.PANELS.clear()
 
 
-def room_state_owner(code: str, key: str) -> tuple[str, str]:
+def owner_of_key(code: str, key: str) -> tuple[str, str]:
     from apps.hashring import picture as pic
-    from apps.rooms.services import room_state
-    from apps.rooms.models import Room
 
     place = pic.placement(room_state(Room.objects.get(code=code)), key)
     assert place is not None
