@@ -290,7 +290,7 @@ def _panels(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], grou
             producers: list[dict[str, Any]]) -> None:
     ctx = {"state": state, "parts": parts, "groups": groups, "producers": producers, "totals": totals(state),
            "config": state.config, "lag_charts": [lag_chart(g) for g in groups]}
-    ctx["brokers"] = range(len(state.brokers_up))
+    ctx["brokers"] = [{"id": i, "up": up} for i, up in enumerate(state.brokers_up)]  # the stop/start buttons
     ctx["insync_choices"] = range(1, state.config.replication_factor + 1)
     ctx["assignors"] = ASSIGNORS
     for panel in ("lp-summary", "lp-lag", "lp-settings", "lp-controls"):

@@ -158,45 +158,13 @@
     document.body.classList.toggle("key-highlight", highlighted !== null);
   }
   document.addEventListener("distviz:updated", highlight);
-  function activateLog(target) {
-    const broker = target.closest("[data-broker]");
-    if (broker) {
-      send({ type: broker.classList.contains("down") ? "broker_start" : "broker_stop", broker: broker.dataset.broker });
-      return true;
-    }
-    const member = target.closest("[data-member]");
-    if (member) { send({ type: "group_leave", group: member.dataset.group, member: member.dataset.member }); return true; }
-    const cell = target.closest(".cell");
-    if (cell) {
-      highlighted = cell.dataset.key && highlighted !== cell.dataset.key ? cell.dataset.key : null;
-      highlight();
-      return true;
-    }
-    return false;
-  }
-
-  function checked(name) {
-    const box = document.querySelector("#lq-nodectl input[name=" + name + "]");
-    return Boolean(box && box.checked);
-  }
-  function activateLock(target) {
-    const node = target.closest("[data-lnode]");
-    if (node) {
-      const body = document.getElementById("nb-" + node.dataset.lnode);
-      if (body && body.classList.contains("down")) {
-        // A restart uses the options chosen under Faults: fsync, delayed restart.
-        send({ type: "node_restart", node: node.dataset.lnode, persistence: checked("persistence"), delayed: checked("delayed") });
-      } else {
-        send({ type: "node_crash", node: node.dataset.lnode });
-      }
-      return true;
-    }
-    const client = target.closest("[data-client]");
-    if (client) {
-      send({ type: client.classList.contains("holding") ? "release" : "acquire", client: client.dataset.client });
-      return true;
-    }
-    return false;
+  // A record's cell (the log) highlights every record of its key, on this screen only.
+  function highlightCell(target) {
+    const cell = target.closest("#lp-frame .cell");
+    if (!cell) return false;
+    highlighted = cell.dataset.key && highlighted !== cell.dataset.key ? cell.dataset.key : null;
+    highlight();
+    return true;
   }
   // In a race, each student finds their own row.
   function markMe() {
@@ -273,21 +241,6 @@
     requestAnimationFrame(function () { animationsQueued = false; startAnimations(); });
   });
 
-  function activate(target) {
-    if (target.closest("#lp-frame")) return activateLog(target);
-    if (target.closest("#lq-frame")) return activateLock(target);
-    const nodeEl = target.closest("[data-node]");
-    if (nodeEl && nodeEl.closest("#ring")) {
-      send({ type: "remove_node", name: nodeEl.dataset.node });
-      return true;
-    }
-    const keyEl = target.closest("[data-key]");
-    if (keyEl && keyEl.closest("#ring")) {
-      send({ type: "lookup", key: keyEl.dataset.key });
-      return true;
-    }
-    return false;
-  }
   document.addEventListener("click", function (evt) {
     const button = evt.target.closest("[data-send]");
     if (button && !button.closest("form")) { send(commandFrom(button)); return; }
@@ -295,15 +248,9 @@
     if (toggle) { toggles[toggle.dataset.toggle](); return; }
     const remove = evt.target.closest("[data-remove-node]");
     if (remove) { send({ type: "remove_node", name: remove.dataset.removeNode }); return; }
-    const toggleBroker = evt.target.closest("[data-broker-toggle]");
-    if (toggleBroker) {
-      const el = document.getElementById("br-" + toggleBroker.dataset.brokerToggle);
-      if (el) activateLog(el);
-      return;
-    }
     const removeKey = evt.target.closest("[data-remove-key]");
     if (removeKey) { send({ type: "remove_key", key: removeKey.dataset.removeKey }); return; }
-    activate(evt.target);
+    highlightCell(evt.target);
   });
   document.addEventListener("change", function (evt) {
     const input = evt.target.closest("[data-vnodes-for]");
@@ -321,7 +268,7 @@
     if (!t || !t.closest || t.tagName === "BUTTON") return;  // a button presses itself
     const el = t.closest("[data-send]");
     if (el && !el.closest("form")) { evt.preventDefault(); send(commandFrom(el)); return; }
-    if (t.closest("#ring, #lp-frame, #lq-frame") && activate(t)) evt.preventDefault();
+    if (highlightCell(t)) evt.preventDefault();
   });
 
   // Any element (a button, or a picture element with tabindex="0" role="button") sends a

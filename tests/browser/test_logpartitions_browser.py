@@ -232,7 +232,7 @@ def test_the_controls_follow_a_new_scene(people: People) -> None:
     presenter.command("load_scene", partitions=5, brokers=4, replication_factor=3)
     expect(presenter.page.locator("#lp-brokers .broker")).to_have_count(4)
     try:
-        expect(presenter.page.locator("button[data-broker-toggle]")).to_have_count(4, timeout=2000)
+        expect(presenter.page.locator("#lp-controls button[data-arg-broker]")).to_have_count(4, timeout=2000)
     finally:
         options = presenter.page.locator("form:has(> input[value=set_min_insync]) select option").all_text_contents()
         assert options == ["1", "2", "3"], options
