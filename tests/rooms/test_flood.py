@@ -153,7 +153,8 @@ def test_a_flood_from_one_person_keeps_another_rooms_round_trip_within_twice_its
     try:
         assert flooder.stdout.readline().strip() == "ready", flooder.stderr.read()
         flooded = asyncio.run(probe(port, quiet_room, presenter_cookie(quiet_room), SAMPLES + WARM_UP))
-        out, err = flooder.communicate("stop\n", timeout=30)
+        # At the lowest priority the flooder may wait a while for the CPU to print its counts.
+        out, err = flooder.communicate("stop\n", timeout=120)
     finally:
         stop(flooder)
     counts = json.loads(out.strip().splitlines()[-1])

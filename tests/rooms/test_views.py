@@ -85,7 +85,7 @@ def test_room_page_renders_the_ring(client):
     html = response.content.decode()
     assert response.status_code == 200
     assert '<svg id="ring"' in html
-    assert f'hx-ws:connect="/ws/r/{code}/"' in html
+    assert f'hx-ws:connect="/ws/r/{code}/?seq=1"' in html  # the seq it shows: no full state sent again
 
 
 def test_room_page_shows_the_presenter_role_to_its_creator(client):
