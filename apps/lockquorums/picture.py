@@ -636,7 +636,7 @@ def _panels(pic: Picture, state: LockState) -> None:
     last = last_acquisition(state)
     why = failure_reason(last.detail) if last is not None and not last.ok else None
     ctx = {"state": state, "last": last, "why": why, "holders": state.holders(), "modes": MODE_TITLES}
-    for panel in ("lq-summary", "lq-math", "lq-clientctl", "lq-nodectl", "lq-time", "lq-settings"):
+    for panel in ("lq-summary", "lq-math", "lq-clientctl", "lq-nodectl", "lq-time", "lq-settings", "lq-scene"):
         pic.panels[panel] = render_tight(f"lockquorums/_{panel}.html", ctx)
 
 

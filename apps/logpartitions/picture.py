@@ -293,7 +293,7 @@ def _panels(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], grou
     ctx["brokers"] = [{"id": i, "up": up} for i, up in enumerate(state.brokers_up)]  # the stop/start buttons
     ctx["insync_choices"] = range(1, state.config.replication_factor + 1)
     ctx["assignors"] = ASSIGNORS
-    for panel in ("lp-summary", "lp-lag", "lp-settings", "lp-controls"):
+    for panel in ("lp-summary", "lp-lag", "lp-settings", "lp-controls", "lp-scene"):
         pic.panels[panel] = render_tight(f"logpartitions/_{panel}.html", ctx)
 
 
