@@ -55,3 +55,27 @@ def test_the_lock_scene_form_follows_a_new_scene():
                                                               "clients": 3, "fencing": True})))["content"]
     assert (field(frame, "lq-scene", "nodes"), field(frame, "lq-scene", "clients")) == ("7", "3")
     assert 'name="fencing" value="true" checked' in frame
+
+
+def test_retention_has_a_control_on_the_log_page_that_works():
+    """set_retention used to crash its narration and had no control: the Brokers and faults group
+    has one, drawn from the state, and Topic settings says what is kept."""
+    from apps.rooms.models import Room
+    from apps.rooms.services import room_narration
+
+    client, code = created_as_presenter("log-partitions")
+    page = client.get(f"/r/{code}/").content.decode()
+    assert '<input type="hidden" name="type" value="set_retention">' in page
+    assert "off: keeps all" in page
+    room = Room.objects.get(code=code)
+    apply_command(room, {"type": "produce_burst", "producer": "producer", "count": 3000, "pattern": "order-{i}"})
+    for _ in range(3):
+        apply_command(room, {"type": "step"})
+    frame = json.loads(render_broadcast(apply_command(room, {"type": "set_retention", "records": "5"})))["content"]
+    assert 'name="records" type="number" min="1" max="1000000" value="5"' in frame and "last 5 records" in frame
+    line = room_narration(Room.objects.get(code=code))[-1][1]
+    deleted = re.search(r": ([\d,]+) records? deleted in whole segments", line)
+    assert line.startswith("Retention set to keep the last 5 records per partition:") and deleted, line
+    assert int(deleted.group(1).replace(",", "")) > 0, line
+    frame = json.loads(render_broadcast(apply_command(room, {"type": "set_retention", "records": ""})))["content"]
+    assert "off: keeps all" in frame
