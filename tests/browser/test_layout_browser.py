@@ -156,6 +156,10 @@ def test_projection_shows_picture_join_panel_and_narration_on_one_screen(people:
 
 
 TEXT_SIZES = """() => {
+  // The resting size: a cell popping in (a scale transform) is small for a moment by design.
+  for (const a of document.getAnimations()) {
+    if (a.effect && a.effect.getComputedTiming().endTime !== Infinity) a.finish();
+  }
   const small = [];
   const visible = el => { const r = el.getBoundingClientRect(); const cs = getComputedStyle(el);
     return r.width > 0 && r.height > 0 && cs.visibility !== 'hidden' && cs.display !== 'none' && Number(cs.opacity) > 0.05 &&
