@@ -102,29 +102,41 @@ class LiveServer:
         if out.returncode:
             raise RuntimeError(f"migrate failed:\n{out.stdout}\n{out.stderr}")
 
+    def listen_args(self) -> list[str]:
+        """daphne's arguments for where it listens."""
+        return ["-b", self.host, "-p", str(self.port)]
+
+    def ready_urls(self) -> list[str]:
+        """Every address that must answer before the server counts as started."""
+        return [self.url]
+
+    def log_path(self) -> Path:
+        return self.log_dir / f"daphne-{self.starts}.log"
+
     def start(self) -> None:
         assert self.proc is None, "already running"
         self.starts += 1
-        log = open(self.log_dir / f"daphne-{self.starts}.log", "wb")  # noqa: SIM115 - closed with the process
+        log = open(self.log_path(), "wb")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port), "distviz.asgi:application"],
+            [sys.executable, "-m", "daphne", *self.listen_args(), "distviz.asgi:application"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         self._log = log
         deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.proc.returncode}; see {log.name}")
-            try:
-                with urllib.request.urlopen(self.url + "/", timeout=2) as resp:  # noqa: S310 - our own server
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"daphne did not answer on {self.url} within {SERVER_START_S:.0f}s")
-            time.sleep(0.1)  # polling the port, not waiting for the app
+        for base in self.ready_urls():
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"daphne exited with {self.proc.returncode}; see {log.name}")
+                try:
+                    with urllib.request.urlopen(base + "/", timeout=2) as resp:  # noqa: S310 - our own server
+                        if resp.status == 200:
+                            break
+                except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"daphne did not answer on {base} within {SERVER_START_S:.0f}s")
+                time.sleep(0.1)  # polling the port, not waiting for the app
 
     def stop(self) -> None:
         if self.proc is None:

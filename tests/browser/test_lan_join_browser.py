@@ -17,14 +17,9 @@ not allowed gets the 400 page naming the advertised address. Only loopback is ev
 from __future__ import annotations
 
 import os
-import re
-import signal
 import struct
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -32,7 +27,7 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
-from .conftest import ARTIFACTS, ROOT, SERVER_START_S, People, Person, _free_port
+from .conftest import ARTIFACTS, ROOT, LiveServer, People, Person
 from .test_classroom_browser import add_node, give_name, node_names, present
 
 pytestmark = pytest.mark.browser
@@ -40,14 +35,14 @@ pytestmark = pytest.mark.browser
 PRESENTER_HOST, PUBLIC_HOST, OTHER_HOST = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 
 
-class ClassroomServer:
+class ClassroomServer(LiveServer):
     """daphne as ``make classroom`` runs it, listening on three loopback addresses."""
 
     def __init__(self, work: Path) -> None:
-        self.port = _free_port()
+        super().__init__(work / "classroom.sqlite3", ARTIFACTS)
+        self.host = PRESENTER_HOST  # where the presenter opens it (People uses self.url as base_url)
         self.work = work
         self.public_url = f"http://{PUBLIC_HOST}:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("DJANGO_", "DISTVIZ_")) and k not in ("REDIS_URL", "DATABASE_URL")}
         env.update({
@@ -64,10 +59,6 @@ class ClassroomServer:
         })
         self.env = env
 
-    @property
-    def url(self) -> str:  # where the presenter opens it (People uses this as base_url)
-        return f"http://{PRESENTER_HOST}:{self.port}"
-
     def _manage(self, *argv: str) -> None:
         out = subprocess.run([sys.executable, *argv], cwd=ROOT, env=self.env, capture_output=True, text=True,
                              timeout=300)
@@ -80,39 +71,14 @@ class ClassroomServer:
         self._manage("manage.py", "migrate", "--no-input", "-v0")
         self._manage("manage.py", "collectstatic", "--no-input", "-v0")
 
-    def start(self) -> None:
-        endpoints = [a for host in (PRESENTER_HOST, PUBLIC_HOST, OTHER_HOST)
-                     for a in ("-e", f"tcp:{self.port}:interface={host}")]
-        self._log = open(ARTIFACTS / "daphne-classroom.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "daphne", *endpoints, "distviz.asgi:application"],
-                                     cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + SERVER_START_S
-        for base in (self.url, self.public_url):
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"daphne exited with {self.proc.returncode}; see {self._log.name}")
-                try:
-                    with urllib.request.urlopen(base + "/", timeout=2) as resp:  # noqa: S310 - loopback, ours
-                        if resp.status == 200:
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"daphne did not answer on {base} within {SERVER_START_S:.0f}s")
-                time.sleep(0.1)  # polling the port, not waiting for the app
+    def listen_args(self) -> list[str]:
+        return [a for host in (PRESENTER_HOST, PUBLIC_HOST, OTHER_HOST) for a in ("-e", f"tcp:{self.port}:interface={host}")]
 
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
-        self._log.close()
+    def ready_urls(self) -> list[str]:
+        return [self.url, self.public_url]
+
+    def log_path(self) -> Path:
+        return ARTIFACTS / "daphne-classroom.log"
 
 
 @pytest.fixture(scope="module")
