@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import statistics
 from bisect import bisect_left
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from apps.hashring.sim import COMMANDS, Rejected, RingState, decide, evolve, initial_state
+from tests import lessonfold
 
 from . import reference as ref
 
@@ -54,23 +54,13 @@ class StepRun:
 
 
 def load(slug: str) -> dict[str, Any]:
-    with (LESSONS / f"{slug}.toml").open("rb") as fh:
-        return tomllib.load(fh)
+    return lessonfold.load(LESSONS, slug)
 
 
 def fold_lesson(slug: str, room_seed: str = "lesson", start: RingState | None = None) -> list[StepRun]:
-    raw = load(slug)
-    state = start or initial_state()
-    runs = []
-    for seq, step in enumerate(raw["steps"], start=1):
-        before = state
-        for i, command in enumerate(step.get("commands", [])):
-            try:
-                produced = decide(state, dict(command, _seed=f"{room_seed}:{seq}:{i}"))
-            except Rejected as exc:
-                pytest.fail(f"{slug}, step {seq} ({step['title']}), command {i} {command}: rejected: {exc}")
-            for ev in produced:
-                state = evolve(state, ev)
+    runs: list[StepRun] = []
+    for f in lessonfold.fold_steps(LESSONS, slug, start or initial_state(), decide, evolve, Rejected, room_seed):
+        step, before, state = f.step, f.before, f.after
         text = " ".join(" ".join((step["title"], step["narration"], step.get("question", ""))).split())
         change = runs[-1].change if runs else None
         if before.nodes != state.nodes and before.keys == state.keys:

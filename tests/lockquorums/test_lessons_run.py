@@ -8,7 +8,6 @@ narration must not depend on the random lock values or retry delays.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from apps.lockquorums.sim import COMMANDS, LockState, Rejected, decide, drift, evolve, initial_state, to_json
+from tests import lessonfold
 
 LESSONS = Path(__file__).resolve().parents[2] / "apps" / "lockquorums" / "lessons"
 SLUGS = sorted(p.stem for p in LESSONS.glob("*.toml"))
@@ -41,30 +41,15 @@ class StepRun:
 
 
 def load(slug: str) -> dict[str, Any]:
-    with (LESSONS / f"{slug}.toml").open("rb") as fh:
-        return tomllib.load(fh)
+    return lessonfold.load(LESSONS, slug)
 
 
 def fold_lesson(slug: str, room_seed: str = "lesson") -> list[StepRun]:
     """Apply the steps in order, as lesson_start / lesson_next do; fail on any rejected command."""
-    raw = load(slug)
-    state = initial_state()  # whatever the room showed before: every lesson starts with load_scene
-    runs = []
-    for seq, step in enumerate(raw["steps"], start=1):
-        before, events = state, []
-        for i, command in enumerate(step.get("commands", [])):
-            cmd = dict(command, _seed=f"{room_seed}:{seq}:{i}")
-            try:
-                produced = decide(state, cmd)
-            except Rejected as exc:
-                pytest.fail(f"{slug}, step {seq} ({step['title']}), command {i} {command}: rejected: {exc}")
-            for ev in produced:
-                state = evolve(state, ev)
-            events += produced
-        runs.append(StepRun(step["title"], " ".join(step["narration"].split()), " ".join(step["question"].split()),
-                            list(step.get("commands", [])),
-                            before, state, events))
-    return runs
+    # whatever the room showed before: every lesson starts with load_scene
+    return [StepRun(f.step["title"], " ".join(f.step["narration"].split()), " ".join(f.step["question"].split()),
+                    list(f.step.get("commands", [])), f.before, f.after, f.events)
+            for f in lessonfold.fold_steps(LESSONS, slug, initial_state(), decide, evolve, Rejected, room_seed)]
 
 
 def step(runs: list[StepRun], title: str) -> StepRun:

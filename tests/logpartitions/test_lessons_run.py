@@ -8,7 +8,6 @@ state or the step's events show; each step's claims are checked against the stat
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 from apps.logpartitions.sim import (
     ClusterState, Rejected, decide, evolve, initial_state, partition_for, read_records, to_json,
 )
+from tests import lessonfold
 from tests.lockquorums.test_lessons_run import ints  # every whole number in a JSON value
 
 LESSONS = Path(__file__).resolve().parents[2] / "apps" / "logpartitions" / "lessons"
@@ -40,26 +40,13 @@ class StepRun:
 
 
 def load(slug: str) -> dict[str, Any]:
-    with (LESSONS / f"{slug}.toml").open("rb") as fh:
-        return tomllib.load(fh)
+    return lessonfold.load(LESSONS, slug)
 
 
 def fold_lesson(slug: str, room_seed: str = "lesson") -> list[StepRun]:
-    state = initial_state()
-    runs = []
-    for seq, step in enumerate(load(slug)["steps"], start=1):
-        before, events = state, []
-        for i, command in enumerate(step.get("commands", [])):
-            try:
-                produced = decide(state, dict(command, _seed=f"{room_seed}:{seq}:{i}"))
-            except Rejected as exc:
-                pytest.fail(f"{slug}, step {seq} ({step['title']}), command {i} {command}: rejected: {exc}")
-            for ev in produced:
-                state = evolve(state, ev)
-            events += produced
-        text = " ".join(f"{step['narration']} {step['question']}".split())
-        runs.append(StepRun(step["title"], text, before, state, events))
-    return runs
+    return [StepRun(f.step["title"], " ".join(f"{f.step['narration']} {f.step['question']}".split()), f.before, f.after,
+                    f.events)
+            for f in lessonfold.fold_steps(LESSONS, slug, initial_state(), decide, evolve, Rejected, room_seed)]
 
 
 def stated_numbers(text: str) -> set[int]:
