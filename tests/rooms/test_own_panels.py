@@ -345,10 +345,14 @@ async def test_a_panel_that_shows_the_race_result_reaches_each_racer_when_the_ra
 
 # -- the cost: drawn for the entries, once per state --------------------------------------------------
 
-@pytest.mark.django_db
-def test_with_a_basis_a_panel_is_drawn_only_when_its_basis_moved(monkeypatch):
-    """A concept may say what a panel depends on (``my_entry_basis``): then a change of state
-    that does not move it (a tick, a look-up) draws nothing, and one that does draws that panel."""
+RING_BASIS = object()  # the ring's own my_entry_basis
+
+
+def ring_round_with_counted_panels(monkeypatch: pytest.MonkeyPatch, students: list[tuple[str, str]],
+                                   basis: Any = RING_BASIS) -> tuple[str, list[str]]:
+    """A hash ring room with an open round and a key for each (name, person) in ``students``,
+    whose own panels are counted as they are drawn; ``basis`` replaces the ring's my_entry_basis
+    (None: no basis)."""
     from apps.rooms.consumers import render_outgoing
     from apps.rooms.services import Actor, room_create
 
@@ -360,44 +364,13 @@ def test_with_a_basis_a_panel_is_drawn_only_when_its_basis_moved(monkeypatch):
         calls.append(entry["entry"])
         return draw(state, entry)
 
-    def basis(state: Any, entry: dict[str, Any]) -> Any:
-        return state.owner_of(entry["entry"]) if entry["entry"] in state.key_set else None
-
-    monkeypatch.setitem(REGISTRY, "hashring", dataclasses.replace(concept, my_entry=counted, my_entry_basis=basis))
-    personal.PANELS.clear()
-    room, _ = room_create(concept="hashring")
-    room_command_apply(code=room.code, actor=PRESENTER, command={"type": "round_open", "kind": "own_key"})
-    render_outgoing(room_command_apply(code=room.code, actor=Actor("participant", "Ada", "p-ada"), command={"type": "add_my_key"}))
-    calls.clear()
-    out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "lookup", "key": "user1"}))
-    assert (calls, out.mine) == ([], {})
-    owner = room_state(Room.objects.get(pk=room.pk)).owner_of("Ada")
-    out = render_outgoing(room_command_apply(code=room.code, actor=PRESENTER, command={"type": "remove_node", "name": owner}))
-    assert calls == ["Ada"] and list(out.mine) == ["p-ada"]
-    personal.PANELS.clear()
-
-
-def ring_round_with_counted_panels(monkeypatch: pytest.MonkeyPatch, students: int, basis: bool) -> tuple[str, list[str]]:
-    """A hash ring room with an open round and ``students`` keys in it, whose own panels are
-    counted as they are drawn (``basis``: with the ring's own my_entry_basis, else none)."""
-    from apps.rooms.consumers import render_outgoing
-    from apps.rooms.services import Actor, room_create
-
-    calls: list[str] = []
-    concept = REGISTRY["hashring"]
-    draw = concept.my_entry
-
-    def counted(state: Any, entry: dict[str, Any]) -> str:
-        calls.append(entry["entry"])
-        return draw(state, entry)
-
-    changes: dict[str, Any] = {"my_entry": counted} if basis else {"my_entry": counted, "my_entry_basis": None}
+    changes: dict[str, Any] = {"my_entry": counted} if basis is RING_BASIS else {"my_entry": counted, "my_entry_basis": basis}
     monkeypatch.setitem(REGISTRY, "hashring", dataclasses.replace(concept, **changes))
     personal.PANELS.clear()
     room, _ = room_create(concept="hashring")
     room_command_apply(code=room.code, actor=PRESENTER, command={"type": "round_open", "kind": "own_key"})
-    for i in range(students):
-        render_outgoing(room_command_apply(code=room.code, actor=Actor("participant", f"S{i}", f"p{i}"),
+    for name, person in students:
+        render_outgoing(room_command_apply(code=room.code, actor=Actor("participant", name, person),
                                            command={"type": "add_my_key"}))
     calls.clear()
     return room.code, calls
@@ -409,10 +382,30 @@ def presenter_does(code: str, command: dict[str, Any]) -> Any:
     return render_outgoing(room_command_apply(code=code, actor=PRESENTER, command=command))
 
 
+def students(n: int) -> list[tuple[str, str]]:
+    return [(f"S{i}", f"p{i}") for i in range(n)]
+
+
+@pytest.mark.django_db
+def test_with_a_basis_a_panel_is_drawn_only_when_its_basis_moved(monkeypatch):
+    """A concept may say what a panel depends on (``my_entry_basis``): then a change of state
+    that does not move it (a tick, a look-up) draws nothing, and one that does draws that panel."""
+    def basis(state: Any, entry: dict[str, Any]) -> Any:
+        return state.owner_of(entry["entry"]) if entry["entry"] in state.key_set else None
+
+    code, calls = ring_round_with_counted_panels(monkeypatch, [("Ada", "p-ada")], basis=basis)
+    out = presenter_does(code, {"type": "lookup", "key": "user1"})
+    assert (calls, out.mine) == ([], {})
+    owner = room_state(Room.objects.get(code=code)).owner_of("Ada")
+    out = presenter_does(code, {"type": "remove_node", "name": owner})
+    assert calls == ["Ada"] and list(out.mine) == ["p-ada"]
+    personal.PANELS.clear()
+
+
 @pytest.mark.django_db
 def test_own_panels_are_drawn_once_per_entry_and_state_not_per_viewer(monkeypatch):
     # Without a basis every entry's panel is drawn for a new state (the ring has one: see below).
-    code, calls = ring_round_with_counted_panels(monkeypatch, 5, basis=False)
+    code, calls = ring_round_with_counted_panels(monkeypatch, students(5), basis=None)
     out = presenter_does(code, {"type": "add_node", "name": "Z"})
     assert sorted(calls) == [f"S{i}" for i in range(5)]  # the new state's panels, once each; the old ones were kept
     assert set(out.mine) <= {f"p{i}" for i in range(5)}
@@ -429,7 +422,7 @@ def test_with_the_rings_basis_only_the_students_whose_key_moved_are_drawn(monkey
     """The ring's basis is where a student's key lands: a new node redraws only the panels of
     the students whose key it took, and a tick that moves nobody's key draws none."""
     assert REGISTRY["hashring"].my_entry_basis is not None
-    code, calls = ring_round_with_counted_panels(monkeypatch, 8, basis=True)
+    code, calls = ring_round_with_counted_panels(monkeypatch, students(8))
     owners_before = dict(owner_of_key(code, f"S{i}") for i in range(8))
     out = presenter_does(code, {"type": "add_node", "name": "Z"})
     owners_after = dict(owner_of_key(code, f"S{i}") for i in range(8))
