@@ -43,7 +43,7 @@ def setup_django() -> str:
 
 
 def _apply(code: str, command: dict[str, Any], render: bool = True) -> tuple[Any, str, float, float]:
-    from apps.rooms.consumers import render_broadcast
+    from apps.rooms.frames import render_broadcast
     from apps.rooms.services import Actor, room_command_apply
 
     t0 = time.perf_counter()

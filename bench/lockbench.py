@@ -6,7 +6,7 @@ a. The pure core: ``decide`` + ``evolve`` per command while playing Kleppmann's 
    60 contenders (``race_start``: every student's parallel RedLock as one discrete-event run).
    Budget: a scenario step <= 5 ms.
 b. The one broadcast frame per command, through ``room_command_apply`` and
-   ``apps.rooms.consumers.render_broadcast`` (what every viewer receives): every lesson played
+   ``apps.rooms.frames.render_broadcast`` (what every viewer receives): every lesson played
    step by step (lesson_start, lesson_next ...), every scenario in every mode and fencing, room
    clock ticks while playing (the system actor, as ``apps.rooms.clock`` sends them) and, for
    information, a class race with 60 students in an open round. Budget: <= 8 KB.
@@ -185,7 +185,7 @@ class Frames:
 
     def apply(self, code: str, command: Command, kind: str, where: str, actor: Any = None,
               measure: bool = True) -> Any:
-        from apps.rooms.consumers import render_broadcast
+        from apps.rooms.frames import render_broadcast
         from apps.rooms.services import Actor, room_command_apply
 
         t0 = time.perf_counter()

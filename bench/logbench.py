@@ -6,7 +6,7 @@ a. The pure core: one tick's ``evolve`` (the events one ``tick`` command causes,
    is timed too (the server runs both for every tick: decide checks the command and writes the
    report, evolve folds the events). Budget: evolve <= 5 ms.
 b. The one broadcast frame per command kind on that log, through ``room_command_apply`` and
-   ``apps.rooms.consumers.render_broadcast`` (what every viewer receives). Budget: <= 8 KB.
+   ``apps.rooms.frames.render_broadcast`` (what every viewer receives). Budget: <= 8 KB.
 c. Bytes per viewer per second while playing at 1x (one tick per second): the median frame of a
    tick while a producer streams 5 records per tick. Budget: <= 2 KB/s.
 
@@ -158,7 +158,7 @@ def setup_django() -> None:
 
 
 def _presenter(code: str, command: dict[str, Any]) -> tuple[Any, str]:
-    from apps.rooms.consumers import render_broadcast
+    from apps.rooms.frames import render_broadcast
     from apps.rooms.services import Actor, room_command_apply
 
     applied = room_command_apply(code=code, actor=Actor("presenter"), command=command)

@@ -40,7 +40,8 @@ if VARIANT == "lazy-expiry":
     InMemoryChannelLayer._clean_expired = _clean_at_most_once_a_second  # type: ignore[method-assign]
 
 elif VARIANT == "direct":
-    from apps.rooms.consumers import RoomConsumer, group_name
+    from apps.rooms.consumers import RoomConsumer
+    from apps.rooms.fanout import group_name
 
     LOCAL: dict[str, set[Any]] = defaultdict(set)
     _connect, _disconnect = RoomConsumer.connect, RoomConsumer.disconnect

@@ -20,7 +20,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import presence
+from .fanout import broadcast
+from .frames import render_outgoing
 from .models import Room
+from .services import SYSTEM, CommandRejected, room_command_apply
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +53,6 @@ def lease_release(code: str, owner: str) -> None:
 def clock_step(code: str, owner: str = OWNER) -> tuple[str, float, Any]:
     """One turn of the loop: ("stopped" | "standby" | "ticked", seconds to wait, what to send:
     an ``Outgoing`` (the frame, and the participants' own panels that changed) or None)."""
-    from .consumers import render_outgoing
-    from .services import SYSTEM, CommandRejected, room_command_apply
-
     row = Room.objects.filter(code=code).values("playing", "speed").first()
     if row is None or not row["playing"]:
         return "stopped", 0.0, None
@@ -72,8 +72,6 @@ def clock_step(code: str, owner: str = OWNER) -> tuple[str, float, Any]:
 
 
 async def _run(code: str) -> None:
-    from .fanout import broadcast
-
     step = database_sync_to_async(clock_step)
     try:
         while presence.count(code) > 0:

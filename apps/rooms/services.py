@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 
 from apps.common.sim.validate import WHOLE, Rejected, clean_number, command_problem, text_problem
 
+from .lessons import lesson as find_lesson
 from .models import Room, RoomEvent, RoomSnapshot
 from .registry import Concept, RoomView, get
 
@@ -31,7 +32,6 @@ ROOM_KINDS = frozenset({
     "room_created", "rewound", "clock_set", "classroom_set", "view_only_set",
     "round_opened", "round_closed", "round_entry", "lesson_started", "lesson_step", "lesson_stopped",
 })
-ROLES = ("presenter", "participant", "viewer", "system")
 MIN_SPEED, MAX_SPEED = 0.25, 8.0
 
 
@@ -341,8 +341,6 @@ def _decide_all(room: Room, concept: Concept, state: Any, commands: list[dict[st
 
 
 def _lesson_command(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> list[dict[str, Any]]:
-    from .lessons import lesson as find_lesson
-
     kind = command["type"]
     current = room.lesson
     if kind == "lesson_start":

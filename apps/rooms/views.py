@@ -13,13 +13,13 @@ from functools import lru_cache
 
 from django.views.decorators.cache import never_cache
 
-from .consumers import copresenter_generation, participant_name, role_for
 from .models import Room, RoomEvent
 from .panels import lesson_context, shown_round
 from .personal import my_panels
 from .presence import presence_count
 from .qr import qr_svg
 from .registry import COMING, REGISTRY, get
+from .roles import copresenter_generation, participant_name, role_for
 from apps.common.sim.validate import text_problem
 
 from .services import hash_key, normalise_code, room_create, room_fork, room_narration, room_state, room_view

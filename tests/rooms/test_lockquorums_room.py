@@ -22,7 +22,7 @@ from django.utils.html import escape
 
 from apps.lockquorums import concept as lq
 from apps.lockquorums import sim
-from apps.rooms.consumers import render_broadcast, render_full_frame
+from apps.rooms.frames import render_broadcast, render_full_frame
 from apps.rooms.lessons import lessons_for
 from apps.rooms.models import Room, RoomEvent, RoomSnapshot
 from apps.rooms.registry import get

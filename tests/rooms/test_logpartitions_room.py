@@ -18,7 +18,7 @@ from django.test import Client, override_settings
 from apps.logpartitions import concept as lp
 from apps.logpartitions import picture as pic
 from apps.logpartitions import sim
-from apps.rooms.consumers import render_broadcast
+from apps.rooms.frames import render_broadcast
 from apps.rooms.models import Room, RoomEvent, RoomSnapshot
 from apps.rooms.registry import get
 from apps.rooms.services import STATE_CACHE, Actor, CommandRejected, room_command_apply, room_create, room_state, state_at

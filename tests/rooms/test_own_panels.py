@@ -353,7 +353,7 @@ def ring_round_with_counted_panels(monkeypatch: pytest.MonkeyPatch, students: li
     """A hash ring room with an open round and a key for each (name, person) in ``students``,
     whose own panels are counted as they are drawn; ``basis`` replaces the ring's my_entry_basis
     (None: no basis)."""
-    from apps.rooms.consumers import render_outgoing
+    from apps.rooms.frames import render_outgoing
     from apps.rooms.services import Actor, room_create
 
     calls: list[str] = []
@@ -377,7 +377,7 @@ def ring_round_with_counted_panels(monkeypatch: pytest.MonkeyPatch, students: li
 
 
 def presenter_does(code: str, command: dict[str, Any]) -> Any:
-    from apps.rooms.consumers import render_outgoing
+    from apps.rooms.frames import render_outgoing
 
     return render_outgoing(room_command_apply(code=code, actor=PRESENTER, command=command))
 

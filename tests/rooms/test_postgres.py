@@ -23,7 +23,7 @@ from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from apps.rooms.registry import get
 from apps.rooms.services import Actor, STATE_CACHE, room_command_apply, room_create, room_state, state_at
-from apps.rooms.consumers import render_broadcast
+from apps.rooms.frames import render_broadcast
 P = Actor("presenter")
 for concept, commands in [
     ("hashring", [{"type": "add_node"}, {"type": "add_random_keys", "count": 300}, {"type": "lookup", "key": "k"},

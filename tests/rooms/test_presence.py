@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.test import Client
 from django.utils import timezone
 
-from apps.rooms import clock, consumers, presence
+from apps.rooms import clock, consumers, frames, presence
 from apps.rooms.models import Room, RoomPresence
 
 from .conftest import ORIGIN
@@ -176,6 +176,6 @@ def test_presence_join_and_leave_return_the_count(room):
 
 
 def test_presence_frame_is_json_with_the_count():
-    msg = json.loads(consumers.presence_frame(30))
+    msg = json.loads(frames.presence_frame(30))
     assert msg["presence"] == 30
     assert "<strong>30</strong> connected" in msg["content"]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from apps.rooms.consumers import render_broadcast
+from apps.rooms.frames import render_broadcast
 
 from .conftest import apply_command, created_as_presenter
 
