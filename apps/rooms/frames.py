@@ -50,6 +50,16 @@ def error_frame(message: str, command_id: str | None = None) -> str:
     return json.dumps({"error": message, "command_id": command_id, "content": flash_html(message)})
 
 
+def picture_full(concept: Concept, state: Any, view: RoomView) -> str:
+    """The concept's whole picture (every layer, region and panel) as out-of-band swaps."""
+    return concept.render_full(state, view)
+
+
+def picture_update(concept: Concept, before: Any, after: Any, events: list[dict[str, Any]], view: RoomView) -> str:
+    """The swaps that turn the picture of ``before`` into the picture of ``after``."""
+    return concept.render_update(before, after, events, view)
+
+
 def flash_html(message: str, level: str = "error") -> str:
     return render_to_string("rooms/_flash.html", {"message": message, "level": level, "oob": True})
 
@@ -69,7 +79,7 @@ def render_broadcast(applied: Applied) -> str:
     concept = get(room.concept)
     view = room_view(room)
     kinds = {e.kind for e in applied.events}
-    html = concept.render_update(applied.before, applied.after, [{"kind": e.kind, "data": e.data} for e in applied.events], view)
+    html = picture_update(concept, applied.before, applied.after, [{"kind": e.kind, "data": e.data} for e in applied.events], view)
     html += _room_panels(
         room, concept, applied.after, view,
         lesson=bool(kinds & LESSON_KINDS),
@@ -117,7 +127,7 @@ def render_full_frame(room: Room, person: str = "") -> str:
     concept = get(room.concept)
     state = room_state(room)
     view = room_view(room)
-    html = concept.render_full(state, view)
+    html = picture_full(concept, state, view)
     html += _room_panels(room, concept, state, view, lesson=True, round_=True)
     html += personal.my_panels(concept, state, room.round, person)
     html += render_to_string("rooms/_narration.html", {"lines": room_narration(room), "oob": True})
