@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from .sim.ring import RING_SIZE
+
 VIEW = 1000
 CX = CY = VIEW / 2
 R_RING = 360  # the ring itself (ownership arcs)
@@ -14,7 +16,6 @@ R_KEYS_OUTER = 320  # key dots live in a band inside the ring
 R_KEYS_INNER = 230
 R_LABEL = 430
 R_SHARE = 150  # the inner donut: each node's share of the ring
-RING_SIZE = 2**32
 
 # Okabe-Ito, the colour-blind-safe palette (black swapped for a dark grey that reads on both
 # themes); more than eight nodes reuse colours with a different dash/label.
@@ -60,7 +61,6 @@ RANK_BADGE = 19  # their radius
 LABEL_BADGE = 30  # a node label's circle
 R_ROUND_MARK = 248  # a class round's key marks (circle r=13), then the student's name further in
 R_ROUND_NAME = 216
-R_TICK = 206  # the ring's position marks (0, 2^30, ...): between the key band and the share donut
 
 
 def spread(angles: list[float], gap: float) -> list[float]:

@@ -15,7 +15,6 @@ from apps.hashring.sim import (
     VnodeTable,
     evolve,
     initial_state,
-    jump_hash,
     key_position,
     moved_mask,
     vnode_name,
@@ -209,16 +208,6 @@ def test_preference_list_matches_a_plain_python_walk_of_the_ring():
             if name not in [n for n, _ in expected]:
                 expected.append((name, idx))
         assert state.preference_list(key) == expected[:3]
-
-
-# -- jump hash -----------------------------------------------------------------------------
-
-def test_jump_hash_check_value():
-    assert jump_hash(256, 1024) == 520
-
-
-def test_jump_hash_one_bucket_is_always_zero():
-    assert {jump_hash(k, 1) for k in range(100)} == {0}
 
 
 # -- movement (DOMAIN.md: 200k keys, 10 nodes, add an 11th) -----------------------------------

@@ -20,10 +20,10 @@ from .core import (
     moved_mask,
     to_json,
 )
-from .ring import VnodeTable, jump_hash, key_position, vnode_name, vnode_positions
+from .ring import VnodeTable, key_position, vnode_name, vnode_positions
 
 __all__ = [
     "COMMANDS", "Change", "Limits", "Node", "Rejected", "RingState",
-    "VnodeTable", "decide", "evolve", "from_json", "initial_state", "jump_hash", "key_position",
+    "VnodeTable", "decide", "evolve", "from_json", "initial_state", "key_position",
     "moved_mask", "to_json", "vnode_name", "vnode_positions",
 ]

@@ -109,24 +109,3 @@ class VnodeTable:
                 if len(found) == wanted:
                     break
         return found
-
-    def walk(self, position: int) -> tuple[int, int]:
-        """(slot of the vnode just before the key, slot of the owner) for the lookup animation."""
-        owner = self.owner_slot(position)
-        return (owner - 1) % len(self.positions), owner
-
-
-def modulo_owner(position: int, node_count: int) -> int:
-    """Regular hashing: bucket = hash % N (the seed's "BAD" example)."""
-    return position % node_count
-
-
-def jump_hash(key: int, buckets: int) -> int:
-    """Jump consistent hash (Lamping & Veach 2014), for the side-by-side comparison."""
-    b, j = -1, 0
-    key &= 0xFFFFFFFFFFFFFFFF
-    while j < buckets:
-        b = j
-        key = (key * 2862933555777941757 + 1) & 0xFFFFFFFFFFFFFFFF
-        j = int((b + 1) * (float(1 << 31) / float((key >> 33) + 1)))
-    return b
