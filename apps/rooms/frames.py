@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, NamedTuple
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import replace
+from typing import Any, NamedTuple, TypeVar, cast
 
 from django.template.loader import render_to_string
 
-from . import personal, ratelimit
+from . import fragments, personal, ratelimit
+from .fragments import Change, Picture
 from .models import Room
 from .panels import lesson_html, room_bar_html, round_html
 from .registry import Concept, RoomView, get
 from .services import Applied, room_narration, room_state, room_view
 
+T = TypeVar("T")
 LESSON_KINDS = frozenset({"lesson_started", "lesson_step", "lesson_stopped"})
 ROUND_KINDS = frozenset({"round_opened", "round_closed", "round_entry"})
 
@@ -50,14 +56,73 @@ def error_frame(message: str, command_id: str | None = None) -> str:
     return json.dumps({"error": message, "command_id": command_id, "content": flash_html(message)})
 
 
-def picture_full(concept: Concept, state: Any, view: RoomView) -> str:
-    """The concept's whole picture (every layer, region and panel) as out-of-band swaps."""
-    return concept.render_full(state, view)
+# -- the concept's picture, cached and diffed here (the concept supplies it as data) ---------------
+
+_MEMO: OrderedDict[Hashable, Any] = OrderedDict()
+_LAST: OrderedDict[str, tuple[int, Picture]] = OrderedDict()  # room code -> (seq, its picture)
+_LOCK = threading.Lock()  # render threads share both caches
+MEMO_SIZE, LAST_SIZE = 64, 256
 
 
-def picture_update(concept: Concept, before: Any, after: Any, events: list[dict[str, Any]], view: RoomView) -> str:
-    """The swaps that turn the picture of ``before`` into the picture of ``after``."""
-    return concept.render_update(before, after, events, view)
+def memo(key: Hashable, build: Callable[[], T]) -> T:
+    """A bounded cache for what a picture draws from part of the state (the ring's arcs depend
+    on its nodes alone): ``build()`` runs when ``key`` is new. Keys name their concept."""
+    with _LOCK:
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+            return cast(T, _MEMO[key])
+    value = build()
+    with _LOCK:
+        _MEMO[key] = value
+        while len(_MEMO) > MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return value
+
+
+def _remember(code: str, seq: int, picture: Picture) -> None:
+    with _LOCK:
+        _LAST[code] = (seq, picture)
+        _LAST.move_to_end(code)
+        while len(_LAST) > LAST_SIZE:
+            _LAST.popitem(last=False)
+
+
+def _recalled(code: str, seq: int) -> Picture | None:
+    with _LOCK:
+        hit = _LAST.get(code)
+    return hit[1] if hit is not None and hit[0] == seq else None
+
+
+def picture_full(concept: Concept, state: Any, view: RoomView, room: str | None = None) -> str:
+    """The concept's whole picture (every region, layer and panel) as out-of-band swaps; with
+    ``room`` (a key naming the room), kept as the picture the room's next update starts from."""
+    if concept.picture is None:  # a concept not yet on the kit
+        return concept.render_full(state, view)  # type: ignore[misc]
+    picture = concept.picture(state, view, None)
+    if room is not None:
+        _remember(room, view.seq, picture)
+    return fragments.full(picture)
+
+
+def picture_update(concept: Concept, before: Any, after: Any, events: list[dict[str, Any]], view: RoomView,
+                   room: tuple[str, int] | None = None) -> str:
+    """The swaps that turn the picture of ``before`` into the picture of ``after``. With ``room``
+    (a key naming the room, and the seq ``before`` stood at), the picture drawn for the room's last frame is
+    reused as the one before, and this one kept for the next."""
+    if concept.picture is None:
+        return concept.render_update(before, after, events, view)  # type: ignore[misc]
+    old = _recalled(*room) if room is not None else None
+    if old is None:
+        old = concept.picture(before, replace(view, seq=view.seq - len(events)), None)
+    new = concept.picture(after, view, Change(before, events))
+    if room is not None:
+        _remember(room[0], view.seq, new)
+    return fragments.diff(old, new)
+
+
+def page_picture(concept: Concept, state: Any, view: RoomView) -> Picture | None:
+    """The picture a room page is rendered with (the page template places it)."""
+    return None if concept.picture is None else concept.picture(state, view, None)
 
 
 def flash_html(message: str, level: str = "error") -> str:
@@ -79,7 +144,8 @@ def render_broadcast(applied: Applied) -> str:
     concept = get(room.concept)
     view = room_view(room)
     kinds = {e.kind for e in applied.events}
-    html = picture_update(concept, applied.before, applied.after, [{"kind": e.kind, "data": e.data} for e in applied.events], view)
+    events = [{"kind": e.kind, "data": e.data} for e in applied.events]
+    html = picture_update(concept, applied.before, applied.after, events, view, room=(f"{room.code}:{room.seed}", room.seq - len(events)))
     html += _room_panels(
         room, concept, applied.after, view,
         lesson=bool(kinds & LESSON_KINDS),
@@ -127,7 +193,7 @@ def render_full_frame(room: Room, person: str = "") -> str:
     concept = get(room.concept)
     state = room_state(room)
     view = room_view(room)
-    html = picture_full(concept, state, view)
+    html = picture_full(concept, state, view, room=f"{room.code}:{room.seed}")
     html += _room_panels(room, concept, state, view, lesson=True, round_=True)
     html += personal.my_panels(concept, state, room.round, person)
     html += render_to_string("rooms/_narration.html", {"lines": room_narration(room), "oob": True})

@@ -1,9 +1,15 @@
 """How the concept-agnostic room engine knows the concepts: each app registers one ``Concept``
-in its ``AppConfig.ready()``. The engine calls only what is listed here."""
+in its ``AppConfig.ready()``. The engine calls only what is listed here.
+
+One room-clock tick is ``TICK_MS`` of simulated time: the clock (and a presenter's "step") sends
+``{"type": "tick", "dt_ms": TICK_MS}``, so a concept never guesses a tick's length."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+TICK_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -24,30 +30,46 @@ class RoundSpec:
     on_open: Callable[[Any], list[dict[str, Any]]] | None = None
 
 
+def no_page_context(state: Any, view: "RoomView") -> dict[str, Any]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Concept:
+    """A concept is its simulation, its picture and its lessons (``docs/new-concept.md``)."""
+
     slug: str
     title: str
     blurb: str
-    # The decider (pure simulation core).
+    # The simulation (pure): decide refuses a command by raising apps.common.sim.validate.Rejected
+    # with a sentence for the sender; evolve folds one event; narrate says it in plain words.
     initial_state: Callable[[dict[str, Any]], Any]
     decide: Callable[[Any, dict[str, Any]], list[dict[str, Any]]]
     evolve: Callable[[Any, dict[str, Any]], Any]
     to_json: Callable[[Any], dict[str, Any]]
     from_json: Callable[[dict[str, Any]], Any]
-    rejected: type[Exception]
-    # Presentation.
-    page_template: str
-    page_context: Callable[[Any, "RoomView"], dict[str, Any]]
-    render_full: Callable[[Any, "RoomView"], str]
-    render_update: Callable[[Any, Any, list[dict[str, Any]], "RoomView"], str]
     narrate: Callable[[Any, Any, dict[str, Any]], str]
-    state_json: Callable[[Any], dict[str, Any]]
+    # The page: the concept's own markup (extending rooms/room_page.html), placing the picture.
+    page_template: str
+    # The picture as data: (state, view, Change or None) -> fragments.Picture. The engine renders,
+    # caches and diffs it (frames.py).
+    picture: Callable[[Any, "RoomView", Any], Any] | None = None
+    # One typed description per event kind: kind -> the TypedDict of its data (the contract
+    # suite checks every event against it).
+    events: Mapping[str, Any] = field(default_factory=dict)
+    # Extras for the page template besides the picture (forms' limits, tables).
+    page_context: Callable[[Any, "RoomView"], dict[str, Any]] = no_page_context
+    # The documented state (``/r/<code>/state.json``): the fold of the log and what follows.
+    state_json: Callable[[Any], dict[str, Any]] | None = None
+    # Until every concept is on the kit: a concept may still render its own frames.
+    render_full: Callable[[Any, "RoomView"], str] | None = None
+    render_update: Callable[[Any, Any, list[dict[str, Any]], "RoomView"], str] | None = None
+    round_marks: Callable[[Any, dict[str, Any] | None], str] | None = None
+    rejected: type[Exception] | None = None  # unread: every concept refuses with validate.Rejected
     ticks: bool = False  # does the concept play over time (room clock)?
     rounds: tuple[RoundSpec, ...] = ()
-    # (state, round dict) -> the round's class-wide panel (leaderboard); (state, entry) -> "yours".
+    # (state, round dict) -> the round's class-wide panel (leaderboard).
     round_panel: Callable[[Any, dict[str, Any] | None], str] | None = None
-    round_marks: Callable[[Any, dict[str, Any] | None], str] | None = None  # SVG children for #ring-round
     # A participant's own panel (``<section id="my-entry">``) for their round entry. The engine
     # renders it again after every change of state, for the round's entries only, and sends it to
     # that participant's sockets when it changed (``personal.py``): keep it a pure function of
@@ -62,11 +84,18 @@ class Concept:
     # participant's own panel are over (the round, if open, stays open for new entries).
     scene_events: frozenset[str] = frozenset({"scene_loaded"})
 
+    def documented_state(self, state: Any) -> dict[str, Any]:
+        return (self.state_json or self.to_json)(state)
+
+    @property
+    def app(self) -> str:
+        """The concept's Django app label: the folder of its page template."""
+        return self.page_template.split("/", 1)[0]
+
     @property
     def stylesheet(self) -> str:
         """The concept's own styles, beside its templates: ``<app>/static/<app>/<app>.css``."""
-        app = self.page_template.split("/", 1)[0]
-        return f"{app}/{app}.css"
+        return f"{self.app}/{self.app}.css"
 
     def round_spec(self, kind: str) -> RoundSpec | None:
         return next((r for r in self.rounds if r.kind == kind), None)

@@ -22,7 +22,7 @@ from apps.common.sim.validate import WHOLE, Rejected, clean_number, command_prob
 
 from .lessons import lesson as find_lesson
 from .models import Room, RoomEvent, RoomSnapshot
-from .registry import Concept, RoomView, get
+from .registry import TICK_MS, Concept, RoomView, get
 
 # Unambiguous when read aloud or typed on a phone: no 0/O, 1/I/L, 5/S, 8/B.
 JOIN_ALPHABET = "ACDEFGHJKMNPQRTUVWXY234679"
@@ -332,7 +332,7 @@ def _decide_all(room: Room, concept: Concept, state: Any, commands: list[dict[st
         cmd["_seed"] = f"{room.seed}:{room.seq + 1}:{i}"
         try:
             produced = concept.decide(state, cmd)
-        except concept.rejected as exc:
+        except Rejected as exc:
             raise CommandRejected(f"{what} could not run: {exc}") from None
         for ev in produced:
             state = apply_event(room, concept, state, ev["kind"], ev["data"])
@@ -458,12 +458,12 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
             if kind == "step":  # one tick now, whether or not the clock plays
                 if not concept.ticks:
                     raise CommandRejected("This concept does not play over time.")
-                command = {"type": "tick"}
+                command = {"type": "tick", "dt_ms": TICK_MS}
             cmd = dict(command)
             cmd["_seed"] = f"{room.seed}:{room.seq + 1}"
             try:
                 raw_events = concept.decide(before, cmd)
-            except concept.rejected as exc:
+            except Rejected as exc:
                 raise CommandRejected(str(exc)) from None
         if not raw_events:
             raise CommandRejected("That changes nothing.")

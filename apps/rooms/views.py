@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from django.views.decorators.cache import never_cache
 
+from .frames import page_picture
 from .models import Room, RoomEvent
 from .panels import lesson_context, shown_round
 from .personal import my_panels
@@ -131,6 +132,7 @@ def room_page(request: HttpRequest, code: str) -> HttpResponse:
         "ws_query": "&as=viewer" if role == "viewer" else "",
         "presence_count": presence_count(room.code),
         **lesson_context(room, concept),
+        "picture": page_picture(concept, state, view),
         **concept.page_context(state, view),
     }
     return render(request, concept.page_template, ctx)
@@ -242,7 +244,7 @@ def room_state_json(request: HttpRequest, code: str) -> JsonResponse:
         "position": room.position,
         "clock": {"playing": room.playing, "speed": room.speed},
         "forked_from": None if room.parent_id is None else {"code": room.parent.code, "seq": room.parent_seq},  # type: ignore[union-attr]
-        "state": concept.state_json(room_state(room)),
+        "state": concept.documented_state(room_state(room)),
     })
 
 
