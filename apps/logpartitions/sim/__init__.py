@@ -16,11 +16,13 @@ election from a copy that had fallen behind. Consumers in a group split the part
 them; each group remembers its own offsets, and lag is how far it is behind the high watermark.
 """
 from .assignors import ASSIGNORS, cooperative_sticky_assign, range_assign, roundrobin_assign
+from .events import EVENTS
 from .cluster import ClusterState, Group, Member, Partition, PendingAck, Producer, TopicConfig
+from apps.common.sim import Rejected
+
 from .core import (
     COMMANDS,
     Limits,
-    Rejected,
     decide,
     evolve,
     from_json,
@@ -29,6 +31,7 @@ from .core import (
     to_json,
 )
 from .log import SEGMENT_RECORDS, Batch, Log, Record
+from .narrate import NARRATE, narrate
 from .murmur import explain_key, murmur2, murmur2_many, partition_for, to_positive
 from .queries import (
     group_summaries,
@@ -45,10 +48,10 @@ from .queries import (
 )
 
 __all__ = [
-    "ASSIGNORS", "COMMANDS", "SEGMENT_RECORDS", "Batch", "ClusterState", "Group", "Limits",
+    "ASSIGNORS", "COMMANDS", "EVENTS", "SEGMENT_RECORDS", "Batch", "ClusterState", "Group", "Limits",
     "Log", "Member", "Partition", "PendingAck", "Producer", "Record", "Rejected", "TopicConfig",
-    "cooperative_sticky_assign", "decide", "evolve", "explain_key", "from_json", "group_summaries", "group_summary",
-    "initial_state", "murmur2", "murmur2_many", "partition_for", "partition_summaries", "partition_summary",
+    "NARRATE", "cooperative_sticky_assign", "decide", "evolve", "explain_key", "from_json", "group_summaries", "group_summary",
+    "initial_state", "murmur2", "murmur2_many", "partition_for", "narrate", "partition_summaries", "partition_summary",
     "pending_acks", "producer_summaries", "range_assign", "read_records", "recent_records", "replica_status",
     "roundrobin_assign", "scene_params", "segments", "to_json", "to_positive", "totals",
 ]

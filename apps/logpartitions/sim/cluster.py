@@ -27,9 +27,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from .assignors import assign, is_cooperative
+from .events import (
+    Acked,
+    BrokerStarted,
+    BrokerStopped,
+    Consumed,
+    ElectionReport,
+    FailedAfterAppend,
+    OffsetReset,
+    Rebalance,
+    RetentionDeleted,
+    Ticked,
+    Truncated,
+    UncleanSet,
+)
 from .log import Log, Run
 
 LAG_HISTORY = 60  # ticks of total lag kept per group, for the small chart
@@ -248,7 +262,7 @@ def produce_error(part: Partition, acks: Acks, min_insync: int) -> str | None:
 # -- leader election --------------------------------------------------------------------------
 
 def elect_leader(part: Partition, up: tuple[bool, ...], unclean: bool,
-                 clock_ms: int) -> tuple[Partition, dict[str, Any] | None, list[Run]]:
+                 clock_ms: int) -> tuple[Partition, ElectionReport | None, list[Run]]:
     """The controller's choice when a partition's leader is gone (no-op if it has a live one)."""
     if part.leader is not None and up[part.leader]:
         return part, None, []
@@ -262,9 +276,9 @@ def elect_leader(part: Partition, up: tuple[bool, ...], unclean: bool,
     else:
         if old is None:
             return part, None, []
-        report = {"partition": part.index, "old_leader": old, "new_leader": None, "clean": True,
-                  "offline": True, "lost": 0, "committed_lost": 0, "isr": list(part.isr)}
-        return replace(part, leader=None), report, []
+        offline: ElectionReport = {"partition": part.index, "old_leader": old, "new_leader": None, "clean": True,
+                                   "offline": True, "lost": 0, "committed_lost": 0, "isr": list(part.isr)}
+        return replace(part, leader=None), offline, []
     new_end = part.leo_of(leader)
     log, removed = part.log.truncate(new_end)
     # The followers follow the new leader: anything they hold beyond its log end is dropped.
@@ -273,13 +287,14 @@ def elect_leader(part: Partition, up: tuple[bool, ...], unclean: bool,
     new = replace(part, leader=leader, isr=isr, leo=leo, caught_up_ms=caught, log=log,
                   leader_epoch=part.leader_epoch + 1)
     new = with_high_watermark(new) if clean else replace(new, high_watermark=log.end)
-    report = {"partition": part.index, "old_leader": old, "new_leader": leader, "clean": clean, "offline": False,
-              # Everything cut from the old leader's log (not counting what retention had deleted);
-              # _settle_truncation splits it into lost (acknowledged or committed), never acknowledged
-              # (acks=all, retried) and fire-and-forget (acks=0).
-              "truncated": sum(run.size for run in removed), "lost": 0,
-              "committed_lost": max(0, part.high_watermark - max(log.end, part.log.start)),
-              "isr": list(isr), "leader_epoch": new.leader_epoch, "log_end": log.end}
+    report: ElectionReport = {
+        "partition": part.index, "old_leader": old, "new_leader": leader, "clean": clean, "offline": False,
+        # Everything cut from the old leader's log (not counting what retention had deleted);
+        # _settle_truncation splits it into lost (acknowledged or committed), never acknowledged
+        # (acks=all, retried) and fire-and-forget (acks=0).
+        "truncated": sum(run.size for run in removed), "lost": 0,
+        "committed_lost": max(0, part.high_watermark - max(log.end, part.log.start)),
+        "isr": list(isr), "leader_epoch": new.leader_epoch, "log_end": log.end}
     return new, report, removed
 
 
@@ -325,7 +340,7 @@ def classify_truncated(removed: list[Run], first: int, old_hw: int, partition: i
 
 
 def _settle_truncation(state: ClusterState, partition: int, removed: list[Run],
-                       report: dict[str, Any], old: Partition) -> ClusterState:
+                       report: ElectionReport, old: Partition) -> ClusterState:
     """After a partition's log was cut back: fail the acks that waited for the truncated
     records, count who lost what (see ``classify_truncated``), and move consumer offsets that
     point past the new high watermark."""
@@ -355,7 +370,7 @@ def _settle_truncation(state: ClusterState, partition: int, removed: list[Run],
             pending_failed[producer.name] = failed
         producers.append(replace(producer, pending=tuple(kept), failed=producer.failed + failed,
                                  lost=producer.lost + lost_by.get(producer.name, 0)))
-    resets = []
+    resets: list[OffsetReset] = []
     groups = []
     for group in state.groups:
         committed = list(group.committed)
@@ -373,7 +388,7 @@ def _settle_truncation(state: ClusterState, partition: int, removed: list[Run],
                    lost_records=state.lost_records + sum(lost_by.values()))
 
 
-def _elect_all(state: ClusterState, which: list[int]) -> tuple[ClusterState, list[dict[str, Any]]]:
+def _elect_all(state: ClusterState, which: list[int]) -> tuple[ClusterState, list[ElectionReport]]:
     reports = []
     for index in which:
         old = state.partitions[index]
@@ -387,7 +402,7 @@ def _elect_all(state: ClusterState, which: list[int]) -> tuple[ClusterState, lis
     return state, reports
 
 
-def stop_broker(state: ClusterState, broker: int) -> tuple[ClusterState, dict[str, Any]]:
+def stop_broker(state: ClusterState, broker: int) -> tuple[ClusterState, BrokerStopped]:
     up = state.brokers_up[:broker] + (False,) + state.brokers_up[broker + 1:]
     state = replace(state, brokers_up=up)
     led = [p.index for p in state.partitions if p.leader == broker]
@@ -406,12 +421,12 @@ def stop_broker(state: ClusterState, broker: int) -> tuple[ClusterState, dict[st
                    "fenced_from_isr": fenced, "offline": [p.index for p in state.partitions if not p.online]}
 
 
-def start_broker(state: ClusterState, broker: int) -> tuple[ClusterState, dict[str, Any]]:
+def start_broker(state: ClusterState, broker: int) -> tuple[ClusterState, BrokerStarted]:
     up = state.brokers_up[:broker] + (True,) + state.brokers_up[broker + 1:]
     state = replace(state, brokers_up=up)
     offline = [p.index for p in state.partitions if not p.online and broker in p.replicas]
     state, elections = _elect_all(state, offline)
-    truncated = []
+    truncated: list[Truncated] = []
     for part in state.partitions:
         if broker not in part.replicas or part.leader == broker:
             continue
@@ -425,9 +440,9 @@ def start_broker(state: ClusterState, broker: int) -> tuple[ClusterState, dict[s
                    "offline": [p.index for p in state.partitions if not p.online]}
 
 
-def set_unclean(state: ClusterState, on: bool) -> tuple[ClusterState, dict[str, Any]]:
+def set_unclean(state: ClusterState, on: bool) -> tuple[ClusterState, UncleanSet]:
     state = replace(state, config=replace(state.config, unclean_leader_election=on))
-    elections: list[dict[str, Any]] = []
+    elections: list[ElectionReport] = []
     if on:  # the controller retries the offline partitions with the looser rule
         state, elections = _elect_all(state, [p.index for p in state.partitions if not p.online])
     return state, {"on": on, "elections": elections}
@@ -435,7 +450,7 @@ def set_unclean(state: ClusterState, on: bool) -> tuple[ClusterState, dict[str, 
 
 # -- a tick -----------------------------------------------------------------------------------
 
-def advance(state: ClusterState, dt_ms: int) -> tuple[ClusterState, dict[str, Any]]:
+def advance(state: ClusterState, dt_ms: int) -> tuple[ClusterState, Ticked]:
     """One tick: followers fetch, the ISR and HW move, acks settle, retention runs, groups read."""
     clock = state.clock_ms + dt_ms
     state = replace(state, clock_ms=clock, tick=state.tick + 1)
@@ -445,8 +460,9 @@ def advance(state: ClusterState, dt_ms: int) -> tuple[ClusterState, dict[str, An
     state, report["consumed"] = consume(state)
     report["offset_resets"] = retention_resets
     report["lag"] = {g.name: g.lag_history[-1] for g in state.groups}
-    return state, {"dt_ms": dt_ms, "clock_ms": clock, "tick": state.tick,
-                   **{k: v for k, v in report.items() if v or k == "lag"}}
+    # A list that would be empty is left out (tests/logpartitions/test_events.py checks the shape).
+    return state, cast(Ticked, {"dt_ms": dt_ms, "clock_ms": clock, "tick": state.tick,
+                                **{k: v for k, v in report.items() if v or k == "lag"}})
 
 
 def replicate(state: ClusterState) -> tuple[ClusterState, dict[str, Any]]:
@@ -491,10 +507,11 @@ def replicate(state: ClusterState) -> tuple[ClusterState, dict[str, Any]]:
     return state, {"fetched": fetched, "isr_shrunk": shrunk, "isr_expanded": expanded, "hw_moved": hw_moved}
 
 
-def settle_acks(state: ClusterState) -> tuple[ClusterState, list[dict[str, Any]], list[dict[str, Any]]]:
+def settle_acks(state: ClusterState) -> tuple[ClusterState, list[Acked], list[FailedAfterAppend]]:
     """acks=all requests complete once the HW passes them; if the ISR is below
     min.insync.replicas by then, the producer gets NotEnoughReplicasAfterAppend instead."""
-    acked, failed = [], []
+    acked: list[Acked] = []
+    failed: list[FailedAfterAppend] = []
     producers = []
     for producer in state.producers:
         kept, ok, bad = [], 0, 0
@@ -518,12 +535,12 @@ def settle_acks(state: ClusterState) -> tuple[ClusterState, list[dict[str, Any]]
     return replace(state, producers=tuple(producers)), acked, failed
 
 
-def apply_retention(state: ClusterState) -> tuple[ClusterState, list[dict[str, Any]], list[dict[str, Any]]]:
+def apply_retention(state: ClusterState) -> tuple[ClusterState, list[RetentionDeleted], list[OffsetReset]]:
     """Delete whole segments older than the last N records (and below the HW)."""
     keep = state.config.retention_records
     if keep is None:
         return state, [], []
-    deleted = []
+    deleted: list[RetentionDeleted] = []
     for part in state.partitions:
         log, segments = part.log.delete_before(min(part.high_watermark, part.log.end - keep))
         if segments:
@@ -534,9 +551,9 @@ def apply_retention(state: ClusterState) -> tuple[ClusterState, list[dict[str, A
     return state, deleted, resets
 
 
-def _reset_below_log_start(state: ClusterState) -> tuple[ClusterState, list[dict[str, Any]]]:
+def _reset_below_log_start(state: ClusterState) -> tuple[ClusterState, list[OffsetReset]]:
     """A committed offset whose records were deleted moves up to the log start (skipping them)."""
-    resets = []
+    resets: list[OffsetReset] = []
     groups = []
     for group in state.groups:
         committed = list(group.committed)
@@ -575,9 +592,9 @@ def share(budget: int, available: list[int], first: int = 0) -> list[int]:
     return take
 
 
-def consume(state: ClusterState) -> tuple[ClusterState, list[dict[str, Any]]]:
+def consume(state: ClusterState) -> tuple[ClusterState, list[Consumed]]:
     """Each member reads up to its speed from its partitions, below the HW, and commits."""
-    consumed = []
+    consumed: list[Consumed] = []
     groups = []
     for group in state.groups:
         committed = list(group.committed)
@@ -607,7 +624,7 @@ def new_group(state: ClusterState, name: str, assignor: str = "range") -> Group:
     return Group(name=name, assignor=assignor, committed=tuple(p.log.start for p in state.partitions))
 
 
-def plan_rebalance(group: Group, members: list[str], assignor: str, partitions: int) -> dict[str, Any]:
+def plan_rebalance(group: Group, members: list[str], assignor: str, partitions: int) -> Rebalance:
     """The new assignment after a membership or assignor change, and what it takes away.
 
     Eager assignors (range, roundrobin) make every member give back everything before the new
@@ -639,7 +656,7 @@ def plan_rebalance(group: Group, members: list[str], assignor: str, partitions: 
     }
 
 
-def apply_rebalance(group: Group, members: list[Member], plan: dict[str, Any]) -> Group:
+def apply_rebalance(group: Group, members: list[Member], plan: Rebalance) -> Group:
     assignment = plan["assignment"]
     ordered = sorted(members, key=lambda m: m.name)
     return replace(group, assignor=plan["assignor"], generation=plan["generation"],

@@ -11,7 +11,7 @@ fixes it is written into the event, so a replay never re-rolls.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from apps.common.sim import Rejected, clean_int
 from apps.common.sim import clean_name as _clean_name
@@ -43,6 +43,26 @@ from .cluster import (
     stop_broker,
     with_group,
     with_producer,
+)
+from .events import (
+    AssignorSet,
+    BrokerStarted,
+    BrokerStopped,
+    BurstProduced,
+    ConfigSet,
+    ConsumerSpeedSet,
+    MemberJoined,
+    MemberLeft,
+    OffsetsReset,
+    ProduceFailed,
+    ProducerRateSet,
+    ProducerSet,
+    RecordProduced,
+    RetentionSet,
+    SceneLoaded,
+    SceneParams,
+    Ticked,
+    UncleanSet,
 )
 from .log import Batch, Log, Run, Segment, burst_plan, sticky_choice
 from .murmur import explain_key, murmur2
@@ -110,7 +130,7 @@ def clean_broker(state: ClusterState, raw: Any) -> int:
 
 # -- scenes (initial_state and load_scene) ----------------------------------------------------
 
-def scene_params(raw: dict[str, Any], limits: Limits = Limits()) -> dict[str, Any]:
+def scene_params(raw: dict[str, Any], limits: Limits = Limits()) -> SceneParams:
     """Check a scene's parameters and fill in the seed's picture for anything not given."""
     partitions = clean_int(raw.get("partitions", 3), "The number of partitions", 1, limits.max_partitions)
     brokers = clean_int(raw.get("brokers", 3), "The number of brokers", 1, limits.max_brokers)
@@ -142,7 +162,7 @@ def scene_params(raw: dict[str, Any], limits: Limits = Limits()) -> dict[str, An
     }
 
 
-def build_scene(params: dict[str, Any], clock_ms: int = 0, tick: int = 0, next_batch_id: int = 0) -> ClusterState:
+def build_scene(params: SceneParams, clock_ms: int = 0, tick: int = 0, next_batch_id: int = 0) -> ClusterState:
     config = TopicConfig(name=params["topic"], partitions=params["partitions"],
                          replication_factor=params["replication_factor"], min_insync_replicas=params["min_insync"],
                          unclean_leader_election=params["unclean"], segment_records=params["segment_records"])
@@ -188,7 +208,8 @@ def _producer(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> tuple
         return producer, []
     if len(state.producers) >= limits.max_producers:
         raise Rejected(f"There are already {limits.max_producers} producers, the most this log takes.")
-    return Producer(name), [{"kind": "producer_set", "data": {"producer": name, "acks": "all", "created": True}}]
+    created: ProducerSet = {"producer": name, "acks": "all", "created": True}
+    return Producer(name), [{"kind": "producer_set", "data": created}]
 
 
 def _room_for(state: ClusterState, count: int, limits: Limits) -> None:
@@ -234,7 +255,7 @@ def _produce(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[E
     return events + [{"kind": "record_produced", "data": data}]
 
 
-def _burst_batch(state: ClusterState, data: dict[str, Any]) -> Batch:
+def _burst_batch(state: ClusterState, data: Mapping[str, Any]) -> Batch:
     sticky = data.get("sticky_start") or [None, 0]
     return Batch(id=data["batch"], producer=data["producer"], tick=state.tick, count=data["count"],
                  first_order_id=data["first_order_id"], pattern=data["pattern"], seed=data["seed"],
@@ -296,7 +317,8 @@ def _set_producer(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> l
         raise Rejected(f"There are already {limits.max_producers} producers, the most this log takes.")
     if existing is not None and existing.acks == acks:
         raise Rejected(f"{name} already sends with acks={acks}.")
-    return [{"kind": "producer_set", "data": {"producer": name, "acks": acks, "created": existing is None}}]
+    data: ProducerSet = {"producer": name, "acks": acks, "created": existing is None}
+    return [{"kind": "producer_set", "data": data}]
 
 
 def _set_producer_rate(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -309,7 +331,8 @@ def _set_producer_rate(state: ClusterState, cmd: dict[str, Any], limits: Limits)
     pattern = clean_name(cmd.get("pattern", producer.pattern), "key pattern", limits)
     if (rate, pattern) == (producer.rate, producer.pattern):
         raise Rejected(f"{name} already sends {rate} records per tick.")
-    return [{"kind": "producer_rate_set", "data": {"producer": name, "rate": rate, "pattern": pattern}}]
+    data: ProducerRateSet = {"producer": name, "rate": rate, "pattern": pattern}
+    return [{"kind": "producer_rate_set", "data": data}]
 
 
 def _tick(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -356,7 +379,8 @@ def _config_event(state: ClusterState, setting: str, value: int, label: str) -> 
     before = getattr(state.config, setting)
     if before == value:
         raise Rejected(f"{label} is already {value:,}.")
-    return [{"kind": "config_set", "data": {"setting": setting, "value": value, "previous": before}}]
+    data: ConfigSet = {"setting": setting, "value": value, "previous": before}
+    return [{"kind": "config_set", "data": data}]
 
 
 def _set_min_insync(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -387,7 +411,8 @@ def _set_retention(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> 
         raise Rejected("Retention is already set that way.")
     after = replace(state, config=replace(state.config, retention_records=value))
     _, deleted, resets = apply_retention(after)
-    return [{"kind": "retention_set", "data": {"records": value, "deleted": deleted, "offset_resets": resets}}]
+    data: RetentionSet = {"records": value, "deleted": deleted, "offset_resets": resets}
+    return [{"kind": "retention_set", "data": data}]
 
 
 def _group_and_member(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> tuple[Group, Member]:
@@ -417,15 +442,17 @@ def _group_join(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> lis
         raise Rejected(f"A group has at most {limits.max_consumers_per_group} consumers.")
     names = [m.name for m in group.members] + [member]
     plan = plan_rebalance(group, names, group.assignor, state.config.partitions)
-    return [{"kind": "member_joined", "data": {"group": name, "member": member, "speed": speed,
-                                               "created": state.group(name) is None, "rebalance": plan}}]
+    data: MemberJoined = {"group": name, "member": member, "speed": speed, "created": state.group(name) is None,
+                          "rebalance": plan}
+    return [{"kind": "member_joined", "data": data}]
 
 
 def _group_leave(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
     group, member = _group_and_member(state, cmd, limits)
     names = [m.name for m in group.members if m.name != member.name]
     plan = plan_rebalance(group, names, group.assignor, state.config.partitions)
-    return [{"kind": "member_left", "data": {"group": group.name, "member": member.name, "rebalance": plan}}]
+    data: MemberLeft = {"group": group.name, "member": member.name, "rebalance": plan}
+    return [{"kind": "member_left", "data": data}]
 
 
 def _set_assignor(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -439,7 +466,8 @@ def _set_assignor(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> l
     if assignor == group.assignor:
         raise Rejected(f"{name} already uses the {assignor} assignor.")
     plan = plan_rebalance(group, [m.name for m in group.members], assignor, state.config.partitions)
-    return [{"kind": "assignor_set", "data": {"group": name, "assignor": assignor, "rebalance": plan}}]
+    data: AssignorSet = {"group": name, "assignor": assignor, "rebalance": plan}
+    return [{"kind": "assignor_set", "data": data}]
 
 
 def _set_consumer_speed(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -447,8 +475,8 @@ def _set_consumer_speed(state: ClusterState, cmd: dict[str, Any], limits: Limits
     speed = clean_int(cmd.get("speed"), "Records per tick", 0, limits.max_speed)
     if speed == member.speed:
         raise Rejected(f"{member.name} already reads {speed:,} records per tick.")
-    return [{"kind": "consumer_speed_set", "data": {"group": group.name, "member": member.name, "speed": speed,
-                                                    "previous": member.speed}}]
+    data: ConsumerSpeedSet = {"group": group.name, "member": member.name, "speed": speed, "previous": member.speed}
+    return [{"kind": "consumer_speed_set", "data": data}]
 
 
 def _reset_offsets(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -463,14 +491,15 @@ def _reset_offsets(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> 
     offsets = [p.log.start if to == "earliest" else p.high_watermark for p in state.partitions]
     if list(group.committed) == offsets:
         raise Rejected(f"{name} is already at the {to} offsets.")
-    return [{"kind": "offsets_reset", "data": {"group": name, "to": to, "offsets": offsets,
-                                               "previous": list(group.committed)}}]
+    data: OffsetsReset = {"group": name, "to": to, "offsets": offsets, "previous": list(group.committed)}
+    return [{"kind": "offsets_reset", "data": data}]
 
 
 def _load_scene(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
     """Replace the cluster with a prepared scene (a lesson step starts from a known picture)."""
     params = scene_params({k: v for k, v in cmd.items() if k not in ("type", "_seed")}, limits)
-    return [{"kind": "scene_loaded", "data": {"params": params}}]
+    data: SceneLoaded = {"params": params}
+    return [{"kind": "scene_loaded", "data": data}]
 
 
 COMMANDS = {
@@ -496,78 +525,131 @@ COMMANDS = {
 }
 
 
-# -- evolve -----------------------------------------------------------------------------------
+# -- evolve: one small function per event kind --------------------------------------------------
+
+def _record_produced(state: ClusterState, data: RecordProduced) -> ClusterState:
+    batch = Batch(id=state.next_batch_id, producer=data["producer"], tick=state.tick,
+                  first_order_id=data["order_id"], key=data["key"], value=data["value"], acks=data["acks"])
+    state = append(state, data["partition"], Run(batch, 0, 1), data["acks"])
+    state = _with_sticky(state, data["producer"], data.get("chosen_by"), data["partition"], data.get("sticky_fill"))
+    return replace(state, next_order_id=state.next_order_id + 1, next_batch_id=state.next_batch_id + 1)
+
+
+def _burst_produced(state: ClusterState, data: BurstProduced) -> ClusterState:
+    batch = _burst_batch(state, data)
+    for outcome in data["per_partition"]:
+        if outcome["error"] is None:
+            state = append(state, outcome["partition"], Run(batch, 0, outcome["records"]), data["acks"])
+    producer = _known_producer(state, data["producer"])
+    producer = replace(producer, sent=producer.sent + data["failed"], failed=producer.failed + data["failed"])
+    state = with_producer(state, _with_sticky_end(producer, data.get("sticky_end")))
+    return replace(state, next_order_id=state.next_order_id + data["count"], next_batch_id=state.next_batch_id + 1)
+
+
+def _produce_failed(state: ClusterState, data: ProduceFailed) -> ClusterState:
+    count = data.get("count", 1)
+    producer = _known_producer(state, data["producer"])
+    producer = replace(producer, sent=producer.sent + count, failed=producer.failed + count)
+    # A keyless burst that failed everywhere still moved the partitioner.
+    state = with_producer(state, _with_sticky_end(producer, data.get("sticky_end")))
+    state = _with_sticky(state, data["producer"], data.get("chosen_by"), data["partition"], data.get("sticky_fill"))
+    return replace(state, next_order_id=state.next_order_id + count)
+
+
+def _producer_rate_set(state: ClusterState, data: ProducerRateSet) -> ClusterState:
+    producer = _known_producer(state, data["producer"])
+    return with_producer(state, replace(producer, rate=data["rate"], pattern=data["pattern"]))
+
+
+def _producer_set(state: ClusterState, data: ProducerSet) -> ClusterState:
+    return with_producer(state, replace(_known_producer(state, data["producer"]), acks=data["acks"]))
+
+
+def _ticked(state: ClusterState, data: Ticked) -> ClusterState:
+    return advance(state, data["dt_ms"])[0]
+
+
+def _broker_stopped(state: ClusterState, data: BrokerStopped) -> ClusterState:
+    return stop_broker(state, data["broker"])[0]
+
+
+def _broker_started(state: ClusterState, data: BrokerStarted) -> ClusterState:
+    return start_broker(state, data["broker"])[0]
+
+
+def _unclean_set(state: ClusterState, data: UncleanSet) -> ClusterState:
+    return set_unclean(state, data["on"])[0]
+
+
+def _config_set(state: ClusterState, data: ConfigSet) -> ClusterState:
+    change: dict[str, Any] = {data["setting"]: data["value"]}  # one of TopicConfig's int settings
+    return replace(state, config=replace(state.config, **change))
+
+
+def _retention_set(state: ClusterState, data: RetentionSet) -> ClusterState:
+    state = replace(state, config=replace(state.config, retention_records=data["records"]))
+    return apply_retention(state)[0]
+
+
+def _member_joined(state: ClusterState, data: MemberJoined) -> ClusterState:
+    group = state.group(data["group"]) or new_group(state, data["group"])
+    members = list(group.members) + [Member(data["member"], data["speed"])]
+    return with_group(state, apply_rebalance(group, members, data["rebalance"]))
+
+
+def _member_left(state: ClusterState, data: MemberLeft) -> ClusterState:
+    group = _known_group(state, data["group"])
+    members = [m for m in group.members if m.name != data["member"]]
+    return with_group(state, apply_rebalance(group, members, data["rebalance"]))
+
+
+def _assignor_set(state: ClusterState, data: AssignorSet) -> ClusterState:
+    group = _known_group(state, data["group"])
+    return with_group(state, apply_rebalance(group, list(group.members), data["rebalance"]))
+
+
+def _consumer_speed_set(state: ClusterState, data: ConsumerSpeedSet) -> ClusterState:
+    group = _known_group(state, data["group"])
+    sped = tuple(replace(m, speed=data["speed"]) if m.name == data["member"] else m for m in group.members)
+    return with_group(state, replace(group, members=sped))
+
+
+def _offsets_reset(state: ClusterState, data: OffsetsReset) -> ClusterState:
+    group = _known_group(state, data["group"])
+    return with_group(state, replace(group, committed=tuple(data["offsets"])))
+
+
+def _scene_loaded(state: ClusterState, data: SceneLoaded) -> ClusterState:
+    return build_scene(data["params"], clock_ms=state.clock_ms, tick=state.tick, next_batch_id=state.next_batch_id)
+
+
+# kind -> how it changes the state; each takes that kind's data (``events.EVENTS``).
+EVOLVE: dict[str, Callable[[ClusterState, Any], ClusterState]] = {
+    "record_produced": _record_produced,
+    "burst_produced": _burst_produced,
+    "produce_failed": _produce_failed,
+    "producer_set": _producer_set,
+    "producer_rate_set": _producer_rate_set,
+    "ticked": _ticked,
+    "broker_stopped": _broker_stopped,
+    "broker_started": _broker_started,
+    "unclean_set": _unclean_set,
+    "config_set": _config_set,
+    "retention_set": _retention_set,
+    "member_joined": _member_joined,
+    "member_left": _member_left,
+    "assignor_set": _assignor_set,
+    "consumer_speed_set": _consumer_speed_set,
+    "offsets_reset": _offsets_reset,
+    "scene_loaded": _scene_loaded,
+}
+
 
 def evolve(state: ClusterState, event: Event) -> ClusterState:
-    kind, data = event["kind"], event["data"]
-    if kind == "record_produced":
-        batch = Batch(id=state.next_batch_id, producer=data["producer"], tick=state.tick,
-                      first_order_id=data["order_id"], key=data["key"], value=data["value"], acks=data["acks"])
-        state = append(state, data["partition"], Run(batch, 0, 1), data["acks"])
-        state = _with_sticky(state, data)
-        return replace(state, next_order_id=state.next_order_id + 1, next_batch_id=state.next_batch_id + 1)
-    if kind == "burst_produced":
-        batch = _burst_batch(state, data)
-        for outcome in data["per_partition"]:
-            if outcome["error"] is None:
-                state = append(state, outcome["partition"], Run(batch, 0, outcome["records"]), data["acks"])
-        producer = _known_producer(state, data["producer"])
-        producer = replace(producer, sent=producer.sent + data["failed"], failed=producer.failed + data["failed"])
-        if "sticky_end" in data:
-            producer = replace(producer, sticky_partition=data["sticky_end"][0], sticky_fill=data["sticky_end"][1])
-        state = with_producer(state, producer)
-        return replace(state, next_order_id=state.next_order_id + data["count"],
-                       next_batch_id=state.next_batch_id + 1)
-    if kind == "produce_failed":
-        count = data.get("count", 1)
-        producer = _known_producer(state, data["producer"])
-        producer = replace(producer, sent=producer.sent + count, failed=producer.failed + count)
-        if "sticky_end" in data:  # a keyless burst that failed everywhere still moved the partitioner
-            producer = replace(producer, sticky_partition=data["sticky_end"][0], sticky_fill=data["sticky_end"][1])
-        state = _with_sticky(with_producer(state, producer), data)
-        return replace(state, next_order_id=state.next_order_id + count)
-    if kind == "producer_rate_set":
-        producer = state.producer(data["producer"])
-        assert producer is not None
-        return with_producer(state, replace(producer, rate=data["rate"], pattern=data["pattern"]))
-    if kind == "producer_set":
-        producer = state.producer(data["producer"]) or Producer(data["producer"])
-        return with_producer(state, replace(producer, acks=data["acks"]))
-    if kind == "ticked":
-        return advance(state, data["dt_ms"])[0]
-    if kind == "broker_stopped":
-        return stop_broker(state, data["broker"])[0]
-    if kind == "broker_started":
-        return start_broker(state, data["broker"])[0]
-    if kind == "unclean_set":
-        return set_unclean(state, data["on"])[0]
-    if kind == "config_set":
-        return replace(state, config=replace(state.config, **{data["setting"]: data["value"]}))
-    if kind == "retention_set":
-        state = replace(state, config=replace(state.config, retention_records=data["records"]))
-        return apply_retention(state)[0]
-    if kind == "member_joined":
-        group = state.group(data["group"]) or new_group(state, data["group"])
-        members = list(group.members) + [Member(data["member"], data["speed"])]
-        return with_group(state, apply_rebalance(group, members, data["rebalance"]))
-    if kind == "member_left":
-        group = _known_group(state, data["group"])
-        members = [m for m in group.members if m.name != data["member"]]
-        return with_group(state, apply_rebalance(group, members, data["rebalance"]))
-    if kind == "assignor_set":
-        group = _known_group(state, data["group"])
-        return with_group(state, apply_rebalance(group, list(group.members), data["rebalance"]))
-    if kind == "consumer_speed_set":
-        group = _known_group(state, data["group"])
-        sped = tuple(replace(m, speed=data["speed"]) if m.name == data["member"] else m for m in group.members)
-        return with_group(state, replace(group, members=sped))
-    if kind == "offsets_reset":
-        group = _known_group(state, data["group"])
-        return with_group(state, replace(group, committed=tuple(data["offsets"])))
-    if kind == "scene_loaded":
-        return build_scene(data["params"], clock_ms=state.clock_ms, tick=state.tick,
-                           next_batch_id=state.next_batch_id)
-    raise ValueError(f"unknown distributed log event {kind!r}")
+    fold = EVOLVE.get(event["kind"])
+    if fold is None:
+        raise ValueError(f"unknown distributed log event {event['kind']!r}")
+    return fold(state, event["data"])
 
 
 def _known_producer(state: ClusterState, name: str) -> Producer:
@@ -581,14 +663,22 @@ def _known_group(state: ClusterState, name: str) -> Group:
     return group
 
 
-def _with_sticky(state: ClusterState, data: dict[str, Any]) -> ClusterState:
+def _with_sticky(state: ClusterState, name: str, chosen_by: str | None, partition: int | None,
+                 fill: int | None) -> ClusterState:
     """A keyless record moves its producer's sticky partitioner on (even when the send fails:
     the record was in the batch)."""
-    if data.get("chosen_by") != "sticky" or data.get("partition") is None:
+    if chosen_by != "sticky" or partition is None or fill is None:
         return state
-    producer = _known_producer(state, data["producer"])
-    return with_producer(state, replace(producer, sticky_partition=data["partition"],
-                                        sticky_fill=data["sticky_fill"]))
+    producer = _known_producer(state, name)
+    return with_producer(state, replace(producer, sticky_partition=partition, sticky_fill=fill))
+
+
+def _with_sticky_end(producer: Producer, end: list[int | None] | None) -> Producer:
+    """A keyless burst leaves its producer's partitioner where the burst's plan ended."""
+    if end is None:
+        return producer
+    fill = end[1]
+    return replace(producer, sticky_partition=end[0], sticky_fill=fill if fill is not None else 0)
 
 
 # -- JSON -------------------------------------------------------------------------------------
