@@ -25,7 +25,7 @@ from apps.rooms.fragments import Layer, Picture, markup, render_tight
 from apps.rooms.registry import RoomView
 
 from . import geometry as g
-from .sim import RingState, key_position, moved_mask
+from .sim import RingState, key_position, lookup_view, moved_mask, placement
 from .sim.core import next_free_name
 
 KEY_SAMPLE = 240
@@ -438,33 +438,6 @@ def load_chart(state: RingState, rows: list[NodeRow], stats: dict[str, float] | 
             "weighted": weighted, "top_ideal_y": min(b["ideal_y"] for b in bars),
             "lean_path": None if len(rows) <= SHARE_NODES else
             "".join(f"M{b['x']:.0f} {b['y']:.0f}h{b['w']:.0f}v{b['h']:.0f}h-{b['w']:.0f}z" for b in bars)}
-
-
-def placement(state: RingState, key: str) -> dict[str, Any] | None:
-    """Where a key lands and why: its position, the vnode just before it and the owning vnode."""
-    if not state.nodes:
-        return None
-    h = key_position(key)
-    table = state.table
-    slot = table.owner_slot(h)
-    prev = (slot - 1) % len(table)
-    return {
-        "key": key, "hash": h, "degrees": round(360 * h / g.RING_SIZE, 1),
-        "owner": table.names[int(table.node_index[slot])], "vnode": int(table.vnode_index[slot]),
-        "vnode_pos": int(table.positions[slot]), "wrapped": int(table.positions[slot]) < h,
-        "prev_name": table.names[int(table.node_index[prev])], "prev_vnode": int(table.vnode_index[prev]),
-        "prev_pos": int(table.positions[prev]),
-    }
-
-
-def lookup_view(state: RingState) -> dict[str, Any] | None:
-    view = placement(state, state.lookup) if state.lookup else None
-    if view is None:
-        return None
-    view["prefs"] = state.table.preference_list(view["hash"], state.replicas)
-    view["replicas"] = state.replicas
-    view["on_ring"] = view["key"] in state.key_set
-    return view
 
 
 # -- entry points -----------------------------------------------------------------------------

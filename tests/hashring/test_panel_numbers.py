@@ -14,7 +14,7 @@ import pytest
 
 from apps.hashring import concept
 from apps.hashring import picture as pic
-from apps.hashring.sim import RingState, decide, evolve, initial_state
+from apps.hashring.sim import RingState, decide, evolve, initial_state, narrate
 
 from . import reference as ref
 
@@ -131,7 +131,7 @@ def test_adding_a_light_node_to_a_heavy_ring_expects_its_weight_not_one_in_n():
     per_node = ref.counts(ref.state_nodes(after), after.keys)
     assert after.last_change.moved == per_node["E"]
     assert after.last_change.ideal == pytest.approx(len(after.keys) * 3 / 159)
-    line = concept.narrate(before, after, {"kind": "node_added", "data": {"name": "E", "vnodes": 3}})
+    line = narrate(before, after, {"kind": "node_added", "data": {"name": "E", "vnodes": 3}})
     assert "ideal 3/159 of the vnodes ≈ 1.9%" in line, line
     assert "12.5%" not in html + line  # what K/(n+1) said
 
@@ -143,7 +143,7 @@ def test_removing_a_node_expects_its_share_of_the_vnodes_before():
     assert printed(html, "ideal") == _ideal_text(64, 159)
     per_before = ref.counts(ref.state_nodes(before), before.keys)
     assert after.last_change.moved == per_before["B"]
-    line = concept.narrate(before, after, {"kind": "node_removed", "data": {"name": "B"}})
+    line = narrate(before, after, {"kind": "node_removed", "data": {"name": "B"}})
     assert f"ideal 64/159 of the vnodes ≈ {100 * 64 / 159:.1f}%" in line, line
 
 

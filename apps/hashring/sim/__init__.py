@@ -6,12 +6,14 @@ between it and its predecessor; removing one hands only its own keys to its succ
 ``hash % N`` placement, by contrast, reshuffles almost every key when N changes. Each server
 appears many times on the ring (virtual nodes) so that the arcs it owns average out.
 """
+from apps.common.sim import Rejected
+
 from .core import (
     COMMANDS,
+    EVOLVE,
     Change,
     Limits,
     Node,
-    Rejected,
     RingState,
     decide,
     evolve,
@@ -20,10 +22,13 @@ from .core import (
     moved_mask,
     to_json,
 )
+from .events import EVENTS
+from .lookup import LookupView, Placement, lookup_view, placement
+from .narration import narrate
 from .ring import VnodeTable, key_position, vnode_name, vnode_positions
 
 __all__ = [
-    "COMMANDS", "Change", "Limits", "Node", "Rejected", "RingState",
-    "VnodeTable", "decide", "evolve", "from_json", "initial_state", "key_position",
-    "moved_mask", "to_json", "vnode_name", "vnode_positions",
+    "COMMANDS", "EVENTS", "EVOLVE", "Change", "Limits", "LookupView", "Node", "Placement", "Rejected", "RingState",
+    "VnodeTable", "decide", "evolve", "from_json", "initial_state", "key_position", "lookup_view",
+    "moved_mask", "narrate", "placement", "to_json", "vnode_name", "vnode_positions",
 ]

@@ -8,9 +8,10 @@ rebuilds the same ring. Random keys carry their seed inside the event: a replay 
 from __future__ import annotations
 
 import string
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, TypedDict
 
 import mmh3
 import numpy as np
@@ -18,7 +19,21 @@ import numpy as np
 from apps.common.sim import Rejected, clean_int
 from apps.common.sim import clean_name as _clean_name
 
-from .ring import VnodeTable, key_positions, key_position
+from .events import (
+    KeyAdded,
+    KeyLookedUp,
+    KeyRemoved,
+    KeysAdded,
+    KeysCleared,
+    NodeAdded,
+    NodeRemoved,
+    ReplicasSet,
+    SceneLoaded,
+    StreamRateSet,
+    Ticked,
+    VnodesSet,
+)
+from .ring import VnodeTable, key_position, key_positions
 
 Event = dict[str, Any]  # {"kind": str, "data": {...}}: plain JSON, stored as is in the log
 
@@ -38,6 +53,16 @@ class Node:
     slot: int = 0  # a stable colour slot for the picture: the lowest one free when it joined
 
 
+class MoveExample(TypedDict):
+    """One key a membership change moved, and the vnodes behind the move (for the narration)."""
+
+    key: str
+    from_node: str
+    from_vnode: int
+    to_node: str
+    to_vnode: int
+
+
 @dataclass(frozen=True)
 class Change:
     """What the last membership change did, kept for the "keys moved" panel."""
@@ -50,7 +75,7 @@ class Change:
     modulo_moved: int  # what hash % N would have moved on the same keys
     nodes_before: int
     nodes_after: int
-    example: dict[str, Any] | None = None  # one moved key, explained in the narration
+    example: MoveExample | None = None  # one moved key, explained in the narration
     # The weights behind ``ideal``: the added (or removed) node's vnodes, out of all the vnodes
     # on the ring with it (after an add, before a removal). None for a reweighting.
     ideal_vnodes: int | None = None
@@ -86,7 +111,7 @@ class RingState:
 
     @cached_property
     def key_hashes(self) -> np.ndarray:
-        cached = self._cache.get("key_hashes")
+        cached: np.ndarray | None = self._cache.get("key_hashes")
         if cached is not None and len(cached) == len(self.keys):
             return cached
         return key_positions(self.keys)
@@ -101,7 +126,8 @@ class RingState:
         """Per key: index into ``node_names`` of its owner (-1 with no nodes)."""
         if not self.nodes:
             return np.full(len(self.keys), -1, dtype=np.int64)
-        return self.table.node_index[self.owner_slots].astype(np.int64)
+        owners: np.ndarray = self.table.node_index[self.owner_slots].astype(np.int64)
+        return owners
 
     @cached_property
     def counts(self) -> dict[str, int]:
@@ -202,7 +228,7 @@ def _add_node(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Eve
         raise Rejected(f"There is already a node called {name}.")
     raw_v = cmd.get("vnodes")
     vnodes = state.default_vnodes if raw_v in (None, "") else clean_int(raw_v, "Virtual nodes", 1, limits.max_vnodes)
-    return [{"kind": "node_added", "data": {"name": name, "vnodes": vnodes}}]
+    return [_event("node_added", NodeAdded(name=name, vnodes=vnodes))]
 
 
 def _remove_node(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -211,11 +237,11 @@ def _remove_node(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[
         owner = state.owner_of(key)
         if owner is None:
             raise Rejected("There is no node to remove.")
-        return [{"kind": "node_removed", "data": {"name": owner}}]
+        return [_event("node_removed", NodeRemoved(name=owner))]
     name = clean_name(cmd.get("name"), "node", limits)
     if state.node(name) is None:
         raise Rejected(f"There is no node called {name}.")
-    return [{"kind": "node_removed", "data": {"name": name}}]
+    return [_event("node_removed", NodeRemoved(name=name))]
 
 
 def _set_vnodes(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -224,14 +250,14 @@ def _set_vnodes(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[E
     if raw in (None, ""):
         if state.nodes and all(n.vnodes == vnodes for n in state.nodes):
             raise Rejected(f"Every node already has {vnodes} virtual nodes.")
-        return [{"kind": "vnodes_set", "data": {"name": None, "vnodes": vnodes}}]
+        return [_event("vnodes_set", VnodesSet(name=None, vnodes=vnodes))]
     name = clean_name(raw, "node", limits)
     node = state.node(name)
     if node is None:
         raise Rejected(f"There is no node called {name}.")
     if node.vnodes == vnodes:
         raise Rejected(f"{name} already has {vnodes} virtual nodes.")
-    return [{"kind": "vnodes_set", "data": {"name": name, "vnodes": vnodes}}]
+    return [_event("vnodes_set", VnodesSet(name=name, vnodes=vnodes))]
 
 
 def _add_key(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -240,7 +266,7 @@ def _add_key(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Even
         raise Rejected(f"The key {key} is already on the ring.")
     if len(state.keys) >= limits.max_keys:
         raise Rejected(f"The ring holds at most {limits.max_keys:,} keys.")
-    return [{"kind": "key_added", "data": {"key": key}}]
+    return [_event("key_added", KeyAdded(key=key))]
 
 
 def _add_random_keys(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -249,37 +275,37 @@ def _add_random_keys(state: RingState, cmd: dict[str, Any], limits: Limits) -> l
     if count > room_left:
         raise Rejected(f"Only {room_left:,} more keys fit (the ring holds at most {limits.max_keys:,}).")
     seed = f"{cmd.get('_seed', 'seed')}:{state.keys_seeded}"
-    return [{"kind": "keys_added", "data": {"seed": seed, "count": count}}]
+    return [_event("keys_added", KeysAdded(seed=seed, count=count))]
 
 
 def _remove_key(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
     key = clean_name(cmd.get("key"), "key", limits)
     if key not in state.key_set:
         raise Rejected(f"There is no key {key} on the ring.")
-    return [{"kind": "key_removed", "data": {"key": key}}]
+    return [_event("key_removed", KeyRemoved(key=key))]
 
 
 def _clear_keys(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
     if not state.keys:
         raise Rejected("There are no keys to clear.")
-    return [{"kind": "keys_cleared", "data": {"count": len(state.keys)}}]
+    return [_event("keys_cleared", KeysCleared(count=len(state.keys)))]
 
 
 def _lookup(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
     key = clean_name(cmd.get("key"), "key", limits)
     if not state.nodes:
         raise Rejected("Add a node first: with no nodes, no key has an owner.")
-    return [{"kind": "key_looked_up", "data": {"key": key}}]
+    return [_event("key_looked_up", KeyLookedUp(key=key))]
 
 
 def _set_replicas(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
     r = clean_int(cmd.get("replicas"), "The replication factor", 1, 7)
-    return [{"kind": "replicas_set", "data": {"replicas": r}}]
+    return [_event("replicas_set", ReplicasSet(replicas=r))]
 
 
 def _set_stream_rate(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
     rate = clean_int(cmd.get("rate"), "Keys per tick", 1, 1000)
-    return [{"kind": "stream_rate_set", "data": {"rate": rate}}]
+    return [_event("stream_rate_set", StreamRateSet(rate=rate))]
 
 
 def _load_scene(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
@@ -307,19 +333,22 @@ def _load_scene(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[E
         if not isinstance(raw_seed, str) or len(raw_seed) > 100 or not raw_seed.isprintable():
             raise Rejected("A scene's seed is printable text of at most 100 characters.")
         seed = raw_seed
-    return [{"kind": "scene_loaded", "data": {"nodes": nodes, "vnodes": vnodes, "keys": keys,
-                                              "random_keys": random_count, "seed": seed,
-                                              "replicas": replicas}}]
+    return [_event("scene_loaded", SceneLoaded(nodes=nodes, vnodes=vnodes, keys=keys, random_keys=random_count,
+                                               seed=seed, replicas=replicas))]
 
 
 def _tick(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
     dt = clean_int(cmd.get("dt_ms", 1000), "A tick", 1, 60_000)
     count = min(state.stream_rate, limits.max_keys - len(state.keys))
     seed = f"{cmd.get('_seed', 'seed')}:{state.keys_seeded}"
-    return [{"kind": "ticked", "data": {"dt_ms": dt, "seed": seed, "count": max(count, 0)}}]
+    return [_event("ticked", Ticked(dt_ms=dt, seed=seed, count=max(count, 0)))]
 
 
-COMMANDS = {
+def _event(kind: str, data: Mapping[str, object]) -> Event:
+    return {"kind": kind, "data": data}
+
+
+COMMANDS: Mapping[str, Callable[[RingState, dict[str, Any], Limits], list[Event]]] = {
     "add_node": _add_node,
     "remove_node": _remove_node,
     "set_vnodes": _set_vnodes,
@@ -335,60 +364,101 @@ COMMANDS = {
 }
 
 
-
 # -- evolve -----------------------------------------------------------------------------
 
 def evolve(state: RingState, event: Event) -> RingState:
-    kind, data = event["kind"], event["data"]
-    if kind == "node_added":
-        used = {n.slot for n in state.nodes}
-        slot = next(i for i in range(len(state.nodes) + 1) if i not in used)
-        after = replace(state, nodes=state.nodes + (Node(data["name"], data["vnodes"], slot),), _cache=_carry(state))
-        return _with_change(state, after, "added", data["name"])
-    if kind == "node_removed":
-        after = replace(state, nodes=tuple(n for n in state.nodes if n.name != data["name"]), _cache=_carry(state))
-        return _with_change(state, after, "removed", data["name"])
-    if kind == "vnodes_set":
-        name = data["name"]
-        nodes = tuple(
-            replace(n, vnodes=data["vnodes"]) if name is None or n.name == name else n for n in state.nodes
-        )
-        defaults = data["vnodes"] if name is None else state.default_vnodes
-        after = replace(state, nodes=nodes, default_vnodes=defaults, _cache=_carry(state))
-        return _with_change(state, after, "reweighted", name or "every node")
-    if kind == "key_added":
-        return _with_keys(state, [data["key"]])
-    if kind == "keys_added":
-        return _with_keys(state, random_key_names(data["seed"], data["count"], state.key_set), seeded=True)
-    if kind == "ticked":
-        names = random_key_names(data["seed"], data["count"], state.key_set) if data["count"] else []
-        return replace(_with_keys(state, names, seeded=True), clock_ms=state.clock_ms + data["dt_ms"])
-    if kind == "key_removed":
-        keep = [i for i, k in enumerate(state.keys) if k != data["key"]]
-        cache = {"key_hashes": state.key_hashes[keep]}
-        return replace(state, keys=tuple(state.keys[i] for i in keep), _cache=cache)
-    if kind == "scene_loaded":
-        keys = list(data["keys"])
-        if data["random_keys"]:
-            keys += random_key_names(data["seed"], data["random_keys"], frozenset(keys))
-        return RingState(
-            nodes=tuple(Node(n, data["vnodes"], i) for i, n in enumerate(data["nodes"])),
-            keys=tuple(keys),
-            replicas=data["replicas"],
-            default_vnodes=data["vnodes"],
-            stream_rate=state.stream_rate,
-            clock_ms=state.clock_ms,
-            keys_seeded=state.keys_seeded + 1,
-        )
-    if kind == "keys_cleared":
-        return replace(state, keys=(), lookup=None, _cache={})
-    if kind == "key_looked_up":
-        return _replace_keeping_derived(state, lookup=data["key"], lookups=state.lookups + 1)
-    if kind == "replicas_set":
-        return _replace_keeping_derived(state, replicas=data["replicas"])
-    if kind == "stream_rate_set":
-        return _replace_keeping_derived(state, stream_rate=data["rate"])
-    raise ValueError(f"unknown hash ring event {kind!r}")
+    """Fold one event (``EVOLVE[kind]``) into a new state."""
+    step = EVOLVE.get(event["kind"])
+    if step is None:
+        raise ValueError(f"unknown hash ring event {event['kind']!r}")
+    return step(state, event["data"])
+
+
+def _node_added(state: RingState, data: NodeAdded) -> RingState:
+    used = {n.slot for n in state.nodes}
+    slot = next(i for i in range(len(state.nodes) + 1) if i not in used)
+    after = replace(state, nodes=state.nodes + (Node(data["name"], data["vnodes"], slot),), _cache=_carry(state))
+    return _with_change(state, after, "added", data["name"])
+
+
+def _node_removed(state: RingState, data: NodeRemoved) -> RingState:
+    after = replace(state, nodes=tuple(n for n in state.nodes if n.name != data["name"]), _cache=_carry(state))
+    return _with_change(state, after, "removed", data["name"])
+
+
+def _vnodes_set(state: RingState, data: VnodesSet) -> RingState:
+    name = data["name"]
+    nodes = tuple(replace(n, vnodes=data["vnodes"]) if name is None or n.name == name else n for n in state.nodes)
+    defaults = data["vnodes"] if name is None else state.default_vnodes
+    after = replace(state, nodes=nodes, default_vnodes=defaults, _cache=_carry(state))
+    return _with_change(state, after, "reweighted", name or "every node")
+
+
+def _key_added(state: RingState, data: KeyAdded) -> RingState:
+    return _with_keys(state, [data["key"]])
+
+
+def _keys_added(state: RingState, data: KeysAdded) -> RingState:
+    return _with_keys(state, random_key_names(data["seed"], data["count"], state.key_set), seeded=True)
+
+
+def _ticked(state: RingState, data: Ticked) -> RingState:
+    names = random_key_names(data["seed"], data["count"], state.key_set) if data["count"] else []
+    return replace(_with_keys(state, names, seeded=True), clock_ms=state.clock_ms + data["dt_ms"])
+
+
+def _key_removed(state: RingState, data: KeyRemoved) -> RingState:
+    keep = [i for i, k in enumerate(state.keys) if k != data["key"]]
+    cache = {"key_hashes": state.key_hashes[keep]}
+    return replace(state, keys=tuple(state.keys[i] for i in keep), _cache=cache)
+
+
+def _scene_loaded(state: RingState, data: SceneLoaded) -> RingState:
+    keys = list(data["keys"])
+    if data["random_keys"]:
+        keys += random_key_names(data["seed"], data["random_keys"], frozenset(keys))
+    return RingState(
+        nodes=tuple(Node(n, data["vnodes"], i) for i, n in enumerate(data["nodes"])),
+        keys=tuple(keys),
+        replicas=data["replicas"],
+        default_vnodes=data["vnodes"],
+        stream_rate=state.stream_rate,
+        clock_ms=state.clock_ms,
+        keys_seeded=state.keys_seeded + 1,
+    )
+
+
+def _keys_cleared(state: RingState, data: KeysCleared) -> RingState:
+    return replace(state, keys=(), lookup=None, _cache={})
+
+
+def _key_looked_up(state: RingState, data: KeyLookedUp) -> RingState:
+    return _replace_keeping_derived(state, lookup=data["key"], lookups=state.lookups + 1)
+
+
+def _replicas_set(state: RingState, data: ReplicasSet) -> RingState:
+    return _replace_keeping_derived(state, replicas=data["replicas"])
+
+
+def _stream_rate_set(state: RingState, data: StreamRateSet) -> RingState:
+    return _replace_keeping_derived(state, stream_rate=data["rate"])
+
+
+# kind -> how the event changes the state (its data typed by ``events.EVENTS[kind]``).
+EVOLVE: Mapping[str, Callable[[RingState, Any], RingState]] = {
+    "node_added": _node_added,
+    "node_removed": _node_removed,
+    "vnodes_set": _vnodes_set,
+    "key_added": _key_added,
+    "keys_added": _keys_added,
+    "ticked": _ticked,
+    "key_removed": _key_removed,
+    "scene_loaded": _scene_loaded,
+    "keys_cleared": _keys_cleared,
+    "key_looked_up": _key_looked_up,
+    "replicas_set": _replicas_set,
+    "stream_rate_set": _stream_rate_set,
+}
 
 
 def _carry(state: RingState) -> dict[str, Any]:
@@ -420,7 +490,8 @@ def moved_mask(before: RingState, after: RingState) -> np.ndarray:
     rank = {name: i for i, name in enumerate(union)}
     b_ids = np.array([rank[n] for n in before.node_names])[before.owners]
     a_ids = np.array([rank[n] for n in after.node_names])[after.owners]
-    return b_ids != a_ids
+    moved: np.ndarray = b_ids != a_ids
+    return moved
 
 
 def modulo_moved(before: RingState, after: RingState) -> int:
@@ -477,7 +548,7 @@ def _replace_keeping_derived(state: RingState, **changes: Any) -> RingState:
     return new
 
 
-def _explain_move(before: RingState, after: RingState, i: int) -> dict[str, Any]:
+def _explain_move(before: RingState, after: RingState, i: int) -> MoveExample:
     """Name the vnodes behind one key's move, for the narration line."""
     key = after.keys[i]
     b_slot, a_slot = int(before.owner_slots[i]), int(after.owner_slots[i])
