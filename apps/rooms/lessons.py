@@ -18,6 +18,8 @@ from typing import Any
 
 from django.apps import apps
 
+from .registry import REGISTRY
+
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +75,12 @@ def parse_lesson(slug: str, concept: str, raw: dict[str, Any]) -> Lesson:
 
 
 def _folders(concept: str) -> list[Path]:
+    """The concept's own ``lessons/`` folder (in the app its registration names), then
+    ``DISTVIZ_LESSONS_DIR/<concept>``."""
     folders = []
-    for config in apps.get_app_configs():
-        if config.label == concept.replace("-", ""):  # the concept "log-partitions" is the app "logpartitions"
-            folders.append(Path(config.path) / "lessons")
+    spec = REGISTRY.get(concept)
+    if spec is not None:
+        folders.append(Path(apps.get_app_config(spec.app).path) / "lessons")
     extra = os.environ.get("DISTVIZ_LESSONS_DIR")
     if extra:
         folders.append(Path(extra) / concept)
@@ -101,12 +105,12 @@ def lessons_for(concept: str) -> tuple[Lesson, ...]:
 def lesson_problems() -> list[str]:
     """Every lesson file that cannot be used, with why (for ``manage.py check``)."""
     problems = []
-    for config in apps.get_app_configs():
-        for folder in _folders(config.label):
+    for slug in REGISTRY:
+        for folder in _folders(slug):
             for path in sorted(folder.glob("*.toml")):
                 try:
                     with path.open("rb") as fh:
-                        parse_lesson(path.stem, config.label, tomllib.load(fh))
+                        parse_lesson(path.stem, slug, tomllib.load(fh))
                 except (OSError, tomllib.TOMLDecodeError, LessonError) as exc:
                     problems.append(f"{path}: {exc}")
     return problems

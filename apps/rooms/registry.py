@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+from django.apps import apps
 
 TICK_MS = 1000
 
@@ -97,6 +101,11 @@ class Concept:
         """The concept's own styles, beside its templates: ``<app>/static/<app>/<app>.css``."""
         return f"{self.app}/{self.app}.css"
 
+    @property
+    def script(self) -> str | None:
+        """The concept's own script, if it truly needs one: ``<app>/static/<app>/<app>.js``."""
+        return _own_script(self.app)
+
     def round_spec(self, kind: str) -> RoundSpec | None:
         return next((r for r in self.rounds if r.kind == kind), None)
 
@@ -119,6 +128,12 @@ class RoomView:
     @property
     def speeds(self) -> tuple[float, ...]:
         return (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+@lru_cache(maxsize=None)
+def _own_script(app: str) -> str | None:
+    path = Path(apps.get_app_config(app).path) / "static" / app / f"{app}.js"
+    return f"{app}/{app}.js" if path.exists() else None
 
 
 REGISTRY: dict[str, Concept] = {}

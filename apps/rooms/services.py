@@ -12,6 +12,7 @@ import math
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,74 +227,94 @@ def authorise(concept: Concept, room: Room, actor: Actor, command_type: str) -> 
         raise CommandRejected(f"{PRESENTER_ONLY} In this round you can: {spec.instructions}")
 
 
-def _room_command(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> list[dict[str, Any]]:
-    """Commands the engine handles itself, for every concept: history and the clock."""
-    kind = command["type"]
-    if kind == "step_back":
-        if room.position <= 1:
-            raise CommandRejected("This is the start of the room: there is nothing to step back to.")
-        return [{"kind": "rewound", "data": {"to_seq": room.position - 1, "from_seq": room.seq}}]
-    if kind == "rewind":
-        raw = command.get("to_seq")
-        if isinstance(raw, str) and WHOLE.fullmatch(raw.strip()):
-            raw = int(raw)
-        elif isinstance(raw, str) and raw.strip().isdigit():
-            raise CommandRejected(f"Rewind goes to an event from 1 to {room.seq}.")  # more than twelve digits
-        if isinstance(raw, bool) or not isinstance(raw, int):  # true, 2.5, Infinity, [3]: not an event number
-            raise CommandRejected("Rewind needs the event number to go back to (a whole number).")
-        to_seq = raw
-        if not 1 <= to_seq <= room.seq:
-            raise CommandRejected(f"Rewind goes to an event from 1 to {room.seq}.")
-        if to_seq == room.position:
-            raise CommandRejected(f"The room already shows event {to_seq}.")
-        return [{"kind": "rewound", "data": {"to_seq": to_seq, "from_seq": room.seq}}]
-    if kind == "present":
-        if room.classroom:
-            raise CommandRejected("This room is already presented to a class.")
-        return [{"kind": "classroom_set", "data": {"classroom": True}}]
-    if kind == "stop_presenting":
-        if not room.classroom:
-            raise CommandRejected("This room is not being presented.")
-        return [{"kind": "classroom_set", "data": {"classroom": False}}]
-    if kind == "view_only":
-        value = clean_switch(command.get("on"), "View-only")
-        if value == room.view_only:
-            raise CommandRejected("The room is already " + ("view-only." if value else "open to participants."))
-        return [{"kind": "view_only_set", "data": {"view_only": value}}]
-    if kind == "round_open":
-        raw = command.get("kind", "")
-        spec = concept.round_spec(raw) if isinstance(raw, str) else None
-        if spec is None:
-            raise CommandRejected("There is no such round for this concept.")
-        if room.round and room.round.get("open"):
-            raise CommandRejected("A round is already open: close it first.")
-        opened = [{"kind": "round_opened", "data": {"kind": spec.kind, "title": spec.title}}]
-        return opened + (_decide_all(room, concept, state, spec.on_open(state), "Opening the round") if spec.on_open else [])
-    if kind == "round_close":
-        if not (room.round and room.round.get("open")):
-            raise CommandRejected("No round is open.")
-        return [{"kind": "round_closed", "data": {"entries": len(room.round.get("entries", []))}}]
-    if kind in ("lesson_start", "lesson_next", "lesson_prev", "lesson_stop"):
-        return _lesson_command(room, concept, state, command)
+Events = list[dict[str, Any]]
+
+
+def _step_back(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> Events:
+    if room.position <= 1:
+        raise CommandRejected("This is the start of the room: there is nothing to step back to.")
+    return [{"kind": "rewound", "data": {"to_seq": room.position - 1, "from_seq": room.seq}}]
+
+
+def _rewind(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> Events:
+    raw = command.get("to_seq")
+    if isinstance(raw, str) and WHOLE.fullmatch(raw.strip()):
+        raw = int(raw)
+    elif isinstance(raw, str) and raw.strip().isdigit():
+        raise CommandRejected(f"Rewind goes to an event from 1 to {room.seq}.")  # more than twelve digits
+    if isinstance(raw, bool) or not isinstance(raw, int):  # true, 2.5, Infinity, [3]: not an event number
+        raise CommandRejected("Rewind needs the event number to go back to (a whole number).")
+    if not 1 <= raw <= room.seq:
+        raise CommandRejected(f"Rewind goes to an event from 1 to {room.seq}.")
+    if raw == room.position:
+        raise CommandRejected(f"The room already shows event {raw}.")
+    return [{"kind": "rewound", "data": {"to_seq": raw, "from_seq": room.seq}}]
+
+
+def _present(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> Events:
+    if room.classroom:
+        raise CommandRejected("This room is already presented to a class.")
+    return [{"kind": "classroom_set", "data": {"classroom": True}}]
+
+
+def _stop_presenting(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> Events:
+    if not room.classroom:
+        raise CommandRejected("This room is not being presented.")
+    return [{"kind": "classroom_set", "data": {"classroom": False}}]
+
+
+def _view_only(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> Events:
+    value = clean_switch(command.get("on"), "View-only")
+    if value == room.view_only:
+        raise CommandRejected("The room is already " + ("view-only." if value else "open to participants."))
+    return [{"kind": "view_only_set", "data": {"view_only": value}}]
+
+
+def _round_open(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> Events:
+    raw = command.get("kind", "")
+    spec = concept.round_spec(raw) if isinstance(raw, str) else None
+    if spec is None:
+        raise CommandRejected("There is no such round for this concept.")
+    if room.round and room.round.get("open"):
+        raise CommandRejected("A round is already open: close it first.")
+    opened = [{"kind": "round_opened", "data": {"kind": spec.kind, "title": spec.title}}]
+    return opened + (_decide_all(room, concept, state, spec.on_open(state), "Opening the round") if spec.on_open else [])
+
+
+def _round_close(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> Events:
+    if not (room.round and room.round.get("open")):
+        raise CommandRejected("No round is open.")
+    return [{"kind": "round_closed", "data": {"entries": len(room.round.get("entries", []))}}]
+
+
+def _clock_concept(concept: Concept) -> None:
     if not concept.ticks:
         raise CommandRejected("This concept does not play over time.")
-    if kind == "play":
-        if room.playing:
-            raise CommandRejected("The room is already playing.")
-        return [{"kind": "clock_set", "data": {"playing": True, "speed": room.speed}}]
-    if kind == "pause":
-        if not room.playing:
-            raise CommandRejected("The room is already paused.")
-        data: dict[str, Any] = {"playing": False, "speed": room.speed}
-        if isinstance(command.get("reason"), str):
-            data["reason"] = command["reason"][:200]
-        return [{"kind": "clock_set", "data": data}]
-    if kind == "speed":
-        speed = _engine_value(clean_number, command.get("speed"), "Speed", -math.inf, math.inf)  # never true, "fast" or 1e309
-        if not MIN_SPEED <= speed <= MAX_SPEED:
-            raise CommandRejected(f"Speed goes from {MIN_SPEED}x to {MAX_SPEED:g}x.")
-        return [{"kind": "clock_set", "data": {"playing": room.playing, "speed": speed}}]
-    raise AssertionError(kind)
+
+
+def _play(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> Events:
+    _clock_concept(concept)
+    if room.playing:
+        raise CommandRejected("The room is already playing.")
+    return [{"kind": "clock_set", "data": {"playing": True, "speed": room.speed}}]
+
+
+def _pause(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> Events:
+    _clock_concept(concept)
+    if not room.playing:
+        raise CommandRejected("The room is already paused.")
+    data: dict[str, Any] = {"playing": False, "speed": room.speed}
+    if isinstance(command.get("reason"), str):
+        data["reason"] = command["reason"][:200]
+    return [{"kind": "clock_set", "data": data}]
+
+
+def _speed(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> Events:
+    _clock_concept(concept)
+    speed = _engine_value(clean_number, command.get("speed"), "Speed", -math.inf, math.inf)  # never true, "fast" or 1e309
+    if not MIN_SPEED <= speed <= MAX_SPEED:
+        raise CommandRejected(f"Speed goes from {MIN_SPEED}x to {MAX_SPEED:g}x.")
+    return [{"kind": "clock_set", "data": {"playing": room.playing, "speed": speed}}]
 
 
 SWITCH_ON = ("on", "true", "yes", "1")
@@ -318,10 +339,20 @@ def _engine_value(check: Any, raw: Any, what: str, low: Any, high: Any) -> Any:
         raise CommandRejected(str(exc)) from None
 
 
-ENGINE_COMMANDS = frozenset({
-    "step_back", "rewind", "play", "pause", "speed", "present", "stop_presenting", "view_only",
-    "round_open", "round_close", "lesson_start", "lesson_next", "lesson_prev", "lesson_stop",
-})
+def _lesson(room: Room, concept: Concept, state: Any, command: dict[str, Any]) -> Events:
+    return _lesson_command(room, concept, state, command)
+
+
+# The commands the engine handles itself, for every concept: history, presenting, rounds,
+# lessons and the clock. Each handler returns the events, or refuses with CommandRejected.
+EngineHandler = Callable[[Room, Concept, Any, dict[str, Any]], Events]
+ENGINE_HANDLERS: dict[str, EngineHandler] = {
+    "step_back": _step_back, "rewind": _rewind, "present": _present, "stop_presenting": _stop_presenting,
+    "view_only": _view_only, "round_open": _round_open, "round_close": _round_close,
+    "lesson_start": _lesson, "lesson_next": _lesson, "lesson_prev": _lesson, "lesson_stop": _lesson,
+    "play": _play, "pause": _pause, "speed": _speed,
+}
+ENGINE_COMMANDS = frozenset(ENGINE_HANDLERS)
 
 
 def _decide_all(room: Room, concept: Concept, state: Any, commands: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
@@ -453,7 +484,7 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
         if actor.role == "participant":
             raw_events = _round_entry(room, concept, before, actor, command)
         elif kind in ENGINE_COMMANDS:
-            raw_events = _room_command(room, concept, before, command)
+            raw_events = ENGINE_HANDLERS[kind](room, concept, before, command)
         else:
             if kind == "step":  # one tick now, whether or not the clock plays
                 if not concept.ticks:

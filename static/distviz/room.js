@@ -2,7 +2,7 @@
 //
 // htmx's hx-ws extension owns the socket and swaps the fragments the server sends. This file
 // adds what htmx does not know about: the room's seq (a gap or a reconnect asks for the whole
-// state again), the connection status, clicks on the picture (remove a node, look up a key),
+// state again), the connection status, the commands picture elements carry (data-send),
 // keyboard shortcuts, and short-lived flash messages.
 (function () {
   "use strict";
@@ -147,24 +147,21 @@
     if (body.type) send(body);
   });
 
-  // Clicks on the picture: a node's vnode or label removes the node; a key dot looks it up.
-  // The log: a broker toggles running/stopped, a consumer leaves its group, a record's cell
-  // highlights every record of the same key (this screen only).
+  // Local highlighting, on this screen only: clicking an element with data-highlight="v" marks
+  // every element with the same value (class "hl", and "key-highlight" on <body>); again clears.
   let highlighted = null;
   function highlight() {
-    document.querySelectorAll("#lp-frame .cell").forEach(function (c) {
-      c.classList.toggle("hl", highlighted !== null && c.dataset.key === highlighted);
+    document.querySelectorAll("[data-highlight]").forEach(function (c) {
+      c.classList.toggle("hl", highlighted !== null && c.dataset.highlight === highlighted);
     });
     document.body.classList.toggle("key-highlight", highlighted !== null);
   }
   document.addEventListener("distviz:updated", highlight);
-  // A record's cell (the log) highlights every record of its key, on this screen only.
-  function highlightCell(target) {
-    const cell = target.closest("#lp-frame .cell");
-    if (!cell) return false;
-    highlighted = cell.dataset.key && highlighted !== cell.dataset.key ? cell.dataset.key : null;
+  function highlightFrom(target) {
+    const el = target.closest("[data-highlight]");
+    if (!el) return;
+    highlighted = el.dataset.highlight && highlighted !== el.dataset.highlight ? el.dataset.highlight : null;
     highlight();
-    return true;
   }
   // In a race, each student finds their own row.
   function markMe() {
@@ -188,59 +185,6 @@
   document.addEventListener("distviz:updated", roundForms);
   document.addEventListener("DOMContentLoaded", roundForms);
 
-  // SVG animations in an update start when the update arrives: SMIL times count from the page's
-  // load, so the server marks them begin="indefinite" (data-at: a delay in ms) and they start here.
-  const SVG_NS = "http://www.w3.org/2000/svg";
-  function startAt(el, ms) {
-    el.dataset.started = "1";
-    try { el.beginElementAt((Number(ms) || 0) / 1000); } catch (e) { /* detached meanwhile */ }
-  }
-  function svgEl(name, attrs) {
-    const el = document.createElementNS(SVG_NS, name);
-    Object.keys(attrs).forEach(function (k) { el.setAttribute(k, attrs[k]); });
-    return el;
-  }
-  // The lock room's messages: "m,x1,y1,x2,y2,at,dur,tone" (a dot along its link) and
-  // "a,x,y,at,tone,text" (a node's answer, shown when its reply arrives).
-  function drawFlights(g) {
-    g.dataset.flights.split(";").forEach(function (item) {
-      const f = item.split(",");
-      if (f[0] === "m" && f.length >= 8) {
-        const dot = svgEl("circle", { "class": "msg " + f[7], r: "0" });
-        const grow = svgEl("animate", { attributeName: "r", values: "10;10", begin: "indefinite", dur: (Number(f[6]) + 400) + "ms" });
-        const move = svgEl("animateMotion", { begin: "indefinite", dur: f[6] + "ms", fill: "freeze", path: "M" + f[1] + " " + f[2] + "L" + f[3] + " " + f[4] });
-        dot.append(grow, move);
-        g.append(dot);
-        startAt(grow, f[5]);
-        startAt(move, f[5]);
-      } else if (f[0] === "a" && f.length >= 6) {
-        const text = svgEl("text", { "class": "answer " + f[4], x: f[1], y: f[2], opacity: "0" });
-        text.textContent = f.slice(5).join(",");
-        const show = svgEl("set", { attributeName: "opacity", to: "1", begin: "indefinite", fill: "freeze" });
-        text.append(show);
-        g.append(text);
-        startAt(show, f[3]);
-      }
-    });
-  }
-  function startAnimations() {
-    document.querySelectorAll("[data-flights]:not([data-started])").forEach(function (g) {
-      g.dataset.started = "1";
-      drawFlights(g);
-    });
-    document.querySelectorAll("animate[begin=indefinite]:not([data-started]), animateMotion[begin=indefinite]:not([data-started]), set[begin=indefinite]:not([data-started])").forEach(function (el) {
-      startAt(el, el.dataset.at);
-    });
-  }
-  // On the next animation frame, not now: an element that has just been swapped in has not been
-  // laid out yet, and a SMIL animation begun before that sat still and then jumped to its end.
-  let animationsQueued = false;
-  document.addEventListener("distviz:updated", function () {
-    if (animationsQueued) return;
-    animationsQueued = true;
-    requestAnimationFrame(function () { animationsQueued = false; startAnimations(); });
-  });
-
   document.addEventListener("click", function (evt) {
     const button = evt.target.closest("[data-send]");
     if (button && !button.closest("form")) { send(commandFrom(button)); return; }
@@ -250,14 +194,15 @@
     if (remove) { send({ type: "remove_node", name: remove.dataset.removeNode }); return; }
     const removeKey = evt.target.closest("[data-remove-key]");
     if (removeKey) { send({ type: "remove_key", key: removeKey.dataset.removeKey }); return; }
-    highlightCell(evt.target);
+    highlightFrom(evt.target);
   });
   document.addEventListener("change", function (evt) {
     const input = evt.target.closest("[data-vnodes-for]");
     if (input) { send({ type: "set_vnodes", name: input.dataset.vnodesFor, vnodes: input.value }); return; }
+    // A control that sends on change: its data-command, its data-arg-* and its own value.
     const control = evt.target.closest("[data-command]");
     if (control) {
-      const body = { type: control.dataset.command };
+      const body = args({ type: control.dataset.command }, control);
       body[control.name] = control.value;
       send(body);
     }
@@ -283,6 +228,10 @@
         body[f.name] = f.type === "checkbox" ? f.checked : f.value;
       });
     }
+    return args(body, el);
+  }
+  // data-arg-name="x" on a control adds name: "x" to the command it sends.
+  function args(body, el) {
     Object.keys(el.dataset).forEach(function (k) {
       if (k.startsWith("arg") && k.length > 3 && k !== "argsFrom") body[k.charAt(3).toLowerCase() + k.slice(4)] = el.dataset[k];
     });
