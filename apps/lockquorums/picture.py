@@ -28,6 +28,8 @@ from typing import Any
 
 from django.utils.safestring import mark_safe
 
+from apps.common import flights
+from apps.common.flights import MIN_FLIGHT_MS, Answer, Flight, Timing
 from apps.rooms.fragments import Picture, markup, render_tight
 from apps.rooms.registry import RoomView
 
@@ -54,8 +56,6 @@ CARRY = 4  # episodes a new page keeps from the previous one (about half a page 
 SLOT_W = (WIDTH - LANES_X - 20) / SLOTS
 SLOT_PAD = 14
 MAX_FLIGHTS = 48
-ANIM_MS = 3000  # the longest animation of one command
-MIN_FLIGHT_MS = 600  # a dot glides for at least this long, however short its link: never a jump
 
 
 def node_angles(n: int) -> list[float]:
@@ -340,7 +340,7 @@ def _race(pic: Picture, state: LockState) -> None:
             i, " won" if won else "", c.name, x, y, RACE_R, c.name, " got the lock" if won else ""))
 
 
-def _race_flights(state: LockState, d: dict[str, Any], items: list[str]) -> None:
+def _race_flights(state: LockState, d: dict[str, Any]) -> list[Flight | Answer]:
     """Every student's first try: a SET from its mark to each node, green where the node said OK
     to it, orange where another student's SET got there first; a SET to a node that is down stops
     half-way. Each node shows whose SET it accepted when that SET arrives. The winner's winning
@@ -359,40 +359,66 @@ def _race_flights(state: LockState, d: dict[str, Any], items: list[str]) -> None
             flown.append((winner, tries[-1], len(tries) - 1))
     longest = max([(rtts[name].get(node, 2) // 2) for name, _, _ in flown for node in nidx] + [1])
     t_last = max([t["start"] - d["t0"] for _, t, k in flown if k > 0] + [0])
-    scale = min(ANIM_MS / max(longest + t_last, 1), 120.0)
+    timing = Timing.span(d["t0"], d["t0"] + longest + t_last)
+    items: list[Flight | Answer] = []
     first_ok: dict[str, tuple[int, str]] = {}
     for name, t, k in flown:
         sx, sy = race_xy(order[name], len(order))
-        begin = (t["start"] - d["t0"]) * scale
+        begin = timing.at(t["start"])
         for node, ni in nidx.items():
             nx, ny = node_xy(state, ni)
             half = rtts[name].get(node, 2) // 2
             if node in t["timeouts"] and node not in t.get("slow", ()):  # down: the SET is lost
-                items.append(f"m,{sx:.0f},{sy:.0f},{(sx + nx) / 2:.0f},{(sy + ny) / 2:.0f},{begin:.0f},{max(8 * scale, MIN_FLIGHT_MS):.0f},req lost")
+                items.append(Flight(sx, sy, nx, ny, begin, timing.duration(0, None), "req", lost=True))
                 continue
             ok = node in t["ok"]  # an OK in time (a slow node's SET flies there too, but is not counted)
-            at = begin + half * scale
-            items.append(f"m,{sx:.0f},{sy:.0f},{nx:.0f},{ny + NODE_R:.0f},{begin:.0f},{max(half * scale, MIN_FLIGHT_MS):.0f},{'ok' if ok else 'no'}")
+            at = begin + half * timing.scale
+            items.append(Flight(sx, sy, nx, ny + NODE_R, begin, timing.duration(0, half), "ok" if ok else "no"))
             if ok and (node not in first_ok or at < first_ok[node][0]):
                 first_ok[node] = (int(at), name)
     for node, (at, name) in first_ok.items():
         nx, ny = node_xy(state, nidx[node])
-        text = _short(name, 10).replace(";", " ")
-        items.append(f"a,{nx:.0f},{ny - RING_R - 12:.0f},{max(at, MIN_FLIGHT_MS)},okr,✓ {text}")
+        items.append(Answer(nx, ny - RING_R - 12, max(at, MIN_FLIGHT_MS), "okr", f"✓ {_short(name, 10)}"))
+    return items
+
+
+def _message_flights(state: LockState, msgs: list[dict[str, Any]]) -> list[Flight | Answer]:
+    """Each request and reply along its link with its own timing; each SET reply's answer
+    appears on its node when it arrives; a timeout shows on the node when it fires."""
+    timing = Timing.of(msgs)
+    cidx = {c.name: i for i, c in enumerate(state.clients)}
+    nidx = {n.name: i for i, n in enumerate(state.nodes)}
+    items: list[Flight | Answer] = []
+    for m in msgs:
+        node, client = (m["from"], m["to"]) if m["kind"] in ("reply", "timeout") else (m["to"], m["from"])
+        if client not in cidx or node not in nidx:
+            continue
+        (cx, cy), (nx, ny) = client_xy(state, cidx[client]), node_xy(state, nidx[node])
+        begin = timing.at(m["sent"])
+        ay = ny - RING_R - 12
+        if m["kind"] == "timeout":
+            items.append(Answer(nx, ay, timing.at(m["arrives"]), "timeout", "TIMEOUT"))
+            continue
+        ok = m["result"] in ("OK", "1") or m["result"].startswith("OK")
+        tone = "req" if m["kind"] == "request" else ("okr" if ok else "failr")
+        ends = ((cx, cy), (nx, ny)) if m["kind"] == "request" else ((nx, ny), (cx, cy))
+        items.append(Flight(*ends[0], *ends[1], begin, timing.duration(m["sent"], m["arrives"]), tone,
+                            lost=m["arrives"] is None))
+        if m["kind"] == "reply" and m["op"] in ("SET", "GRANT"):
+            items.append(Answer(nx, ay, begin, tone, "OK" if ok else _short(m["result"].split(" (")[0], 12)))
+    return items
 
 
 def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: int) -> None:
     """Requests and replies of this update's last acquisition try (or release), each along its
-    link with its own timing; each SET reply's answer appears on its node when it arrives.
-    Earlier tries of the same command are in the diagram and the narration."""
+    link with its own timing (``apps.common.flights``). Earlier tries of the same command are
+    in the diagram and the narration."""
     layer = pic.layer("lq-flights", transient=True)
-    msgs: list[dict[str, Any]] = []
     race = next((ev["data"] for ev in events if ev["kind"] == "race_run"), None)
     if race is not None:
-        items: list[str] = []
-        _race_flights(state, race, items)
-        layer.add(f"fl{seq}", markup("<g id='fl{}' class='flights race' data-flights='{}'/>", seq, ";".join(items)))
+        layer.add(f"fl{seq}", flights.group(f"fl{seq}", _race_flights(state, race), "flights race"))
         return
+    msgs: list[dict[str, Any]] = []
     for ev in events:
         d = ev["data"]
         if ev["kind"] == "acquire_attempted":
@@ -400,40 +426,8 @@ def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: 
         elif ev["kind"] == "released":
             msgs = [m for m in d["messages"] if m["kind"] == "request"]
     msgs = msgs[:MAX_FLIGHTS]
-    if not msgs:
-        return
-    t0 = min(m["sent"] for m in msgs)
-    t1 = max((m["arrives"] if m["arrives"] is not None else m["sent"] + 10) for m in msgs)
-    scale = min(ANIM_MS / max(t1 - t0, 1), 120.0)  # ms of animation per simulated ms
-    cidx = {c.name: i for i, c in enumerate(state.clients)}
-    nidx = {n.name: i for i, n in enumerate(state.nodes)}
-    # Compact: room.js draws each message (a dot along its link, started at its own send time)
-    # and each answer (shown when its reply arrives) from these few bytes, relative to the moment
-    # the update arrives. "m,x1,y1,x2,y2,at,dur,tone" and "a,x,y,at,tone,text"; ms throughout.
-    items: list[str] = []
-    for m in msgs:
-        node, client = (m["from"], m["to"]) if m["kind"] in ("reply", "timeout") else (m["to"], m["from"])
-        if client not in cidx or node not in nidx:
-            continue
-        (cx, cy), (nx, ny) = client_xy(state, cidx[client]), node_xy(state, nidx[node])
-        begin = (m["sent"] - t0) * scale
-        ay = ny - RING_R - 12
-        if m["kind"] == "timeout":
-            items.append(f"a,{nx:.0f},{ay:.0f},{(m['arrives'] - t0) * scale:.0f},timeout,TIMEOUT")
-            continue
-        lost = m["arrives"] is None
-        dur = max(((m["arrives"] if not lost else m["sent"] + 8) - m["sent"]) * scale, MIN_FLIGHT_MS)
-        if m["kind"] == "request":
-            x1, y1, x2, y2 = cx, cy, (nx if not lost else (cx + nx) / 2), (ny if not lost else (cy + ny) / 2)
-        else:
-            x1, y1, x2, y2 = nx, ny, cx, cy
-        ok = m["result"] in ("OK", "1") or m["result"].startswith("OK")
-        tone = "req" if m["kind"] == "request" else ("okr" if ok else "failr")
-        items.append(f"m,{x1:.0f},{y1:.0f},{x2:.0f},{y2:.0f},{begin:.0f},{dur:.0f},{tone}{' lost' if lost else ''}")
-        if m["kind"] == "reply" and m["op"] in ("SET", "GRANT"):
-            text = "OK" if ok else _short(m["result"].split(" (")[0], 12)
-            items.append(f"a,{nx:.0f},{ay:.0f},{begin:.0f},{tone},{text.replace(';', ' ')}")
-    layer.add(f"fl{seq}", markup("<g id='fl{}' class='flights' data-flights='{}'/>", seq, ";".join(items)))
+    if msgs:
+        layer.add(f"fl{seq}", flights.group(f"fl{seq}", _message_flights(state, msgs)))
 
 
 # -- the space-time diagram -------------------------------------------------------------------
