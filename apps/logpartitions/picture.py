@@ -20,14 +20,15 @@ update stays small however long the log is. Counts cover the rest of the log.
 Everything clickable is a keyboard control: ``tabindex="0"``, ``role="button"``, an
 ``aria-label`` and ``data-send`` with ``data-arg-*`` (the command it sends, decided here from
 the state: ``broker_stop`` or ``broker_start``). A cell only highlights its key on this screen
-(``room.js``), so it is focusable without a command.
+(``data-highlight``, read by room.js; the look is ``.hl`` in logpartitions.css), so it is
+focusable without a command.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import mmh3
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from apps.rooms.fragments import Picture, markup, render_tight
 from apps.rooms.registry import RoomView
@@ -155,11 +156,13 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
             label = _tail(rec.key if rec.key is not None else rec.value)
             # A cell never changes once drawn: what is above the HW is one overlay per row.
             # Its box and its texts are one group, which pops in as one.
+            # data-highlight: a click marks every record of this key, on this screen only (room.js).
             cells.add(f"c-{i}-{rec.offset}", markup(
-                "<g id='c-{}-{}' class='cell {}' data-key='{}' tabindex='0' role='button' aria-label='P{} offset {}: {} {}'>"
+                "<g id='c-{}-{}' class='cell {}' data-key='{}'{} tabindex='0' role='button' aria-label='P{} offset {}: {} {}'>"
                 "<rect x='{}' y='{}'/>"
                 "<text x='{}' y='{}' class='off'>{}</text><text x='{}' y='{}' class='ck'>{}</text></g>",
-                i, rec.offset, key_colour(rec.key), rec.key or "", i, rec.offset, rec.key or "(no key)", rec.value,
+                i, rec.offset, key_colour(rec.key), rec.key or "", _highlight(rec.key), i, rec.offset,
+                rec.key or "(no key)", rec.value,
                 f"{x:.0f}", y + CELL_TOP,  # its size and corners are CSS (logpartitions.css): fewer bytes
                 f"{x + CELL_W / 2:.0f}", y + CELL_TOP + 21, _offset_label(rec.offset), f"{x + CELL_W / 2:.0f}",
                 y + CELL_TOP + 43, label,
@@ -191,6 +194,11 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
                 "<path id='cm-{}-{}' class='committed g{}' transform='translate({} {})'/>",
                 i, uid(g["name"]), gi, cx, y,
             ))
+
+
+def _highlight(key: str | None) -> SafeString:
+    """The cell's ``data-highlight`` (its key's id); a keyless record highlights nothing."""
+    return SafeString("" if key is None else f" data-highlight='{uid(key)}'")
 
 
 def _edge_class(x: int) -> str:
