@@ -79,7 +79,11 @@ screenshots: venv
 bench: venv
 	$(PY) bench/run.py
 
+# Type checks (issue 11): the room engine and every simulation, mypy --strict (mypy.ini).
+TYPED = apps/rooms apps/common/sim apps/hashring/sim apps/logpartitions/sim apps/lockquorums/sim
+
 lint: venv
+	$(PY) -m mypy $(TYPED)
 	$(PY) manage.py check
 	DJANGO_DEBUG=false DJANGO_SECRET_KEY=lint-only-$$(date +%s)-0123456789abcdefghijklmnopqrstuvwxyz DJANGO_ALLOWED_HOSTS=example.org $(PY) manage.py check --deploy --fail-level WARNING
 

@@ -8,7 +8,7 @@ from django.core.checks import Error, Warning, register
 
 
 def multi_process_errors() -> list[Error]:
-    backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    backend = str(settings.CHANNEL_LAYERS["default"]["BACKEND"])
     if settings.DISTVIZ_WORKERS > 1 and backend.endswith("InMemoryChannelLayer"):
         return [
             Error(

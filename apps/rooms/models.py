@@ -6,6 +6,8 @@ that loading a room, or rewinding it, folds only a short tail.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 
@@ -62,7 +64,7 @@ class RoomEvent(models.Model):
             ),
         ]
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
             "kind": self.kind,

@@ -43,7 +43,7 @@ def parse_origin(text: str) -> Origin | None:
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
-            return value.decode("latin-1")
+            return bytes(value).decode("latin-1")
     return None
 
 

@@ -509,7 +509,7 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
             _apply_meta(room, ev["kind"], ev["data"])
             spec = concept.round_spec(room.round["kind"]) if room.round and room.round.get("open") else None
             if spec is not None and (ev["kind"] in spec.resets_entries or ev["kind"] in concept.scene_events):
-                room.round = {**room.round, "entries": []}  # a new game (or a new scene) in the same round
+                room.round = {**(room.round or {}), "entries": []}  # a new game (or a new scene) in the same round
             line = _narrate(concept, prev, state, ev)
             narration.append(line)
             rows.append(RoomEvent(room=room, seq=seq, kind=ev["kind"], data=ev["data"], narration=line,

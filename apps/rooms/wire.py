@@ -58,7 +58,8 @@ def parse(text_data: str | None, bytes_data: bytes | None, limit: int) -> Frame 
     if not isinstance(frame, dict):
         return Refusal("That message was not understood.", frame_id(text_data))
     body = frame.get("body", frame)
-    headers = frame.get("headers") if isinstance(frame.get("headers"), dict) else {}
+    raw_headers = frame.get("headers")
+    headers: dict[str, Any] = raw_headers if isinstance(raw_headers, dict) else {}
     command_id = (body.get("command_id") if isinstance(body, dict) else None) or headers.get("HX-Request-ID")
     if command_id is not None and (not isinstance(command_id, str) or not 0 < len(command_id) <= 64
                                    or text_problem(command_id)):

@@ -1,0 +1,1 @@
+# The part of Channels' API distviz uses, typed (Channels ships no type information).
