@@ -45,6 +45,7 @@ import pytest
 
 from apps.rooms.lessons import Lesson, lessons_for
 from apps.rooms.registry import REGISTRY, Concept
+from tests.lessonfold import StepRun, fold_lesson
 
 ROOM_SEEDS = ["lesson", "room-7f3a", "x"]
 
@@ -67,20 +68,6 @@ NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(%?)(?![\w])")
 RELATIVE = re.compile(r"\s+(?:above|below|more|less|over|under)\b")
 
 
-@dataclass
-class StepRun:
-    concept: str
-    lesson: str
-    index: int
-    title: str
-    narration: str
-    question: str
-    commands: list[dict[str, Any]]
-    before: Any
-    after: Any
-    events: list[dict[str, Any]]
-
-
 def concepts() -> list[Concept]:
     return sorted(REGISTRY.values(), key=lambda c: c.slug)
 
@@ -89,26 +76,14 @@ def every_lesson() -> list[tuple[str, str]]:
     return [(c.slug, lesson.slug) for c in concepts() for lesson in lessons_for(c.slug)]
 
 
+def documented(concept: Concept, state: Any) -> dict[str, Any]:
+    """What ``/r/<code>/state.json`` shows: the concept's ``state_json``, or its ``to_json``."""
+    return (getattr(concept, "state_json", None) or concept.to_json)(state)
+
+
 def fold(concept: Concept, lesson: Lesson, room_seed: str) -> list[StepRun]:
     """The lesson's steps as a fresh room applies them (lesson_start, then lesson_next)."""
-    state = concept.initial_state({})
-    seq = 1  # room_created
-    runs = []
-    for index, step in enumerate(lesson.steps):
-        before, events = state, []
-        for i, command in enumerate(step.commands):
-            cmd = dict(command, _seed=f"{room_seed}:{seq + 1}:{i}")
-            try:
-                produced = concept.decide(state, cmd)
-            except concept.rejected as exc:
-                pytest.fail(f"{concept.slug}/{lesson.slug}, step {index + 1} ({step.title}): {command} refused: {exc}")
-            for event in produced:
-                state = concept.evolve(state, event)
-            events += produced
-        seq += len(events) + (2 if index == 0 else 1)  # lesson_started (first step) and lesson_step
-        runs.append(StepRun(concept.slug, lesson.slug, index, step.title, step.narration, step.question,
-                            [dict(c) for c in step.commands], before, state, events))
-    return runs
+    return fold_lesson(concept, lesson, room_seed)
 
 
 # -- what the state shows ------------------------------------------------------------------------
@@ -178,7 +153,7 @@ def shown(concept: Concept, run: StepRun) -> Shown:
     shares: list[float] = []
     docs = []
     for state in (run.before, run.after):
-        docs += [concept.to_json(state), concept.state_json(state)]
+        docs += [concept.to_json(state), documented(concept, state)]
     docs += [{k: v for k, v in command.items() if k != "type"} for command in run.commands]
     for doc in docs:
         numbers += walk(doc)
@@ -356,4 +331,4 @@ def test_the_fold_is_the_one_the_room_engine_makes(concept_slug):
         room_command_apply(code=room.code, actor=presenter, command={"type": "lesson_next"})
     room = Room.objects.get(pk=room.pk)
     runs = fold(concept, lesson, room.seed)
-    assert concept.state_json(room_state(room)) == concept.state_json(runs[-1].after)
+    assert documented(concept, room_state(room)) == documented(concept, runs[-1].after)

@@ -7,14 +7,16 @@ integer or text of digits (what a form's ``<input>`` sends), never ``true``, nev
 ``"2.5"``, never a number past its range; a fractional field (speed) a finite number or decimal
 text; an on/off field ``true``/``false`` or a form's "on"/"off"; a name text. In any field, a
 nested object, a list of lists, Infinity/NaN, a NUL character or a lone surrogate is refused,
-and so is a NUL or a lone surrogate in a field's name or in the command id.
+and so is a NUL or a lone surrogate in a field's name or in the command id. The values are the
+shared table of ``tests/contract/bad_inputs.py``; the contract suite applies it to every command a
+room page can send, this module to a hand-written table of commands and fields (some no page
+sends as written: a rewind to a number, a scene's lists).
 
 The same module runs on PostgreSQL (``test_postgres.py`` runs it there in a child pytest).
 """
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import pytest
@@ -23,27 +25,11 @@ from channels.db import database_sync_to_async
 from apps.rooms.models import Room, RoomEvent
 from apps.rooms.services import Actor, CommandRejected, room_command_apply, room_create
 
+from tests.contract.bad_inputs import ANY_FIELD, BAD, FIELD_NAMES, INT, NAMES, NONE, NUMBER, SWITCH, TEXT
+
 from .conftest import ORIGIN, PRESENTER
 from .wire import open_socket, reply, student
 
-INT = "int"
-NUMBER = "number"
-SWITCH = "switch"
-TEXT = "text"
-NAMES = "names"  # a list of names
-NONE = "none"  # a command without fields: a stray field carries the bad value
-
-# In any field, whatever the field is.
-ANY_FIELD: list[Any] = [{"a": 1}, [[1]], [{"a": 1}], math.inf, -math.inf, math.nan, "\x00", "a\x00b", "\ud800", "x\udfffy",
-                        ["ok", "\x00"], ["\ud800"]]
-BAD: dict[str, list[Any]] = {
-    INT: [True, False, 2.5, 2.0, "2.5", "1e3", "0x10", " ", "ten", 10**30, "9" * 40, -10**30, [3], ["3"]],
-    NUMBER: [True, False, "fast", "1e3", "nan", "inf", 10**30, [2]],
-    SWITCH: [2, 2.5, "maybe", [True], ["on"]],
-    TEXT: [True, False, ["a"], 3.5, "x" * 500],
-    NAMES: ["A", True, 3, [True], [["A"]], ["A", 3]],
-    NONE: [],
-}
 LESSON = "01-why-modulo-hurts"
 
 # (concept, commands that set the scene, the command, {field: kind}). The command as written is
@@ -137,7 +123,7 @@ def _cases() -> list[Any]:
                 bad = {**command, field: value}
                 cases.append(pytest.param(concept, setup, bad, id=f"{concept}-{command['type']}-{field}-{kind}{i}"))
         # A field name no database stores.
-        for j, name in enumerate(("\x00", "\ud800", "a\x00")):
+        for j, name in enumerate(FIELD_NAMES):
             cases.append(pytest.param(concept, setup, {**command, name: 1}, id=f"{concept}-{command['type']}-fieldname{j}"))
     return cases
 
