@@ -52,12 +52,30 @@ def _scalar(data: Any, hint: Any) -> bool:
 def _typeddict(data: Any, hint: Any, where: str) -> list[str]:
     if not isinstance(data, dict):
         return [f"{where} is {type(data).__name__}, not the mapping {hint.__name__}"]
-    fields = get_type_hints(hint)
-    found = [f"{where} lacks the key {k!r} ({hint.__name__})" for k in sorted(hint.__required_keys__ - data.keys())]
+    fields, required = _fields(hint)
+    found = [f"{where} lacks the key {k!r} ({hint.__name__})" for k in sorted(required - data.keys())]
     found += [f"{where} has the key {k!r}, which {hint.__name__} does not declare" for k in sorted(data.keys() - fields.keys())]
     for key in sorted(data.keys() & fields.keys()):
         found += problems(data[key], fields[key], f"{where}[{key!r}]")
     return found
+
+
+def _fields(hint: Any) -> tuple[dict[str, Any], set[str]]:
+    """A TypedDict's fields (their types without ``NotRequired``) and its required keys, read
+    from the annotations themselves: under ``from __future__ import annotations`` Python 3.11's
+    ``__required_keys__`` does not see ``NotRequired``."""
+    raw = get_type_hints(hint, include_extras=True)
+    fields, required = {}, set()
+    for key, value in raw.items():
+        origin = get_origin(value)
+        if origin in (typing.NotRequired, typing.Required):
+            value = get_args(value)[0]
+        if origin is typing.Required or (origin is not typing.NotRequired and hint.__total__):
+            required.add(key)
+        while get_origin(value) is typing.Annotated:
+            value = get_args(value)[0]
+        fields[key] = value
+    return fields, required
 
 
 def _sequence(data: Any, hint: Any, where: str) -> list[str]:
