@@ -34,7 +34,7 @@ from apps.rooms.fragments import Picture, markup, render_tight
 from apps.rooms.registry import RoomView
 
 from .sim import LockState
-from .sim.core import Episode
+from .sim import Episode
 
 WIDTH = 1600
 MODE_TITLES = {"single": "Single Redis", "redlock": "RedLock (5 nodes)", "consensus": "Consensus lease (etcd-style)"}
@@ -254,8 +254,8 @@ def _clients(pic: Picture, state: LockState) -> None:
         else:
             line = {"idle": "idle", "failed": "failed to acquire", "released": "released",
                     "expired": "validity ran out"}.get(c.status, c.status)
-        last = next((e for e in reversed(state.trace) if e.kind == "acquire" and e.client == c.name), None)
-        if last is None and state.last_acquire is not None and state.last_acquire.client == c.name:
+        last = next((e for e in reversed(state.trace) if e.kind == "acquire" and e.lane == c.name), None)
+        if last is None and state.last_acquire is not None and state.last_acquire.lane == c.name:
             last = state.last_acquire
         third = ""
         if last is not None and h == CLIENT_H and c.status in ("holding", "failed", "paused", "expired"):
@@ -435,7 +435,7 @@ def _flights(pic: Picture, state: LockState, events: list[dict[str, Any]], seq: 
 def short_label(e: Episode) -> str:
     """What fits above a slot; the episode's full label is its tooltip."""
     d = e.detail or {}
-    who = _short(e.client or "", 5)
+    who = _short(e.lane or "", 5)
     if e.kind == "acquire":
         if d.get("mode") == "consensus":
             return f"{who} lease {'✓' if e.ok else '✗'}"
@@ -556,8 +556,8 @@ def _diagram(pic: Picture, state: LockState) -> None:
         for tone, ds in strokes.items():
             parts.append(markup("<path class='{}' d='{}'/>", tone, "".join(ds)))
         pause = (e.detail or {}).get("event") == "client_paused"  # its hatched band starts here: no mark on top
-        if e.kind in ("fault", "tick") and e.client in lane_y and not pause:
-            parts.append(markup("<text class='fmark' x='{}' y='{}'>⚡</text>", f"{x0 + SLOT_W / 2:.0f}", f"{lane_y[e.client] + 8:.0f}"))
+        if e.kind in ("fault", "tick") and e.lane in lane_y and not pause:
+            parts.append(markup("<text class='fmark' x='{}' y='{}'>⚡</text>", f"{x0 + SLOT_W / 2:.0f}", f"{lane_y[e.lane] + 8:.0f}"))
         eps.add(f"ep-{e.n}", markup("<g id='ep-{}' class='episode k-{}{}'><title>{}</title>{}</g>", e.n, e.kind,
                                     "" if e.ok is None else (" ok" if e.ok else " no"), e.label, mark_safe("".join(parts))))
     # Validity windows (what a client believes) and pauses, on the client lanes.
@@ -568,11 +568,11 @@ def _diagram(pic: Picture, state: LockState) -> None:
             pass
         elif not ((e.window and e.window[1] > page_start) or ((e.detail or {}).get("until") or 0) > page_start):
             continue
-        rel = next((r for r in state.trace if r.n > e.n and r.kind == "release" and r.client == e.client), None) \
+        rel = next((r for r in state.trace if r.n > e.n and r.kind == "release" and r.lane == e.lane), None) \
             if e.window is not None else None
         if rel is not None and rel.n < first and rel.start < e.window[1]:
             pass  # held and released on earlier pages: nothing of it on this one
-        elif e.window is not None and e.client in lane_y:
+        elif e.window is not None and e.lane in lane_y:
             # A client that released stops believing it holds the lock: its band ends there.
             if rel is not None and rel.start < e.window[1]:
                 a = x_of(e.window[0], e) if e.n >= first else LANES_X
@@ -587,17 +587,17 @@ def _diagram(pic: Picture, state: LockState) -> None:
             bands.add(f"win-{e.n}", markup(
                 "<g id='win-{}' class='window'><rect x='{}' y='{}' width='{}' height='{}' rx='4'/>"
                 "<text x='{}' y='{}'>{}{}</text></g>",
-                e.n, f"{a:.0f}", f"{lane_y[e.client] - 26:.0f}", f"{max(b - a, 4):.0f}", 25,
-                f"{max(b - 6, a + 250):.0f}", f"{lane_y[e.client] - 6:.0f}", text, " →" if open_end else ""))
-        if e.kind == "fault" and (e.detail or {}).get("event") == "client_paused" and e.client in lane_y:
+                e.n, f"{a:.0f}", f"{lane_y[e.lane] - 26:.0f}", f"{max(b - a, 4):.0f}", 25,
+                f"{max(b - 6, a + 250):.0f}", f"{lane_y[e.lane] - 6:.0f}", text, " →" if open_end else ""))
+        if e.kind == "fault" and (e.detail or {}).get("event") == "client_paused" and e.lane in lane_y:
             until = e.detail["until"]
             a = x_of(e.start, e) if e.n >= first else LANES_X
             b = right if until > (shown[-1].end if shown else 0) else x_of(until)
             bands.add(f"pz-{e.n}", markup(
                 "<g id='pz-{}' class='pauseband'><rect x='{}' y='{}' width='{}' height='{}'/>"
                 "<text x='{}' y='{}'>paused (GC)</text></g>",
-                e.n, f"{a:.0f}", f"{lane_y[e.client] + 2:.0f}", f"{max(b - a, 4):.0f}", 25, f"{a + 6:.0f}",
-                f"{lane_y[e.client] + 22:.0f}"))
+                e.n, f"{a:.0f}", f"{lane_y[e.lane] + 2:.0f}", f"{max(b - a, 4):.0f}", 25, f"{a + 6:.0f}",
+                f"{lane_y[e.lane] + 22:.0f}"))
 
 
 # -- panels -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from apps.lockquorums.sim import Episode, Limits, Rejected, decide, drift, evolve, from_json, initial_state, to_json
-from apps.lockquorums.sim.core import TRACE_EPISODES, TRACE_MESSAGES
+from apps.lockquorums.sim.state import TRACE_EPISODES, TRACE_MESSAGES
 
 from .conftest import assert_worked_example, fold
 
@@ -560,7 +560,7 @@ def test_an_acquire_adds_an_episode_with_its_messages_and_validity_window():
     assert len(s2.trace) == len(s.trace) + 1 and s2.trace_count == s.trace_count + 1
     e = s2.trace[-1]
     d = ev["data"]
-    assert isinstance(e, Episode) and e.kind == "acquire" and e.client == "C1" and e.ok is True
+    assert isinstance(e, Episode) and e.kind == "acquire" and e.lane == "C1" and e.ok is True
     assert e.messages == tuple(d["messages"]) and d["release"] == []
     assert e.window == (d["t2"], d["valid_until"]) == (62, 62 + 9836)  # held from T2 for the validity
     assert (e.start, e.end) == (0, 62) and "validity 9,836 ms" in e.label
@@ -576,7 +576,7 @@ def test_a_failed_acquire_includes_its_release_messages():
     assert len(events) == 3 and [e.kind for e in eps] == ["acquire"] * 3
     for e, ev in zip(eps, events):
         d = ev["data"]
-        assert e.ok is False and e.window is None and e.client == "C2"
+        assert e.ok is False and e.window is None and e.lane == "C2"
         assert e.messages == tuple(d["messages"]) + tuple(d["release"])
         dels = [m for m in e.messages if m["op"] == "DEL"]
         assert {m["to"] for m in dels if m["kind"] == "request"} == set("ABCDE")
@@ -597,7 +597,7 @@ def test_release_write_tick_and_fault_episodes():
     r = s.trace[-1]
     assert r.kind == "release" and r.messages == tuple(ev["data"]["messages"]) and r.start == t0 + 1000
     s = fold(s, {"type": "node_crash", "node": "B"}, {"type": "configure", "retry_count": 1})
-    assert s.trace[-1].kind == "fault" and s.trace[-1].client == "B"  # configure draws nothing
+    assert s.trace[-1].kind == "fault" and s.trace[-1].lane == "B"  # configure draws nothing
     s = fold(s, {"type": "load_scene"})
     assert s.trace == () and s.trace_count == 0 and s.older_messages == 0
 

@@ -22,32 +22,33 @@ a monotonic counter (starting at 33, as in Kleppmann's article). In "consensus" 
 *is* the lease revision, an honest source; in "redlock" and "single" mode it is an oracle real
 RedLock does not have (its values are random), shown to make the storage's check visible.
 """
-from .core import (
-    COMMANDS,
+from apps.common.sim import Rejected
+from apps.common.sim.trace import Episode
+
+from .decide import COMMANDS, decide
+from .events import EVENTS
+from .evolve import evolve
+from .scenarios import SCENARIOS, run, scenario_commands, steps
+from .state import (
     MODES,
     Client,
     Contender,
-    Episode,
     Key,
     Lease,
-    Race,
     Limits,
     LockNode,
     LockState,
-    Rejected,
+    Race,
     Write,
-    decide,
     drift,
-    evolve,
     from_json,
     initial_state,
     quorum,
     to_json,
 )
-from .scenarios import SCENARIOS, run, scenario_commands, steps
 
 __all__ = [
-    "COMMANDS", "MODES", "SCENARIOS", "Client", "Contender", "Episode", "Key", "Race", "Lease", "Limits", "LockNode", "LockState",
-    "Rejected", "Write", "decide", "drift", "evolve", "from_json", "initial_state", "quorum", "run",
-    "scenario_commands", "steps", "to_json",
+    "COMMANDS", "EVENTS", "MODES", "SCENARIOS", "Client", "Contender", "Episode", "Key", "Race", "Lease", "Limits",
+    "LockNode", "LockState", "Rejected", "Write", "decide", "drift", "evolve", "from_json", "initial_state", "quorum",
+    "run", "scenario_commands", "steps", "to_json",
 ]

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .core import LockState, Rejected, decide, evolve, initial_state
+from apps.common.sim import Rejected
+
+from .decide import decide
+from .evolve import evolve
+from .state import LockState, initial_state
 
 SCENARIOS = ("process_pause", "clock_jump", "crash_restart")
 
