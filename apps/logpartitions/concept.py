@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from apps.rooms import fragments
-from apps.rooms.registry import Concept, RoomView, RoundSpec
+from apps.rooms.registry import Concept, RoundSpec
 
 from . import picture as pic
 from . import sim
@@ -14,40 +13,6 @@ from .sim.cluster import ClusterState
 
 def decide(state: ClusterState, command: dict[str, Any]) -> list[dict[str, Any]]:
     return sim.decide(state, command)
-
-
-def page_context(state: ClusterState, view: RoomView) -> dict[str, Any]:
-    picture = pic.picture(state, view)
-    return {
-        "layers": {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()},
-        "panels": {k.replace("-", "_"): v for k, v in picture.panels.items()},
-        "cluster": state,
-        "svg_height": pic.height(state),
-        "svg_width": pic.WIDTH,
-        "brokers": range(len(state.brokers_up)),
-        "groups": sim.group_summaries(state),
-        "producers": sim.producer_summaries(state),
-        "assignors": sim.ASSIGNORS,
-    }
-
-
-def render_frame(state: ClusterState, view: RoomView) -> str:
-    """The whole picture frame and panels, for a first paint or when the frame's size changes."""
-    picture = pic.picture(state, view)
-    layers = {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()}
-    frame = fragments.render_tight("logpartitions/_frame.html", {"layers": layers, "svg_height": pic.height(state),
-                                                                       "svg_width": pic.WIDTH, "oob": True})
-    return frame + fragments.full(fragments.Picture(panels=picture.panels))
-
-
-def render_full(state: ClusterState, view: RoomView) -> str:
-    return render_frame(state, view)
-
-
-def render_update(before: ClusterState, after: ClusterState, events: list[dict[str, Any]], view: RoomView) -> str:
-    if pic.height(before) != pic.height(after) or len(before.brokers_up) != len(after.brokers_up):
-        return render_frame(after, view)
-    return fragments.diff(pic.picture(before, view), pic.picture(after, view, events))
 
 
 narrate = sim.narrate  # one sentence per event kind: sim/narrate.py
@@ -101,12 +66,10 @@ CONCEPT = Concept(
     evolve=sim.evolve,
     to_json=sim.to_json,
     from_json=sim.from_json,
-    rejected=sim.Rejected,
-    page_template="logpartitions/page.html",
-    page_context=page_context,
-    render_full=render_full,
-    render_update=render_update,
     narrate=narrate,
+    events=sim.EVENTS,
+    picture=pic.picture,
+    page_template="logpartitions/page.html",
     state_json=state_json,
     ticks=True,
     rounds=(JOIN_GROUP_ROUND,),

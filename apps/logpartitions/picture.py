@@ -30,7 +30,8 @@ from typing import Any
 import mmh3
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.rooms.fragments import Picture, markup, render_tight
+from apps.common import flights
+from apps.rooms.fragments import Change, Picture, markup, render_tight
 from apps.rooms.registry import RoomView
 
 from .sim import ASSIGNORS, group_summaries, partition_summaries, producer_summaries, read_records, totals
@@ -45,13 +46,14 @@ ROW_H = 150
 ROWS_Y = 6
 # Within a row (y from the row's top): the HW label, the committed markers, the cells, the
 # follower markers and their labels, top to bottom, each in its own band so none overlaps.
-# The shapes' geometry (the cell's size, the HW line from 22 to 96, the committed marker's tip
-# at 35, the follower marker's at 92) is in logpartitions.css, so updates do not repeat it.
-HW_LABEL_Y = 18
+# The shapes' geometry (the cell's size, the HW line from 22 to 96 and its label's baseline at
+# 18, the committed marker's tip at 35, the follower marker's at 92) is in logpartitions.css, so
+# updates do not repeat it.
 CELL_TOP = 37
 LEO_LABEL_Y, LEO_LABEL_STEP = 122, 22
 LEO_LABEL_W = 80  # follower labels closer than this stack
 KEY_COLOURS = 8
+FLIGHT_MS = 900  # a produced record's flight to its cell
 GROUP_MARKS = 4  # groups drawn with their own committed marker on the rows
 
 
@@ -147,8 +149,9 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
             i, status, y + 34, i, mark_safe("<tspan class='poff'> offline</tspan>") if not p["online"] else "",
             y + 60, leader, y + 84, "{" + ", ".join(f"b{b}" for b in p["isr"]) + "}",
         ))
-        # Counts that change on every append are small elements of their own.
-        heads.add(f"pc-{i}", markup("<text id='pc-{}' x='4' y='{}' class='pcount'>{} record{}</text>",
+        # Counts that change on every append are small elements of their own (no class: the
+        # CSS finds them as the layer's own texts, a few bytes less on every tick).
+        heads.add(f"pc-{i}", markup("<text id='pc-{}' x='4' y='{}'>{} record{}</text>",
                                     i, y + 108, f"{p['records']:,}", "" if p["records"] == 1 else "s"))
         first = page_start(p["log_start"], p["log_end"])
         for rec in read_records(state, i, first, p["log_end"]):
@@ -160,7 +163,7 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
             cells.add(f"c-{i}-{rec.offset}", markup(
                 "<g id='c-{}-{}' class='cell {}' data-key='{}'{} tabindex='0' role='button' aria-label='P{} offset {}: {} {}'>"
                 "<rect x='{}' y='{}'/>"
-                "<text x='{}' y='{}' class='off'>{}</text><text x='{}' y='{}' class='ck'>{}</text></g>",
+                "<text x='{}' y='{}'>{}</text><text x='{}' y='{}' class='ck'>{}</text></g>",
                 i, rec.offset, key_colour(rec.key), rec.key or "", _highlight(rec.key), i, rec.offset,
                 rec.key or "(no key)", rec.value,
                 f"{x:.0f}", y + CELL_TOP,  # its size and corners are CSS (logpartitions.css): fewer bytes
@@ -178,8 +181,8 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
                 "<rect id='unc-{}' class='uncommitted-zone' x='{}' y='{}' width='{}' height='{}' rx='6'/>",
                 i, hx + 1, y + CELL_TOP - 3, ex - hx - 2, CELL_H + 6))
         marks.add(f"hw-{i}", markup(
-            "<g id='hw-{}' class='hw{}' transform='translate({} {})'><path/><text y='{}'>HW {}</text></g>",
-            i, _edge_class(hx), hx, y, HW_LABEL_Y, p["high_watermark"],
+            "<g id='hw-{}' class='hw{}' transform='translate({} {})'><path/><text>HW {}</text></g>",
+            i, _edge_class(hx), hx, y, p["high_watermark"],
         ))
         _followers(marks, p, first, y)
         for g in groups:
@@ -198,7 +201,7 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
 
 def _highlight(key: str | None) -> SafeString:
     """The cell's ``data-highlight`` (its key's id); a keyless record highlights nothing."""
-    return SafeString("" if key is None else f" data-highlight='{uid(key)}'")
+    return SafeString("" if key is None else f" data-highlight='{uid(key)[:6]}'")
 
 
 def _edge_class(x: int) -> str:
@@ -271,25 +274,19 @@ def _groups(pic: Picture, state: ClusterState, groups: list[dict[str, Any]]) -> 
                                                  uid(g["name"]), f"{g['total_lag']:,}"))
 
 
-def _flights(pic: Picture, state: ClusterState, events: list[dict[str, Any]], seq: int,
-             producers: list[dict[str, Any]], parts: list[dict[str, Any]]) -> None:
-    """A produced record flies in from the producers' side (top left) to its cell."""
+def _flights(pic: Picture, change: Change | None, seq: int, parts: list[dict[str, Any]]) -> None:
+    """A produced record flies in from the producers' side (top left) to its cell (the shared
+    flights module draws it: a dot along the curve, with its trail). An update's flights only:
+    the layer is transient and a full render has none."""
     layer = pic.layer("lp-flights", transient=True)
-    shown = 0
-    for ev in events:
-        if ev["kind"] != "record_produced" or shown >= 4:
-            continue
-        d = ev["data"]
+    produced = [ev["data"] for ev in (change.events if change is not None else []) if ev["kind"] == "record_produced"]
+    for shown, d in enumerate(produced[:4]):
         p = parts[d["partition"]]
         first = page_start(p["log_start"], p["log_end"])
         x0, y0 = HEAD_W - 40, 0
         x1, y1 = cell_x(d["offset"], first) + CELL_W / 2, row_y(d["partition"]) + CELL_TOP + CELL_H / 2
         path = f"M{x0} {y0}C{x0 + 60} {y0} {x1 - 60:.0f} {y1} {x1:.0f} {y1}"
-        layer.add(f"f{seq}-{shown}", markup(
-            "<g id='f{}-{}' class='flight {}'><path class='trail' d='{}'/><circle r='9'><animateMotion begin='indefinite' dur='0.9s' fill='freeze' path='{}'/></circle></g>",
-            seq, shown, key_colour(d.get("key")), path, path,
-        ))
-        shown += 1
+        layer.add(f"f{seq}-{shown}", flights.smil(f"f{seq}-{shown}", path, FLIGHT_MS, cls=f"flight {key_colour(d.get('key'))}"))
 
 
 # -- panels -----------------------------------------------------------------------------------
@@ -314,28 +311,21 @@ def lag_chart(group: dict[str, Any]) -> dict[str, Any]:
     return {"name": group["name"], "points": points, "top": top, "now": group["total_lag"], "w": w, "h": h}
 
 
-# -- entry points -----------------------------------------------------------------------------
+# -- the entry point --------------------------------------------------------------------------
 
-def base_picture(state: ClusterState) -> Picture:
-    cached = state._cache.get("picture")
-    if cached is None:
-        parts = partition_summaries(state)
-        groups = group_summaries(state)
-        producers = producer_summaries(state)
-        cached = Picture()
-        _producers(cached, state, producers)
-        _brokers(cached, state, parts)
-        _rows(cached, state, parts, groups)
-        _groups(cached, state, groups)
-        _panels(cached, state, parts, groups, producers)
-        state._cache["picture"] = cached
-        state._cache["summaries"] = (parts, producers)
-    return cached
-
-
-def picture(state: ClusterState, view: RoomView, events: list[dict[str, Any]] | None = None) -> Picture:
-    base = base_picture(state)
-    pic = Picture(layers=dict(base.layers), panels=dict(base.panels))
-    parts, producers = state._cache["summaries"]
-    _flights(pic, state, events or [], view.seq, producers, parts)
+def picture(state: ClusterState, view: RoomView, change: Change | None = None) -> Picture:
+    """The log's picture as data; the engine renders, keeps and diffs it (apps/rooms/frames.py).
+    The partitions' SVG is a region: its viewBox follows the number of partitions, so a scene
+    with another number of partitions draws it again whole; otherwise its layers are diffed."""
+    parts = partition_summaries(state)
+    groups = group_summaries(state)
+    producers = producer_summaries(state)
+    pic = Picture()
+    _producers(pic, state, producers)
+    _brokers(pic, state, parts)
+    _rows(pic, state, parts, groups)
+    _groups(pic, state, groups)
+    _panels(pic, state, parts, groups, producers)
+    _flights(pic, change, view.seq, parts)
+    pic.region("lp-rows", "logpartitions/_rows.html", {"width": WIDTH, "height": height(state)})
     return pic

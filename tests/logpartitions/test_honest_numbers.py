@@ -19,6 +19,7 @@ from apps.logpartitions import concept, picture
 from apps.logpartitions.sim import ClusterState, decide, evolve, initial_state, partition_for
 from apps.rooms.registry import RoomView
 
+VIEW = RoomView(code="ABC", seq=1, position=1, playing=False, speed=1.0, role="presenter")
 KEY0 = next(k for k in (f"key-{i}" for i in range(100)) if partition_for(k, 3) == 0)  # P0: brokers 0, 1
 
 
@@ -38,7 +39,7 @@ def produce(n: int, producer: str = "producer") -> list[dict[str, Any]]:
 
 def shown(state: ClusterState) -> dict[str, Any]:
     """What the summary, the lag panel, the group's lag label and the producer boxes display."""
-    pic = picture.base_picture(state)
+    pic = picture.picture(state, VIEW)
     summary, lag = str(pic.panels["lp-summary"]), str(pic.panels["lp-lag"])
     num = lambda text: int(text.replace(",", ""))  # noqa: E731
 
@@ -170,10 +171,9 @@ LEAKS = re.compile(r"\bNone\b|undefined|\bnan\b|\bbNone|\bPNone|\{\}")
 
 def _texts(state: ClusterState) -> str:
     """Every text and attribute value of the picture and its panels (aria-labels too)."""
-    view = RoomView(code="ABC", seq=1, position=1, playing=False, speed=1.0, role="presenter")
-    pic = picture.picture(state, view)
+    pic = picture.picture(state, VIEW)
     return "".join(str(v) for layer in pic.layers.values() for v in layer.children.values()) + "".join(
-        str(p) for p in pic.panels.values())
+        str(p) for p in pic.panels.values()) + "".join(pic.render_region(r) for r in pic.regions)
 
 
 HISTORY = [

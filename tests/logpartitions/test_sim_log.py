@@ -74,9 +74,3 @@ def test_a_million_records_stay_small_and_readable(apply):
     assert [r.offset for r in last] == list(range(state.partitions[5].log.end - 20, state.partitions[5].log.end))
     assert len(segments(state, 5)) == -(-state.partitions[5].log.end // SEGMENT_RECORDS)
 
-
-def test_evolve_gives_the_new_state_its_own_cache(apply):
-    before = initial_state()
-    before._cache["picture"] = object()
-    after, _ = apply(before, type="tick")
-    assert after._cache is not before._cache and "picture" not in after._cache

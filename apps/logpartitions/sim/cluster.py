@@ -25,7 +25,7 @@ Kafka's rules, as modelled:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, cast
 
@@ -146,7 +146,6 @@ class ClusterState:
     next_order_id: int = 1001  # records are "order_id=1001", "order_id=1002", ... as in the seed
     next_batch_id: int = 0
     lost_records: int = 0
-    _cache: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def brokers(self) -> int:
