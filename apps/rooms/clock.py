@@ -23,12 +23,12 @@ from . import presence
 from .fanout import broadcast
 from .frames import render_outgoing
 from .models import Room
+from .registry import TICK_MS  # logical time per tick; the speed sets how often a tick happens in real time
 from .services import SYSTEM, CommandRejected, room_command_apply
 
 log = logging.getLogger(__name__)
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-TICK_MS = 1000  # logical time per tick; the speed sets how often a tick happens in real time
 _TASKS: dict[str, asyncio.Task[None]] = {}
 
 

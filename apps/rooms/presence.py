@@ -8,6 +8,7 @@ counts.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,6 +18,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from .models import Room, RoomPresence
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5
 STALE_SECONDS = 15
@@ -86,9 +89,12 @@ async def _heartbeat(owner: str, announce: Callable[[str], None]) -> None:
     last: dict[str, int] = {}
     while _COUNTS:
         await asyncio.sleep(HEARTBEAT_SECONDS)
-        await refresh(owner)
-        for code in list(_COUNTS):
-            now = await counted(code)
-            if last.get(code, now) != now:
-                announce(code)
-            last[code] = now
+        try:
+            await refresh(owner)
+            for code in list(_COUNTS):
+                now = await counted(code)
+                if last.get(code, now) != now:
+                    announce(code)
+                last[code] = now
+        except Exception:  # the database was busy or away for a moment: beat again, or our rows go stale
+            log.warning("presence heartbeat failed; trying again in %s s", HEARTBEAT_SECONDS, exc_info=True)

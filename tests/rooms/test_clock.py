@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 import pytest
 from channels.testing import WebsocketCommunicator
 
+from apps.common.sim.validate import Rejected
 from apps.rooms import clock, presence, registry
 from apps.rooms.models import Room, RoomEvent
 from distviz.asgi import application
@@ -161,7 +162,7 @@ def test_clock_step_pauses_a_room_whose_concept_refuses_to_tick(playing_room, fa
 
     def decide(state, command):
         if command["type"] == "tick":
-            raise concept.rejected("The ring is full.")
+            raise Rejected("The ring is full.")  # how every concept refuses
         return concept.decide(state, command)
 
     monkeypatch.setitem(registry.REGISTRY, "hashring", dataclasses.replace(concept, decide=decide))
