@@ -1,11 +1,15 @@
 """The per-process relay: one layer message per broadcast, written to this room's viewers only."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.layers import get_channel_layer
 
 from apps.rooms.fanout import Relay, broadcast, group_name, relay
 from apps.rooms.services import SYSTEM, CommandRejected, room_command_apply
+
+from .wire import TIMEOUT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,14 +22,15 @@ class FakeViewer:
         self.frames.append(text_data)
 
 
-async def _until(predicate, tries: int = 200):
-    import asyncio
-
-    for _ in range(tries):
-        if predicate():
-            return True
+async def _until(predicate, timeout: float = TIMEOUT):
+    """Poll ``predicate`` until it holds (True) or ``timeout`` seconds passed (False)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() >= deadline:
+            return False
         await asyncio.sleep(0.005)
-    return False
+    return True
 
 
 async def test_relay_delivers_a_broadcast_to_the_rooms_viewers_only():
