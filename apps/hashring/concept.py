@@ -1,16 +1,14 @@
-"""The hash ring as the room engine sees it: decider, picture, narration, JSON."""
+"""The hash ring as the room engine sees it: its simulation, its picture, its round and its JSON."""
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
 
-from django.utils.safestring import mark_safe
-
 from apps.rooms import fragments
-from apps.rooms.registry import Concept, RoundSpec, RoomView
+from apps.rooms.fragments import Picture
+from apps.rooms.registry import Concept, RoomView, RoundSpec
 
-from . import geometry
 from . import picture as pic
 from . import sim
 from .sim import RingState
@@ -27,23 +25,8 @@ def decide(state: RingState, command: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def page_context(state: RingState, view: RoomView) -> dict[str, Any]:
-    picture = pic.picture(state, view)
-    return {
-        "layers": {k.replace("-", "_"): v for k, v in pic.svg_layers(picture).items()},
-        "panels": {k.replace("-", "_"): v for k, v in picture.panels.items()},
-        "ring": state,
-        "limits": limits(),
-    }
-
-
-def render_full(state: RingState, view: RoomView) -> str:
-    return fragments.full(pic.picture(state, view))
-
-
-def render_update(before: RingState, after: RingState, events: list[dict[str, Any]], view: RoomView) -> str:
-    old = pic.picture(before, view)
-    new = pic.picture(after, view, before=before)
-    return fragments.diff(old, new)
+    """Besides the picture, the page's forms need the room's limits (the most keys at once)."""
+    return {"limits": limits()}
 
 
 def state_json(state: RingState) -> dict[str, Any]:
@@ -75,6 +58,7 @@ OWN_KEY_ROUND = RoundSpec(
     instructions="add one key (your name) and see which node stores it.",
     student_command="add_my_key",
     to_command=own_key_command,
+    input_label="Your key",
 )
 
 
@@ -94,22 +78,11 @@ def round_panel(state: RingState, current: dict[str, Any] | None) -> str:
 
 
 def round_marks(state: RingState, current: dict[str, Any] | None) -> str:
-    """The round's keys on the ring itself, each labelled with its student's name."""
-    parts = []
-    for entry in (current or {}).get("entries", []):
-        key = entry["entry"]
-        if key not in state.key_set:
-            continue
-        h = sim.key_position(key)
-        # Inside the band the lookup's rank badges use (R_RANK): a student's name never sits
-        # under a replica's number when the presenter looks that student's key up.
-        x, y = geometry.point(h, geometry.R_ROUND_MARK)
-        lx, ly = geometry.point(h, geometry.R_ROUND_NAME)
-        parts.append(fragments.markup(
-            "<g class='round-mark'><circle cx='{}' cy='{}' r='13'/><text x='{}' y='{}'>{}</text></g>",
-            geometry.fmt(x), geometry.fmt(y), geometry.fmt(lx), geometry.fmt(ly), entry["name"],
-        ))
-    return mark_safe("".join(parts))
+    """The marks the ring's picture draws for ``current`` (its ``ring-round`` layer), as markup:
+    kept for the engine's round tests, which read them without a room view."""
+    picture = Picture()
+    pic.draw_round(picture, state, current)
+    return picture.layers["ring-round"].inner()
 
 
 def my_entry(state: RingState, entry: dict[str, Any]) -> str:
@@ -126,17 +99,15 @@ CONCEPT = Concept(
     evolve=sim.evolve,
     to_json=sim.to_json,
     from_json=sim.from_json,
-    rejected=sim.Rejected,
+    narrate=sim.narrate,
+    events=sim.EVENTS,
+    picture=pic.picture,
     page_template="hashring/page.html",
     page_context=page_context,
-    render_full=render_full,
-    render_update=render_update,
-    narrate=sim.narrate,
     state_json=state_json,
     ticks=True,
     rounds=(OWN_KEY_ROUND,),
     round_panel=round_panel,
-    round_marks=round_marks,
     my_entry=my_entry,
     # A student's panel depends only on where their key lands: a tick that moves it draws nothing.
     my_entry_basis=lambda state, entry: sim.placement(state, entry["entry"]),

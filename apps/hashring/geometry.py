@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from .sim.ring import RING_SIZE
+from .sim.ring import RING_SIZE as RING_SIZE  # the picture's positions are the ring's
 
 VIEW = 1000
 CX = CY = VIEW / 2
@@ -87,7 +87,7 @@ def spread(angles: list[float], gap: float) -> list[float]:
     gaps = [(wanted[(j + 1) % n] - wanted[j]) % tau or (tau if n == 1 else 0.0) for j in range(n)]
     cut = max(range(n), key=lambda j: gaps[j]) + 1  # start just after the widest gap
     seq = [(order[(cut + j) % n], wanted[(cut + j) % n]) for j in range(n)]
-    line = []  # unwrapped, increasing
+    line: list[tuple[int, float]] = []  # unwrapped, increasing
     for idx, (i, a) in enumerate(seq):
         while line and a < line[-1][1]:
             a += tau

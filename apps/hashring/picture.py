@@ -19,13 +19,15 @@ from typing import Any
 import mmh3
 import numpy as np
 from django.conf import settings
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 
-from apps.rooms.fragments import Layer, Picture, markup, render_tight
+from apps.rooms.fragments import Change, Layer, Picture, markup, render_tight
+from apps.rooms.frames import memo
 from apps.rooms.registry import RoomView
 
 from . import geometry as g
-from .sim import RingState, key_position, lookup_view, moved_mask, placement
+from .sim import RingState, key_position, lookup_view, moved_mask, vnode_positions
+from .sim import placement  # noqa: F401 - read as picture.placement by the engine's own-panel tests
 from .sim.core import next_free_name
 
 KEY_SAMPLE = 240
@@ -109,21 +111,16 @@ def load_stats(state: RingState) -> dict[str, float] | None:
 
 # -- the ring (SVG layers) ---------------------------------------------------------------------
 
-_RING_CACHE: dict[tuple[Any, ...], dict[str, Layer]] = {}
-
-
 def _ring_layers(pic: Picture, state: RingState) -> None:
-    """Arcs, vnodes, labels and the share donut depend on the nodes alone: reuse them while the
-    membership stays the same (adding keys, lookups and ticks redraw none of it)."""
-    cached = _RING_CACHE.get(state.nodes)
-    if cached is None:
-        fresh = Picture()
-        _draw_ring(fresh, state)
-        cached = fresh.layers
-        if len(_RING_CACHE) >= 32:
-            _RING_CACHE.pop(next(iter(_RING_CACHE)))
-        _RING_CACHE[state.nodes] = cached
-    pic.layers.update(cached)
+    """Arcs, vnodes, labels and the share donut depend on the nodes alone: the engine's memo keeps
+    them while the membership stays the same (adding keys, lookups and ticks redraw none of it)."""
+    pic.layers.update(memo(("hashring-ring", state.nodes), lambda: _drawn_ring(state)))
+
+
+def _drawn_ring(state: RingState) -> dict[str, Layer]:
+    fresh = Picture()
+    _draw_ring(fresh, state)
+    return fresh.layers
 
 
 def _draw_ring(pic: Picture, state: RingState) -> None:
@@ -206,8 +203,6 @@ def _fanned(wanted: float, placed: float) -> str:
 
 def _label_position(state: RingState, name: str) -> int:
     """A node's label sits beside its vnode 0, the one you can compute by hand."""
-    from .sim import vnode_positions
-
     return vnode_positions(name, 1)[0]
 
 
@@ -223,7 +218,8 @@ def _bin_owners(state: RingState, samples_per_bin: int = 32) -> np.ndarray:
     n = len(state.nodes)
     bins = np.repeat(np.arange(BINS), samples_per_bin)
     tally = np.bincount(bins * n + owners, minlength=BINS * n).reshape(BINS, n)
-    return tally.argmax(axis=1)
+    majority: np.ndarray = tally.argmax(axis=1)
+    return majority
 
 
 def _share_layer(pic: Picture, state: RingState) -> None:
@@ -338,8 +334,6 @@ def _lookup_layer(pic: Picture, state: RingState, seq: int) -> None:
 
 
 def _vnode_position(state: RingState, node: str, index: int) -> int:
-    from .sim import vnode_positions
-
     n = state.node(node)
     return vnode_positions(node, n.vnodes)[index] if n else 0
 
@@ -426,7 +420,7 @@ def load_chart(state: RingState, rows: list[NodeRow], stats: dict[str, float] | 
     ideals = [total_keys * r.vnodes / total_w for r in rows]
     most = max(max(r.keys for r in rows), stats["mean"], max(ideals) if weighted else 0) or 1
     step = width / len(rows)
-    bars = []
+    bars: list[dict[str, Any]] = []
     for i, r in enumerate(rows):
         h = height * r.keys / most
         bars.append({"row": r, "x": round(i * step + step * 0.12, 1), "w": round(step * 0.76, 1),
@@ -440,29 +434,42 @@ def load_chart(state: RingState, rows: list[NodeRow], stats: dict[str, float] | 
             "".join(f"M{b['x']:.0f} {b['y']:.0f}h{b['w']:.0f}v{b['h']:.0f}h-{b['w']:.0f}z" for b in bars)}
 
 
-# -- entry points -----------------------------------------------------------------------------
+# -- the class round ----------------------------------------------------------------------------
 
-def base_picture(state: RingState) -> Picture:
-    """Everything that depends on the state alone, computed once per state object."""
-    cached = state._cache.get("picture")
-    if cached is None:
-        cached = Picture()
-        _ring_layers(cached, state)
-        _key_layers(cached, state)
-        _panels(cached, state)
-        state._cache["picture"] = cached
-    return cached
+def draw_round(pic: Picture, state: RingState, current: dict[str, Any] | None) -> None:
+    """An open round's keys on the ring itself, each labelled with its student's name."""
+    layer = pic.layer("ring-round")
+    for i, entry in enumerate((current or {}).get("entries", [])):
+        key = entry["entry"]
+        if key not in state.key_set:
+            continue
+        h = key_position(key)
+        # Inside the band the lookup's rank badges use (R_RANK): a student's name never sits
+        # under a replica's number when the presenter looks that student's key up.
+        x, y = g.point(h, g.R_ROUND_MARK)
+        lx, ly = g.point(h, g.R_ROUND_NAME)
+        layer.add(f"rm-{i}-{uid(key)}", markup(
+            "<g id='rm-{}-{}' class='round-mark'><circle cx='{}' cy='{}' r='13'/><text x='{}' y='{}'>{}</text></g>",
+            i, uid(key), g.fmt(x), g.fmt(y), g.fmt(lx), g.fmt(ly), entry["name"],
+        ))
 
 
-def picture(state: RingState, view: RoomView, before: RingState | None = None) -> Picture:
-    """The whole picture of ``state``. With ``before``, the moves since it are drawn too. Each
-    lookup is a new element (numbered by the state's lookup count), so its walk animates once."""
-    base = base_picture(state)
-    pic = Picture(layers=dict(base.layers), panels=dict(base.panels))
-    _moves_layer(pic, state, view.seq, before)
+def open_round(view: RoomView) -> dict[str, Any] | None:
+    """The round the class sees: the open one (a closed round's marks are gone from every screen)."""
+    return view.round if view.round and view.round.get("open") else None
+
+
+# -- the picture ------------------------------------------------------------------------------
+
+def picture(state: RingState, view: RoomView, change: Change | None) -> Picture:
+    """The whole picture of ``state``. On an update (``change``) the keys that just moved are
+    drawn too. Each lookup is a new element (numbered by the state's lookup count), so its walk
+    animates once."""
+    pic = Picture()
+    _ring_layers(pic, state)
+    _key_layers(pic, state)
+    _panels(pic, state)
+    _moves_layer(pic, state, view.seq, change.before if change is not None else None)
     _lookup_layer(pic, state, state.lookups)
+    draw_round(pic, state, open_round(view))
     return pic
-
-
-def svg_layers(pic: Picture) -> dict[str, SafeString]:
-    return {layer_id: layer.inner() for layer_id, layer in pic.layers.items()}

@@ -15,8 +15,14 @@ import pytest
 from apps.hashring import concept
 from apps.hashring import picture as pic
 from apps.hashring.sim import RingState, decide, evolve, initial_state, narrate
+from apps.rooms.registry import RoomView
 
 from . import reference as ref
+
+
+def drawn(state: RingState):
+    """The ring's whole picture, as a room's full frame draws it."""
+    return pic.picture(state, RoomView(code="TEST", seq=1, position=1, playing=False, speed=1.0), None)
 
 
 def fold(state: RingState, *commands: dict[str, Any]) -> RingState:
@@ -62,7 +68,7 @@ def test_load_panel_prints_the_population_spread_and_peak(name):
     state = STATES[name]()
     per_node = ref.counts(ref.state_nodes(state), state.keys)
     assert per_node == state.counts  # the placement itself, by bisect over mmh3 positions
-    html = pic.base_picture(state).panels["load"]
+    html = drawn(state).panels["load"]
     mean = sum(per_node.values()) / len(per_node)
     assert close(printed(html, "mean"), mean)
     assert close(printed(html, "std / mean"), ref.std_over_mean(per_node)), (name, printed(html, "std / mean"))
@@ -82,7 +88,7 @@ def test_a_sample_spread_would_be_caught():
         per_node = ref.counts(ref.state_nodes(state), state.keys)
         values = list(per_node.values())
         sample = statistics.stdev(values) / statistics.fmean(values)
-        shown = printed(pic.base_picture(state).panels["load"], "std / mean")
+        shown = printed(drawn(state).panels["load"], "std / mean")
         assert not close(shown, sample), name
 
 
@@ -92,12 +98,12 @@ def test_arc_shares_are_each_nodes_part_of_the_2_to_the_32_positions(name):
     shares = ref.arc_shares(ref.state_nodes(state))
     assert sum(shares.values()) == pytest.approx(1.0, abs=1e-12)
     assert concept.state_json(state)["derived"]["shares"] == pytest.approx(shares, abs=1e-12)
-    rows = pic.base_picture(state).layers["nodes"].inner()
+    rows = drawn(state).layers["nodes"].inner()
     shown = dict(re.findall(r"<span class='node-name'>([^<]+)</span>.*?<span class='node-share'>([\d.]+)% of ring</span>", rows))
     assert set(shown) == set(shares)
     for node, pct in shown.items():
         assert close(pct, 100 * shares[node]), (node, pct, shares[node])
-    donut = pic.base_picture(state).layers["ring-share"].inner()
+    donut = drawn(state).layers["ring-share"].inner()
     titled = dict(re.findall(r"<title>(\S+) owns ([\d.]+)% of the ring</title>", donut))
     assert set(titled) == {n for n, s in shares.items() if s > 0}
     for node, pct in titled.items():
@@ -107,10 +113,10 @@ def test_arc_shares_are_each_nodes_part_of_the_2_to_the_32_positions(name):
 def test_keys_per_node_in_the_rows_and_the_chart():
     state = weighted()
     per_node = ref.counts(ref.state_nodes(state), state.keys)
-    rows = pic.base_picture(state).layers["nodes"].inner()
+    rows = drawn(state).layers["nodes"].inner()
     assert dict(re.findall(r"<span class='node-name'>([^<]+)</span><span class='node-keys'>(\d+) keys?</span>", rows)) == {
         n: str(c) for n, c in per_node.items()}
-    chart = pic.base_picture(state).panels["load"]
+    chart = drawn(state).panels["load"]
     assert dict(re.findall(r"<title>([^:<]+): (\d+) keys?</title>", chart)) == {n: str(c) for n, c in per_node.items()}
 
 
@@ -124,7 +130,7 @@ def test_adding_a_light_node_to_a_heavy_ring_expects_its_weight_not_one_in_n():
     before = weighted()
     assert sum(n.vnodes for n in before.nodes) == 156
     after = fold(before, {"type": "add_node", "name": "E", "vnodes": 3})
-    html = pic.base_picture(after).panels["moved"]
+    html = drawn(after).panels["moved"]
     assert printed(html, "ideal") == _ideal_text(3, 159) == "3/159 of vnodes ≈ 1.9%"
     # Independently: the keys that move are exactly those the new node owns now, and its arc share
     # is close to its weight.
@@ -139,7 +145,7 @@ def test_adding_a_light_node_to_a_heavy_ring_expects_its_weight_not_one_in_n():
 def test_removing_a_node_expects_its_share_of_the_vnodes_before():
     before = fold(weighted(), {"type": "add_node", "name": "E", "vnodes": 3})
     after = fold(before, {"type": "remove_node", "name": "B"})
-    html = pic.base_picture(after).panels["moved"]
+    html = drawn(after).panels["moved"]
     assert printed(html, "ideal") == _ideal_text(64, 159)
     per_before = ref.counts(ref.state_nodes(before), before.keys)
     assert after.last_change.moved == per_before["B"]
@@ -150,13 +156,13 @@ def test_removing_a_node_expects_its_share_of_the_vnodes_before():
 def test_equal_weights_give_one_in_n_plus_one():
     before = scene(list("ABCD"), 8, 1000, "equal")
     after = fold(before, {"type": "add_node", "name": "E"})
-    assert printed(pic.base_picture(after).panels["moved"], "ideal") == "8/40 of vnodes ≈ 20.0%"
+    assert printed(drawn(after).panels["moved"], "ideal") == "8/40 of vnodes ≈ 20.0%"
 
 
 def test_moved_and_modulo_percentages_are_the_counts_over_k():
     before = weighted()
     after = fold(before, {"type": "add_node", "name": "E", "vnodes": 3})
-    html = pic.base_picture(after).panels["moved"]
+    html = drawn(after).panels["moved"]
     k = len(after.keys)
     # hash % N, by hand: bucket h % N names the N-th node in join order.
     names_b, names_a = [n.name for n in before.nodes], [n.name for n in after.nodes]
@@ -168,12 +174,12 @@ def test_moved_and_modulo_percentages_are_the_counts_over_k():
 
 def test_load_chart_ideal_is_each_nodes_weight_when_weights_differ():
     state = weighted()
-    chart = pic.base_picture(state).panels["load"]
+    chart = drawn(state).panels["load"]
     ideals = dict(re.findall(r"<title>(\w+): ideal (\d+/\d+) of the keys ≈ ([\d.]+)</title>", chart)[i][::2]
                   for i in range(4))
     k = len(state.keys)
     for name, w in ref.state_nodes(state):
         assert close(ideals[name], k * w / 156), (name, ideals[name])
     assert "ideal K·w/W" in chart and "ideal K/n" not in chart
-    equal = pic.base_picture(STATES["three-nodes-100-vnodes"]()).panels["load"]
+    equal = drawn(STATES["three-nodes-100-vnodes"]()).panels["load"]
     assert "ideal K/n" in equal and "K·w/W" not in equal

@@ -14,13 +14,14 @@ import pytest
 from apps.hashring import geometry as g
 from apps.hashring import picture as pic
 from apps.hashring.sim import decide, evolve, initial_state
+from apps.rooms.fragments import Change
 from apps.rooms.registry import RoomView
 
 TAU = 2 * math.pi
 
 
-def view(seq: int = 1) -> RoomView:
-    return RoomView(code="TEST", seq=seq, position=seq, playing=False, speed=1.0)
+def view(seq: int = 1, round: dict | None = None) -> RoomView:
+    return RoomView(code="TEST", seq=seq, position=seq, playing=False, speed=1.0, round=round)
 
 
 def fold(state, *commands):
@@ -96,11 +97,11 @@ RINGS = {
 @pytest.mark.parametrize("ring", RINGS)
 def test_rank_badges_and_node_labels_never_overlap(ring):
     state = RINGS[ring]()
-    labels = badge_boxes(pic.base_picture(state).layers["ring-labels"].inner(), "node-label")
+    labels = badge_boxes(pic.picture(state, view(), None).layers["ring-labels"].inner(), "node-label")
     assert len(labels) == len(state.nodes) and not overlapping(labels)
     for i in range(60):
         looked = fold(state, {"type": "lookup", "key": f"k{i}"})
-        lookup = pic.picture(looked, view()).layers["ring-lookup"].inner()
+        lookup = pic.picture(looked, view(), None).layers["ring-lookup"].inner()
         ranks = badge_boxes(lookup, "pref-badge")
         assert len(ranks) == min(state.replicas, len(state.nodes))
         assert not overlapping(ranks), (ring, f"k{i}")
@@ -109,7 +110,7 @@ def test_rank_badges_and_node_labels_never_overlap(ring):
 
 def test_a_rank_is_drawn_for_its_own_vnode():
     state = fold(initial_state(), {"type": "lookup", "key": "user42"})
-    lookup = pic.picture(state, view()).layers["ring-lookup"].inner()
+    lookup = pic.picture(state, view(), None).layers["ring-lookup"].inner()
     titles = re.findall(r"<title>Replica (\d): (\w+) \(via (\w+)#(\d+)\)</title>", lookup)
     assert [(int(r), n, int(v)) for r, n, _, v in titles] == [
         (i, n, v) for i, (n, v) in enumerate(state.preference_list("user42"), start=1)]
@@ -119,7 +120,7 @@ def test_a_rank_is_drawn_for_its_own_vnode():
 
 def test_node_labels_are_buttons_vnodes_and_keys_are_clicks_not_tab_stops():
     state = initial_state()
-    base = pic.base_picture(state)
+    base = pic.picture(state, view(), None)
     labels = base.layers["ring-labels"].inner()
     for name in ("A", "B", "C", "D"):
         assert re.search(rf"<g [^>]*data-send='remove_node' data-arg-name='{name}' tabindex='0' role='button' "
@@ -135,7 +136,7 @@ def test_user_text_is_escaped_in_the_new_attributes():
     evil_node, evil_key = "<b>x'</b>", "'><svg onload=alert(1)>"
     state = fold(initial_state(), {"type": "add_node", "name": evil_node}, {"type": "add_key", "key": evil_key},
                  {"type": "lookup", "key": evil_key})
-    picture = pic.picture(state, view())
+    picture = pic.picture(state, view(), None)
     everything = "".join(layer.inner() for layer in picture.layers.values()) + "".join(picture.panels.values())
     assert "<svg onload" not in everything and "<b>x" not in everything
     assert "data-arg-name='&lt;b&gt;x&#x27;&lt;/b&gt;'" in everything
@@ -145,27 +146,27 @@ def test_user_text_is_escaped_in_the_new_attributes():
 
 def test_add_node_fields_carry_the_rooms_default_and_change_identity_with_it():
     state = initial_state()
-    forms = pic.base_picture(state).panels["node-forms"]
+    forms = pic.picture(state, view(), None).panels["node-forms"]
     assert re.search(r'id="add-vnodes-(\w+)" name="vnodes"[^>]*value="8"', forms)
     assert 'placeholder="E"' in forms and "maxlength" not in forms
     after = fold(state, {"type": "set_vnodes", "vnodes": 64})
-    forms2 = pic.base_picture(after).panels["node-forms"]
+    forms2 = pic.picture(after, view(), None).panels["node-forms"]
     assert 'value="64"' in forms2
     # A new id, so the page puts in a fresh field (a number typed earlier does not survive).
     assert re.search(r'id="(add-vnodes-\w+)"', forms).group(1) != re.search(r'id="(add-vnodes-\w+)"', forms2).group(1)
     added = fold(after, {"type": "add_node", "name": "E", "vnodes": 16})
-    forms3 = pic.base_picture(added).panels["node-forms"]
+    forms3 = pic.picture(added, view(), None).panels["node-forms"]
     assert 'value="64"' in forms3 and 'placeholder="F"' in forms3
     assert re.search(r'id="(add-vnodes-\w+)"', forms3).group(1) != re.search(r'id="(add-vnodes-\w+)"', forms2).group(1)
     # Keys and lookups leave the fields alone (no morph while someone types).
     looked = fold(added, {"type": "lookup", "key": "user1"}, {"type": "add_key", "key": "zz"})
-    assert pic.base_picture(looked).panels["node-forms"] == forms3
+    assert pic.picture(looked, view(), None).panels["node-forms"] == forms3
 
 
 def test_moving_pips_start_on_their_key():
     before = fold(initial_state(), {"type": "add_random_keys", "count": 100})
     after = fold(before, {"type": "add_node", "name": "E"})
-    moves = pic.picture(after, view(5), before=before).layers["ring-moves"].inner()
+    moves = pic.picture(after, view(5), Change(before, [])).layers["ring-moves"].inner()
     found = re.findall(r"<path class='trail' d='M([\d.]+) ([\d.]+)L([\d.]+) ([\d.]+)'/>"
                        r"<circle class='pip' cx='([\d.]+)' cy='([\d.]+)' r='7'><animateMotion [^>]*path='M0 0L([-\d.]+) ([-\d.]+)'", moves)
     assert found
@@ -176,22 +177,31 @@ def test_moving_pips_start_on_their_key():
 
 def test_replicas_and_rate_selects_show_the_rooms_values():
     state = initial_state()
-    panel = pic.base_picture(state).panels["ring-settings"]
+    panel = pic.picture(state, view(), None).panels["ring-settings"]
     assert re.search(r"<select name=\"replicas\">.*<option value=\"3\" selected>", panel)
     after = fold(state, {"type": "set_replicas", "replicas": 5}, {"type": "set_stream_rate", "rate": 20})
-    panel = pic.base_picture(after).panels["ring-settings"]
+    panel = pic.picture(after, view(), None).panels["ring-settings"]
     assert '<option value="5" selected>' in panel and '<option value="20" selected>' in panel
     assert panel.count(" selected>") == 2
 
 
 def test_a_class_rounds_marks_stay_clear_of_the_lookups_rank_badges():
-    from apps.hashring import concept
-
     state = fold(initial_state(), {"type": "add_key", "key": "Ada"}, {"type": "lookup", "key": "Ada"})
-    marks = concept.round_marks(state, {"entries": [{"entry": "Ada", "name": "Ada"}]})
+    drawn = pic.picture(state, view(round={"open": True, "entries": [{"entry": "Ada", "name": "Ada"}]}), None)
+    marks = drawn.layers["ring-round"].inner()
     mx, my = (float(v) for v in re.search(r"<circle cx='([\d.]+)' cy='([\d.]+)' r='13'/>", marks).groups())
     lx, ly = (float(v) for v in re.search(r"<text x='([\d.]+)' y='([\d.]+)'>Ada</text>", marks).groups())
-    ranks = badge_boxes(pic.picture(state, view()).layers["ring-lookup"].inner(), "pref-badge")
+    ranks = badge_boxes(drawn.layers["ring-lookup"].inner(), "pref-badge")
     mark = (mx - 13, my - 13, mx + 13, my + 13)
     name = (lx - 40, ly - 15, lx + 40, ly + 15)  # a short name at 26px
     assert ranks and not overlapping(ranks + [mark]) and not overlapping(ranks + [name])
+
+
+def test_only_an_open_rounds_keys_on_the_ring_are_marked_each_by_its_own_element():
+    state = fold(initial_state(), {"type": "add_key", "key": "Ada"}, {"type": "add_key", "key": "Bob"})
+    entries = [{"entry": "Ada", "name": "Ada"}, {"entry": "gone", "name": "Cy"}, {"entry": "Bob", "name": "Bob"}]
+    marks = pic.picture(state, view(round={"open": True, "entries": entries}), None).layers["ring-round"]
+    assert [re.search(r"<text [^>]*>(.*)</text>", m).group(1) for m in marks.children.values()] == ["Ada", "Bob"]
+    assert all(f"id='{cid}'" in m for cid, m in marks.children.items())
+    closed = pic.picture(state, view(round={"open": False, "entries": entries}), None)
+    assert closed.layers["ring-round"].children == {}

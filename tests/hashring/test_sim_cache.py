@@ -1,5 +1,5 @@
 """Derived data hangs on each state object; a new state must never share the old one's cache,
-or a picture cached for the old state would be shown for the new one."""
+or what was derived for the old state (its per-key hashes, say) would be read for the new one."""
 from __future__ import annotations
 
 import pytest
@@ -24,12 +24,12 @@ COMMANDS = [
 @pytest.mark.parametrize("command", COMMANDS, ids=[c["type"] for c in COMMANDS])
 def test_evolve_gives_the_new_state_its_own_cache(command):
     before = initial_state()
-    before._cache["picture"] = object()
+    before._cache["derived-from-before"] = object()
     after = before
     for event in decide(before, command):
         after = evolve(after, event)
     assert after._cache is not before._cache
-    assert "picture" not in after._cache
+    assert "derived-from-before" not in after._cache
 
 
 def test_owners_placed_incrementally_equal_a_fresh_placement():
