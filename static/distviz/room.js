@@ -159,9 +159,10 @@
   document.addEventListener("distviz:updated", highlight);
   function highlightFrom(target) {
     const el = target.closest("[data-highlight]");
-    if (!el) return;
+    if (!el) return false;
     highlighted = el.dataset.highlight && highlighted !== el.dataset.highlight ? el.dataset.highlight : null;
     highlight();
+    return true;
   }
   // In a race, each student finds their own row.
   function markMe() {
@@ -213,7 +214,7 @@
     if (!t || !t.closest || t.tagName === "BUTTON") return;  // a button presses itself
     const el = t.closest("[data-send]");
     if (el && !el.closest("form")) { evt.preventDefault(); send(commandFrom(el)); return; }
-    if (highlightCell(t)) evt.preventDefault();
+    if (highlightFrom(t)) evt.preventDefault();
   });
 
   // Any element (a button, or a picture element with tabindex="0" role="button") sends a
