@@ -360,6 +360,8 @@ def _decide_all(room: Room, concept: Concept, state: Any, commands: list[dict[st
     events: list[dict[str, Any]] = []
     for i, command in enumerate(commands):
         cmd = dict(command)
+        if cmd.get("type") == "tick" and "dt_ms" not in cmd:  # a lesson's tick is one clock tick long
+            cmd["dt_ms"] = TICK_MS
         cmd["_seed"] = f"{room.seed}:{room.seq + 1}:{i}"
         try:
             produced = concept.decide(state, cmd)
