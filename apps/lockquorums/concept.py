@@ -1,6 +1,7 @@
 """Lock quorums as the room engine sees it: decider, picture, narration, JSON, the class race."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -19,47 +20,9 @@ SCENARIO_TITLES = {
 MODE_TITLES = pic.MODE_TITLES
 
 
-def decide(state: LockState, command: dict[str, Any]) -> list[dict[str, Any]]:
-    if command.get("type") == "tick" and "dt_ms" not in command:
-        command = {**command, "dt_ms": 1000}  # one room-clock tick is one simulated second
-    return sim.decide(state, command)
-
-
 def page_context(state: LockState, view: RoomView) -> dict[str, Any]:
-    picture = pic.picture(state, view)
-    return {
-        **pic.frame_context(state, picture),
-        "panels": {k.replace("-", "_"): v for k, v in picture.panels.items()},
-        "lock": state,
-        "compare": comparison(),
-        "modes": MODE_TITLES,
-        "scenarios": SCENARIO_TITLES,
-    }
-
-
-def render_frame(state: LockState, view: RoomView) -> str:
-    """Both pictures and every panel, for a first paint (or a full resync)."""
-    picture = pic.picture(state, view)
-    ctx = pic.frame_context(state, picture)
-    frame = fragments.render_tight("lockquorums/_frame.html", {**ctx, "oob": True})
-    return frame + fragments.full(fragments.Picture(panels=picture.panels))
-
-
-def render_full(state: LockState, view: RoomView) -> str:
-    return render_frame(state, view)
-
-
-def render_update(before: LockState, after: LockState, events: list[dict[str, Any]], view: RoomView) -> str:
-    old, new = pic.picture(before, view), pic.picture(after, view, events)
-    if len(pic.lanes(before)) == len(pic.lanes(after)):
-        return fragments.diff(old, new)
-    # A scene with more or fewer lanes: the stage is still a diff (nodes and clients come and go
-    # as elements), the diagram is drawn again at its new height.
-    stage = fragments.diff(
-        fragments.Picture(layers={k: v for k, v in old.layers.items() if k in pic.STAGE_LAYERS}, panels=old.panels),
-        fragments.Picture(layers={k: v for k, v in new.layers.items() if k in pic.STAGE_LAYERS}, panels=new.panels))
-    ctx = pic.frame_context(after, new)
-    return stage + fragments.render_tight("lockquorums/_diagram.html", {**ctx, "oob": True})
+    """What the page needs besides the picture (the engine puts that in): the comparison."""
+    return {"lock": state, "compare": comparison(), "modes": MODE_TITLES, "scenarios": SCENARIO_TITLES}
 
 
 # -- narration --------------------------------------------------------------------------------
@@ -77,107 +40,144 @@ def late_sentence(d: dict[str, Any]) -> str:
             f"{'they hold' if len(late) > 1 else 'it holds'} a key {d['client']} does not count, until released or expired.")
 
 
-def narrate(before: LockState | None, after: LockState | None, event: dict[str, Any]) -> str:
-    kind, d = event["kind"], event["data"]
-    if kind == "acquire_attempted":
-        who = d["client"]
-        if d["mode"] == "consensus":
-            if d["acquired"]:
-                return (f"{who} asked the consensus group for a lease: granted, revision {d['token']}, replicated to a majority; "
-                        f"it counts the lease valid for {_ms(d['validity'])} (TTL − {_ms(d['elapsed'])} − drift {_ms(d['drift'])}).")
-            return f"{who} asked for a lease: {d.get('result', 'refused')}."
-        oks = f"{d['oks']} of {d['nodes']} said OK (quorum {d['quorum']})"
+Before = LockState | None
+
+
+def _acquire_sentence(before: Before, after: Before, d: dict[str, Any]) -> str:
+    who = d["client"]
+    if d["mode"] == "consensus":
         if d["acquired"]:
-            tok = f"; fencing token {d['token']}" if d.get("token") is not None else ""
-            ttl = before.ttl_ms if before is not None else d["validity"] + d["elapsed"] + d["drift"]
-            return (f"{who} got the lock: {oks} in {_ms(d['elapsed'])}. Validity = TTL − elapsed − drift = "
-                    f"{ttl:,} − {d['elapsed']:,} − {d['drift']:,} = {_ms(d['validity'])}{tok}.{late_sentence(d)}")
-        why = pic.failure_reason(d)
-        fails = [m["from"] for m in d["messages"] if m["kind"] == "reply" and m["result"] == "FAIL"]
-        if fails and before is not None:
-            owners = sorted({k.owner for n in before.nodes if n.name in fails and (k := n.live_key(d["t1"])) is not None})
-            why += f" ({', '.join(fails)} said FAIL" + (f": {' and '.join(owners)}'s key is there" if owners else "") + ")"
-        timeouts = [m["from"] for m in d["messages"] if m["kind"] == "timeout"]
-        if timeouts:
-            why += f"; {', '.join(timeouts)} timed out"
-        if d.get("late"):
-            late = [x["node"] for x in d["late"]]
-            why += f" ({', '.join(late)} still took the SET after the timeout: the release deletes {'them' if len(late) > 1 else 'it'})"
-        lost = [m["to"] for m in d["release"] if m["kind"] == "request" and m["arrives"] is None]
-        sent = "It sent the release to every node" + (f" (the DEL to {', '.join(lost)} was lost: down or cut off)" if lost else "")
-        retry = (f" {sent} and retries after a random {_ms(d['retry_delay'])}."
-                 if d.get("retry_delay") is not None else f" {sent} and gives up (no tries left).")
-        return f"{who} try {d['attempt']}: {oks}: {why}.{retry}"
-    if kind == "released":
-        if d.get("lease_revoked"):
-            return f"{d['client']} revoked its lease."
-        return release_sentence(d)
-    if kind == "written":
-        if not d["accepted"]:
-            return f"The storage rejected {d['client']}'s write: {d['reason']}. Fencing stopped the stale holder."
-        if "two writers" in d["reason"]:
-            return (f"The storage accepted {d['client']}'s write, but a newer holder had already written: two clients "
-                    f"acted under the same lock. Lost update.")
-        return f"{d['client']} wrote to the storage ({d['reason']})."
-    if kind == "node_crashed":
-        return f"Node {d['node']} crashed: it answers nothing until it restarts."
-    if kind == "node_restarted":
-        how = "with its data (fsync)" if d["persistence"] else "without persistence: it forgot every key"
-        when = f"; delayed restart: silent until t={d['available_from']:,} ms (a whole TTL)" if d["delayed"] else ""
-        return f"Node {d['node']} restarted {how}{when}."
-    if kind == "link_cut":
-        return f"The network between {d['client']} and {d['node']} is cut: requests are lost."
-    if kind == "link_healed":
-        return f"The link {d['client']}–{d['node']} works again."
-    if kind == "clock_jumped":
-        return (f"Node {d['node']}'s clock jumped {_ms(d['ms'])} forward: its keys may expire at once, "
-                f"although no real time passed.")
-    if kind == "client_paused":
-        return (f"{d['client']} stopped (a GC pause) until t={d['until']:,} ms. It cannot notice the time passing: "
-                f"it wakes believing what it believed before.")
-    if kind == "ticked":
-        if before is None or after is None:
-            return f"Time passes to t={d['to']:,} ms."
-        notes = []
-        expired = [n.name for n, m in zip(before.nodes, after.nodes) if n.key is not None and m.key is None]
-        if expired:
-            notes.append("keys expired on " + ", ".join(expired))
-        for b, a in zip(before.clients, after.clients):
-            if b.status == "paused" and a.status != "paused":
-                notes.append(f"{a.name} woke up" + (" still believing it holds the lock" if a.status == "holding" else ""))
-            if b.status == "holding" and a.status == "expired":
-                notes.append(f"{a.name}'s validity ran out")
-        if before.lease is not None and after.lease is None:
-            notes.append("the lease expired")
-        return f"Time passes to t={d['to']:,} ms" + (": " + "; ".join(notes) if notes else "") + "."
-    if kind == "fencing_set":
+            return (f"{who} asked the consensus group for a lease: granted, revision {d['token']}, replicated to a majority; "
+                    f"it counts the lease valid for {_ms(d['validity'])} (TTL − {_ms(d['elapsed'])} − drift {_ms(d['drift'])}).")
+        return f"{who} asked for a lease: {d.get('result', 'refused')}."
+    oks = f"{d['oks']} of {d['nodes']} said OK (quorum {d['quorum']})"
+    if d["acquired"]:
+        tok = f"; fencing token {d['token']}" if d.get("token") is not None else ""
+        ttl = before.ttl_ms if before is not None else d["validity"] + d["elapsed"] + d["drift"]
+        return (f"{who} got the lock: {oks} in {_ms(d['elapsed'])}. Validity = TTL − elapsed − drift = "
+                f"{ttl:,} − {d['elapsed']:,} − {d['drift']:,} = {_ms(d['validity'])}{tok}.{late_sentence(d)}")
+    return f"{who} try {d['attempt']}: {oks}: {_why_failed(before, d)}.{_retry_sentence(d)}"
+
+
+def _why_failed(before: Before, d: dict[str, Any]) -> str:
+    why = pic.failure_reason(d)
+    fails = [m["from"] for m in d["messages"] if m["kind"] == "reply" and m["result"] == "FAIL"]
+    if fails and before is not None:
+        owners = sorted({k.owner for n in before.nodes if n.name in fails and (k := n.live_key(d["t1"])) is not None})
+        why += f" ({', '.join(fails)} said FAIL" + (f": {' and '.join(owners)}'s key is there" if owners else "") + ")"
+    timeouts = [m["from"] for m in d["messages"] if m["kind"] == "timeout"]
+    if timeouts:
+        why += f"; {', '.join(timeouts)} timed out"
+    if d.get("late"):
+        late = [x["node"] for x in d["late"]]
+        why += f" ({', '.join(late)} still took the SET after the timeout: the release deletes {'them' if len(late) > 1 else 'it'})"
+    return why
+
+
+def _retry_sentence(d: dict[str, Any]) -> str:
+    lost = [m["to"] for m in d["release"] if m["kind"] == "request" and m["arrives"] is None]
+    sent = "It sent the release to every node" + (f" (the DEL to {', '.join(lost)} was lost: down or cut off)" if lost else "")
+    if d.get("retry_delay") is not None:
+        return f" {sent} and retries after a random {_ms(d['retry_delay'])}."
+    return f" {sent} and gives up (no tries left)."
+
+
+def _released_sentence(before: Before, after: Before, d: dict[str, Any]) -> str:
+    return f"{d['client']} revoked its lease." if d.get("lease_revoked") else release_sentence(d)
+
+
+def _written_sentence(before: Before, after: Before, d: dict[str, Any]) -> str:
+    if not d["accepted"]:
+        return f"The storage rejected {d['client']}'s write: {d['reason']}. Fencing stopped the stale holder."
+    if "two writers" in d["reason"]:
+        return (f"The storage accepted {d['client']}'s write, but a newer holder had already written: two clients "
+                f"acted under the same lock. Lost update.")
+    return f"{d['client']} wrote to the storage ({d['reason']})."
+
+
+def _restarted_sentence(before: Before, after: Before, d: dict[str, Any]) -> str:
+    how = "with its data (fsync)" if d["persistence"] else "without persistence: it forgot every key"
+    when = f"; delayed restart: silent until t={d['available_from']:,} ms (a whole TTL)" if d["delayed"] else ""
+    return f"Node {d['node']} restarted {how}{when}."
+
+
+def _ticked_sentence(before: Before, after: Before, d: dict[str, Any]) -> str:
+    if before is None or after is None:
+        return f"Time passes to t={d['to']:,} ms."
+    notes = []
+    expired = [n.name for n, m in zip(before.nodes, after.nodes) if n.key is not None and m.key is None]
+    if expired:
+        notes.append("keys expired on " + ", ".join(expired))
+    for b, a in zip(before.clients, after.clients):
+        if b.status == "paused" and a.status != "paused":
+            notes.append(f"{a.name} woke up" + (" still believing it holds the lock" if a.status == "holding" else ""))
+        if b.status == "holding" and a.status == "expired":
+            notes.append(f"{a.name}'s validity ran out")
+    if before.lease is not None and after.lease is None:
+        notes.append("the lease expired")
+    return f"Time passes to t={d['to']:,} ms" + (": " + "; ".join(notes) if notes else "") + "."
+
+
+def _fencing_sentence(before: Before, after: Before, d: dict[str, Any]) -> str:
+    if d["on"]:
         return ("Fencing tokens on: every grant carries a number that only grows, and the storage refuses a token "
-                "older than the newest it has seen.") if d["on"] else "Fencing tokens off: the storage accepts any writer."
-    if kind == "client_added":
-        return f"Client {d['name']} joined."
-    if kind == "latency_set":
-        return f"The round trip between {d['client']} and {d['node']} is now {_ms(d['ms'])}."
-    if kind == "configured":
-        names = {"ttl_ms": "TTL", "node_timeout_ms": "per-node timeout", "latency_ms": "every link's round trip",
+                "older than the newest it has seen.")
+    return "Fencing tokens off: the storage accepts any writer."
+
+
+SETTING_NAMES = {"ttl_ms": "TTL", "node_timeout_ms": "per-node timeout", "latency_ms": "every link's round trip",
                  "retry_count": "tries", "retry_delay_max_ms": "longest retry delay"}
-        return "Settings: " + ", ".join(f"{names[k]} {v:,}" + (" ms" if k.endswith("_ms") else "")
-                                        for k, v in d["changes"].items()) + "."
-    if kind == "scene_loaded":
-        p = d["params"]
-        nodes = "one Redis" if p["mode"] == "single" else f"{p['nodes']} {'consensus members' if p['mode'] == 'consensus' else 'lock nodes'}"
-        return (f"New scene: {MODE_TITLES[p['mode']].split(' (')[0]}, {nodes}, {len(p['clients'])} clients, "
-                f"TTL {_ms(p['ttl_ms'])}, fencing {'on' if p['fencing'] else 'off'}.")
-    if kind == "contender_joined":
-        return f"{d['name']} joined the race."
-    if kind == "race_reset":
-        freed: dict[str, list[str]] = {}
-        for x in d.get("released", []):
-            freed.setdefault(x["owner"], []).append(x["node"])
-        rel = "".join(f" {o} released the lock on {', '.join(ns)}." for o, ns in freed.items())
-        return f"The race was cleared.{rel} A new race can start from a free lock."
-    if kind == "race_run":
-        return race_headline(d)
-    return kind.replace("_", " ") + "."
+
+
+def _configured_sentence(before: Before, after: Before, d: dict[str, Any]) -> str:
+    return "Settings: " + ", ".join(f"{SETTING_NAMES[k]} {v:,}" + (" ms" if k.endswith("_ms") else "")
+                                    for k, v in d["changes"].items()) + "."
+
+
+def _scene_sentence(before: Before, after: Before, d: dict[str, Any]) -> str:
+    p = d["params"]
+    nodes = "one Redis" if p["mode"] == "single" else f"{p['nodes']} {'consensus members' if p['mode'] == 'consensus' else 'lock nodes'}"
+    return (f"New scene: {MODE_TITLES[p['mode']].split(' (')[0]}, {nodes}, {len(p['clients'])} clients, "
+            f"TTL {_ms(p['ttl_ms'])}, fencing {'on' if p['fencing'] else 'off'}.")
+
+
+def _race_reset_sentence(before: Before, after: Before, d: dict[str, Any]) -> str:
+    freed: dict[str, list[str]] = {}
+    for x in d.get("released", []):
+        freed.setdefault(x["owner"], []).append(x["node"])
+    rel = "".join(f" {o} released the lock on {', '.join(ns)}." for o, ns in freed.items())
+    return f"The race was cleared.{rel} A new race can start from a free lock."
+
+
+Sentence = Callable[[Before, Before, dict[str, Any]], str]
+
+NARRATE: dict[str, Sentence] = {
+    "acquire_attempted": _acquire_sentence,
+    "released": _released_sentence,
+    "written": _written_sentence,
+    "node_crashed": lambda b, a, d: f"Node {d['node']} crashed: it answers nothing until it restarts.",
+    "node_restarted": _restarted_sentence,
+    "link_cut": lambda b, a, d: f"The network between {d['client']} and {d['node']} is cut: requests are lost.",
+    "link_healed": lambda b, a, d: f"The link {d['client']}–{d['node']} works again.",
+    "clock_jumped": lambda b, a, d: (f"Node {d['node']}'s clock jumped {_ms(d['ms'])} forward: its keys may expire "
+                                     f"at once, although no real time passed."),
+    "client_paused": lambda b, a, d: (f"{d['client']} stopped (a GC pause) until t={d['until']:,} ms. It cannot notice "
+                                      f"the time passing: it wakes believing what it believed before."),
+    "ticked": _ticked_sentence,
+    "fencing_set": _fencing_sentence,
+    "client_added": lambda b, a, d: f"Client {d['name']} joined.",
+    "latency_set": lambda b, a, d: f"The round trip between {d['client']} and {d['node']} is now {_ms(d['ms'])}.",
+    "configured": _configured_sentence,
+    "scene_loaded": _scene_sentence,
+    "contender_joined": lambda b, a, d: f"{d['name']} joined the race.",
+    "race_reset": _race_reset_sentence,
+    "race_run": lambda b, a, d: race_headline(d),
+}
+
+
+def narrate(before: Before, after: Before, event: dict[str, Any]) -> str:
+    say = NARRATE.get(event["kind"])
+    return say(before, after, event["data"]) if say is not None else event["kind"].replace("_", " ") + "."
 
 
 def release_sentence(d: dict[str, Any]) -> str:
@@ -411,15 +411,14 @@ CONCEPT = Concept(
     title="Lock quorums",
     blurb="RedLock on five nodes, TTLs and validity, and the faults that break it: pauses, clock jumps, crashes.",
     initial_state=sim.initial_state,
-    decide=decide,
+    decide=sim.decide,
     evolve=sim.evolve,
     to_json=sim.to_json,
     from_json=sim.from_json,
-    rejected=sim.Rejected,
     page_template="lockquorums/page.html",
     page_context=page_context,
-    render_full=render_full,
-    render_update=render_update,
+    picture=pic.picture,
+    events=sim.EVENTS,
     narrate=narrate,
     state_json=state_json,
     ticks=True,

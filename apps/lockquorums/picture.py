@@ -22,15 +22,14 @@ by a count on the left.
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 from typing import Any
 
 from django.utils.safestring import mark_safe
 
 from apps.common import flights
 from apps.common.flights import MIN_FLIGHT_MS, Answer, Flight, Timing
-from apps.rooms.fragments import Picture, markup, render_tight
+from apps.common import spacetime
+from apps.rooms.fragments import Change, Picture, markup, render_tight
 from apps.rooms.registry import RoomView
 
 from .sim import LockState
@@ -50,11 +49,8 @@ RING_R = 66
 DIAGRAM_Y = STAGE_H + 40
 LANE_H = 36  # a node's or the storage's lane
 CLIENT_LANE_H = 56  # a client's lane: its validity band above the line, a pause band below, each with its label
-LANES_X = 170  # where the time axis starts
-SLOTS = 9
-CARRY = 4  # episodes a new page keeps from the previous one (about half a page of context)
-SLOT_W = (WIDTH - LANES_X - 20) / SLOTS
-SLOT_PAD = 14
+# The diagram below the stage: 9 slots a page, a new page keeps the last 4 (about half a page of context).
+GEOMETRY = spacetime.Geometry(top=DIAGRAM_Y, width=WIDTH, lanes_x=170, slots=9, carry=4, slot_pad=14)
 MAX_FLIGHTS = 48
 
 
@@ -79,24 +75,6 @@ def client_xy(state: LockState, i: int) -> tuple[float, float]:
     return CLIENT_X + CLIENT_W, 40 + i * (h + 8) + h / 2
 
 
-def lanes(state: LockState) -> list[str]:
-    return [c.name for c in state.clients] + [n.name for n in state.nodes] + ["storage"]
-
-
-def lane_heights(state: LockState) -> list[int]:
-    return [CLIENT_LANE_H] * len(state.clients) + [LANE_H] * (len(state.nodes) + 1)
-
-
-def lanes_top() -> int:
-    return DIAGRAM_Y + 48
-
-
-def height(state: LockState) -> int:
-    return lanes_top() + sum(lane_heights(state)) + 20
-
-
-STAGE_LAYERS = ("lq-titles", "lq-links", "lq-nodes", "lq-clients", "lq-storage", "lq-race", "lq-flights")
-
 # The class race on the stage: one small mark per student under the arc of nodes (up to 60:
 # 3 rows of 20), each student's first SETs fly up from its mark to every node.
 RACE_DX, RACE_COLS = 25, 24
@@ -110,17 +88,8 @@ def race_xy(i: int, n: int) -> tuple[float, float]:
     return x0 + (i % RACE_COLS) * RACE_DX, RACE_Y0 + (i // RACE_COLS) * RACE_DY
 
 
-def frame_context(state: LockState, picture: Picture) -> dict[str, Any]:
-    """What the two SVGs of the frame need: each layer's markup, the stage (fixed size) and the
-    diagram (a lane per client, node and the storage, so its height follows the scene)."""
-    top = DIAGRAM_Y - 40
-    # Each SVG's share of the picture's height follows its viewBox height (CSS: .lq-h-<n>), so
-    # both scale alike and neither is squeezed below the other's scale.
-    return {"layers": {k.replace("-", "_"): v.inner() for k, v in picture.layers.items()}, "stage_h": STAGE_H,
-            "diagram_top": top, "diagram_h": height(state) - top, "diagram_y": DIAGRAM_Y - 12,
-            "diagram_share": share_class(height(state) - top)}
-
-
+# Each SVG's share of the picture's height follows its viewBox height (CSS: .lq-h-<n>), so both
+# scale alike and neither is squeezed below the other's scale.
 SHARES = tuple(range(300, 1101, 20))  # the diagram heights lockquorums.css has a flex share for
 
 
@@ -460,144 +429,85 @@ def short_label(e: Episode) -> str:
     return _short(e.label, 14)
 
 
-def page_of(n: int) -> int:
-    return max(0, (n - CARRY) // (SLOTS - CARRY))
+def arrow_tone(e: Episode, m: dict[str, Any]) -> str:
+    """A delivered message's CSS class: a write by its outcome, a request, a good or bad reply."""
+    if m["to"] == "storage":
+        return "okw" if e.ok and "two writers" not in m["result"] else ("lostw" if e.ok else "rejw")
+    if m["kind"] == "request":
+        return "req"
+    return "okr" if m["result"] in ("OK", "1", "ack") or m["result"].startswith("OK") else "failr"
+
+
+def fault_mark(e: Episode) -> str | None:
+    """A fault (or time passing) on a lane gets a ⚡, except a pause: its hatched band starts there."""
+    pause = (e.detail or {}).get("event") == "client_paused"
+    return "⚡" if e.kind in ("fault", "tick") and not pause else None
+
+
+STYLE = spacetime.Style(label=lambda e: short_label(e).replace(" write LOST", " LOST"), tone=arrow_tone, mark=fault_mark)
+
+
+def diagram_lanes(state: LockState) -> list[spacetime.Lane]:
+    return ([spacetime.Lane(c.name, "client", CLIENT_LANE_H) for c in state.clients]
+            + [spacetime.Lane(n.name, "node", LANE_H) for n in state.nodes] + [spacetime.Lane("storage", "storage", LANE_H)])
 
 
 def _page(state: LockState) -> tuple[list[Episode], int]:
-    if not state.trace:
-        return [], 0
-    page = page_of(state.trace[-1].n)
-    first = page * (SLOTS - CARRY)
-    return [e for e in state.trace if e.n >= first], first
-
-
-def slot_x(ep: Episode, first: int) -> float:
-    return LANES_X + (ep.n - first) * SLOT_W
-
-
-def _timeline(shown: list[Episode], first: int):
-    """Global ms → x on this page: to scale inside an episode, compressed between episodes."""
-    spans = [(e.start, e.end, slot_x(e, first) + SLOT_PAD, slot_x(e, first) + SLOT_W - SLOT_PAD) for e in shown]
-
-    def x_of(t: int, own: Episode | None = None) -> float:
-        if own is not None and own.start <= t <= own.end:  # an instant shared by two episodes: this one's slot
-            x0 = slot_x(own, first)
-            if own.end == own.start:
-                return x0 + SLOT_W / 2
-            return x0 + SLOT_PAD + (SLOT_W - 2 * SLOT_PAD) * (t - own.start) / (own.end - own.start)
-        if not spans or t <= spans[0][0]:
-            return spans[0][2] if spans else LANES_X
-        for (s, e, x0, x1), nxt in zip(spans, spans[1:] + [None]):
-            if s <= t <= e:
-                return x0 if e == s else x0 + (x1 - x0) * (t - s) / (e - s)
-            if nxt is not None and e < t < nxt[0]:
-                return x1 + (nxt[2] - x1) * (t - e) / (nxt[0] - e)  # the gap between two slots
-        return WIDTH - 20
-
-    return x_of
+    """The episodes the diagram shows (its newest page) and the number of the page's first slot."""
+    return GEOMETRY.page(state.history)
 
 
 def _diagram(pic: Picture, state: LockState) -> None:
-    axis = pic.layer("lq-axis")
-    eps = pic.layer("lq-episodes")
-    bands = pic.layer("lq-bands")
-    names = lanes(state)
-    heights = lane_heights(state)
-    lane_y = {name: lanes_top() + sum(heights[:i]) + heights[i] / 2 for i, name in enumerate(names)}
-    lanes_h = sum(heights)
-    for i, name in enumerate(names):
-        y = lane_y[name]
-        kind = "client" if i < len(state.clients) else ("storage" if name == "storage" else "node")
-        axis.add(f"lane-{i}", markup(
-            "<g id='lane-{}' class='lane {}'><line x1='{}' x2='{}' y1='{}' y2='{}'/><text x='{}' y='{}'>{}</text></g>",
-            i, kind, LANES_X, WIDTH - 20, f"{y:.0f}", f"{y:.0f}", LANES_X - 14, f"{y + 8:.0f}", _short(name, 8)))
-    shown, first = _page(state)
-    dropped = state.trace_count - len(state.trace)
-    earlier = first - (state.trace[0].n if state.trace else 0) + dropped
-    older_msgs = state.older_messages + sum(len(e.messages) for e in state.trace if e.n < first)
-    axis.add("older", markup(
-        "<text id='older' class='older' x='{}' y='{}'>{}<tspan x='{}' dy='26'>{}</tspan></text>", 24, DIAGRAM_Y + 20,
-        f"← {earlier:,} earlier" if earlier else "time →", 24, f"{older_msgs:,} msgs" if earlier else ""))
-    x_of = _timeline(shown, first)
-    for e in shown:
-        x0 = slot_x(e, first)
-        parts = [markup("<rect class='slot' x='{}' y='{}' width='{}' height='{}'/><text class='elabel' x='{}' y='{}'>{}</text>",
-                        f"{x0 + 4:.0f}", DIAGRAM_Y + 44, f"{SLOT_W - 8:.0f}", lanes_h + 16,
-                        f"{x0 + 8:.0f}", DIAGRAM_Y + 36, short_label(e).replace(" write LOST", " LOST"))]
-        strokes: dict[str, list[str]] = {}  # one <path> per kind of arrow: a slot costs little
-        for m in e.messages:
-            if m["kind"] == "mark":
-                y = lane_y.get(m["to"])
-                if y is not None:
-                    parts.append(markup("<text class='grant' x='{}' y='{}'>→ {}</text>", f"{x0 + SLOT_PAD:.0f}", f"{y - 4:.0f}",
-                                        _short(m["result"], 8)))
-                continue
-            y1, y2 = lane_y.get(m["from"]), lane_y.get(m["to"])
-            if y1 is None or y2 is None:
-                continue
-            xa = x_of(m["sent"], e)
-            if m["kind"] == "timeout":
-                strokes.setdefault("tmo", []).append(f"M{xa:.0f} {y2 + 8:.0f}H{x_of(m['arrives'], e):.0f}")
-                continue
-            if m["arrives"] is None:  # lost on the way: half an arrow and a cross
-                xb, yb = xa + 14, (y1 + y2) / 2
-                strokes.setdefault("lost", []).append(f"M{xa:.0f} {y1:.0f}L{xb:.0f} {yb:.0f}")
-                parts.append(markup("<text class='lostx' x='{}' y='{}'>✕</text>", f"{xb:.0f}", f"{yb + 6:.0f}"))
-                continue
-            xb = x_of(m["arrives"], e)
-            if m["to"] == "storage":
-                tone = "okw" if e.ok and "two writers" not in m["result"] else ("lostw" if e.ok else "rejw")
-            elif m["kind"] == "request":
-                tone = "req"
-            else:
-                tone = "okr" if m["result"] in ("OK", "1", "ack") or m["result"].startswith("OK") else "failr"
-            strokes.setdefault(tone, []).append(f"M{xa:.0f} {y1:.0f}L{xb:.0f} {y2:.0f}")
-        for tone, ds in strokes.items():
-            parts.append(markup("<path class='{}' d='{}'/>", tone, "".join(ds)))
-        pause = (e.detail or {}).get("event") == "client_paused"  # its hatched band starts here: no mark on top
-        if e.kind in ("fault", "tick") and e.lane in lane_y and not pause:
-            parts.append(markup("<text class='fmark' x='{}' y='{}'>⚡</text>", f"{x0 + SLOT_W / 2:.0f}", f"{lane_y[e.lane] + 8:.0f}"))
-        eps.add(f"ep-{e.n}", markup("<g id='ep-{}' class='episode k-{}{}'><title>{}</title>{}</g>", e.n, e.kind,
-                                    "" if e.ok is None else (" ok" if e.ok else " no"), e.label, mark_safe("".join(parts))))
-    # Validity windows (what a client believes) and pauses, on the client lanes.
-    right = WIDTH - 20
-    page_start = shown[0].start if shown else 0
+    lanes = diagram_lanes(state)
+    page = spacetime.draw(pic, ("lq-axis", "lq-episodes", "lq-bands"), GEOMETRY, lanes, state.history, STYLE)
+    bands = pic.layers["lq-bands"]
     for e in state.trace:  # a window or a pause that began on an earlier page still shows
-        if e.n >= first:
-            pass
-        elif not ((e.window and e.window[1] > page_start) or ((e.detail or {}).get("until") or 0) > page_start):
+        if e.n < page.first and not _reaches_page(e, page):
             continue
-        rel = next((r for r in state.trace if r.n > e.n and r.kind == "release" and r.lane == e.lane), None) \
-            if e.window is not None else None
-        if rel is not None and rel.n < first and rel.start < e.window[1]:
-            pass  # held and released on earlier pages: nothing of it on this one
-        elif e.window is not None and e.lane in lane_y:
-            # A client that released stops believing it holds the lock: its band ends there.
-            if rel is not None and rel.start < e.window[1]:
-                a = x_of(e.window[0], e) if e.n >= first else LANES_X
-                b = x_of(rel.start, rel) if rel.n >= first else LANES_X
-                open_end, text = False, f"released at {_ms(rel.start)}"
-            else:
-                a, b = x_of(e.window[0], e) if e.n >= first else LANES_X, x_of(e.window[1])
-                open_end = not shown or e.window[1] > shown[-1].end
-                b = right if open_end else b
-                text = f"valid until {_ms(e.window[1])}"
-            # Above the lane's line (a pause's band and label are below it): the two never overlap.
-            bands.add(f"win-{e.n}", markup(
-                "<g id='win-{}' class='window'><rect x='{}' y='{}' width='{}' height='{}' rx='4'/>"
-                "<text x='{}' y='{}'>{}{}</text></g>",
-                e.n, f"{a:.0f}", f"{lane_y[e.lane] - 26:.0f}", f"{max(b - a, 4):.0f}", 25,
-                f"{max(b - 6, a + 250):.0f}", f"{lane_y[e.lane] - 6:.0f}", text, " →" if open_end else ""))
-        if e.kind == "fault" and (e.detail or {}).get("event") == "client_paused" and e.lane in lane_y:
-            until = e.detail["until"]
-            a = x_of(e.start, e) if e.n >= first else LANES_X
-            b = right if until > (shown[-1].end if shown else 0) else x_of(until)
-            bands.add(f"pz-{e.n}", markup(
-                "<g id='pz-{}' class='pauseband'><rect x='{}' y='{}' width='{}' height='{}'/>"
-                "<text x='{}' y='{}'>paused (GC)</text></g>",
-                e.n, f"{a:.0f}", f"{lane_y[e.lane] + 2:.0f}", f"{max(b - a, 4):.0f}", 25, f"{a + 6:.0f}",
-                f"{lane_y[e.lane] + 22:.0f}"))
+        if e.window is not None and e.lane in page.lane_y:
+            window = _window_band(state, e, page)
+            if window is not None:
+                bands.add(f"win-{e.n}", window)
+        if e.kind == "fault" and (e.detail or {}).get("event") == "client_paused" and e.lane in page.lane_y:
+            bands.add(f"pz-{e.n}", _pause_band(e, page))
+    height = GEOMETRY.height(lanes)
+    pic.region("lq-diagram", "lockquorums/_diagram.html", GEOMETRY.context(
+        lanes, region_id="lq-diagram", title_id="lq-dtitle",
+        cls=f"lq-frame lq-diagram {share_class(height - (GEOMETRY.top - 40))}"))
+
+
+def _reaches_page(e: Episode, page: spacetime.Page) -> bool:
+    start = page.shown[0].start if page.shown else 0
+    return bool((e.window and e.window[1] > start) or ((e.detail or {}).get("until") or 0) > start)
+
+
+def _window_band(state: LockState, e: Episode, page: spacetime.Page) -> Any:
+    """What a client believes: its validity window, above its lane's line (a pause's band and
+    label are below it: the two never overlap). A client that released stops believing it holds
+    the lock: its band ends there."""
+    assert e.window is not None and e.lane is not None
+    first, y = page.first, page.lane_y[e.lane]
+    rel = next((r for r in state.trace if r.n > e.n and r.kind == "release" and r.lane == e.lane), None)
+    if rel is not None and rel.n < first and rel.start < e.window[1]:
+        return None  # held and released on earlier pages: nothing of it on this one
+    a = page.x_of(e.window[0], e) if e.n >= first else GEOMETRY.lanes_x
+    if rel is not None and rel.start < e.window[1]:
+        b = page.x_of(rel.start, rel) if rel.n >= first else GEOMETRY.lanes_x
+        open_end, text = False, f"released at {_ms(rel.start)}"
+    else:
+        open_end = not page.shown or e.window[1] > page.last_end
+        b = GEOMETRY.right if open_end else page.x_of(e.window[1])
+        text = f"valid until {_ms(e.window[1])}"
+    return spacetime.band(f"win-{e.n}", "window", a, b, y - 26, 25, text + (" →" if open_end else ""),
+                          max(b - 6, a + 250), y - 6, rx=4)
+
+
+def _pause_band(e: Episode, page: spacetime.Page) -> Any:
+    assert e.lane is not None and e.detail is not None
+    until, y = e.detail["until"], page.lane_y[e.lane]
+    a = page.x_of(e.start, e) if e.n >= page.first else GEOMETRY.lanes_x
+    b = GEOMETRY.right if until > page.last_end else page.x_of(until)
+    return spacetime.band(f"pz-{e.n}", "pauseband", a, b, y + 2, 25, "paused (GC)", a + 6, y + 22)
 
 
 # -- panels -----------------------------------------------------------------------------------
@@ -634,27 +544,12 @@ def _panels(pic: Picture, state: LockState) -> None:
         pic.panels[panel] = render_tight(f"lockquorums/_{panel}.html", ctx)
 
 
-# -- entry points -----------------------------------------------------------------------------
+# -- the picture ----------------------------------------------------------------------------
 
-_PICTURES: dict[int, tuple[Any, Picture]] = {}  # id(state) -> (weak reference, its picture)
-_PICTURES_LOCK = threading.Lock()
-
-
-def base_picture(state: LockState) -> Picture:
-    """The picture of a state (without this update's flights). States are immutable and the
-    engine keeps the live one, so the "before" picture of the next event is usually cached."""
-    hit = _PICTURES.get(id(state))
-    if hit is not None and hit[0]() is state:
-        return hit[1]
-    pic = _draw(state)
-    with _PICTURES_LOCK:  # render threads may share the cache
-        while len(_PICTURES) >= 16:
-            _PICTURES.pop(next(iter(_PICTURES)))
-        _PICTURES[id(state)] = (weakref.ref(state), pic)
-    return pic
-
-
-def _draw(state: LockState) -> Picture:
+def picture(state: LockState, view: RoomView, change: Change | None = None) -> Picture:
+    """The lock as data for the engine (``apps.rooms.frames`` renders, caches and diffs it): the
+    stage and the space-time diagram as regions of their own, the panels, and this update's
+    message flights (``change``: the events just applied; none on a full render)."""
     pic = Picture()
     _titles(pic, state)
     _links(pic, state)
@@ -662,13 +557,8 @@ def _draw(state: LockState) -> Picture:
     _clients(pic, state)
     _storage(pic, state)
     _race(pic, state)
+    pic.region("lq-stage", "lockquorums/_stage.html", {"stage_h": STAGE_H})
     _diagram(pic, state)
+    _flights(pic, state, change.events if change is not None else [], view.seq)
     _panels(pic, state)
-    return pic
-
-
-def picture(state: LockState, view: RoomView, events: list[dict[str, Any]] | None = None) -> Picture:
-    base = base_picture(state)
-    pic = Picture(layers=dict(base.layers), panels=dict(base.panels))  # the cached one stays as it was
-    _flights(pic, state, events or [], view.seq)
     return pic

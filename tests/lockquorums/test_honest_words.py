@@ -13,9 +13,16 @@ from django.utils.html import strip_tags
 
 from apps.lockquorums import concept
 from apps.lockquorums import picture as pic
-from apps.lockquorums.sim import decide, evolve, initial_state
+from apps.lockquorums.sim import LockState, decide, evolve, initial_state
+from apps.rooms.fragments import Picture
+from apps.rooms.registry import RoomView
 
 from .conftest import fold
+
+
+def drawn(state: LockState) -> Picture:
+    """The picture of a state as a full render draws it."""
+    return pic.picture(state, RoomView(code="test", seq=0, position=0, playing=False, speed=1.0), None)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "apps" / "lockquorums" / "templates" / "lockquorums"
 
@@ -35,7 +42,7 @@ def text_of(markup: str) -> str:
 
 def card(state, i: int) -> str:
     """The lines of client i's card, " | " between them."""
-    group = pic.base_picture(state).layers["lq-clients"].inner().split(f"<g id='cl-{i}'")[1].split("</g>")[0]
+    group = drawn(state).layers["lq-clients"].inner().split(f"<g id='cl-{i}'")[1].split("</g>")[0]
     return " | ".join(html.unescape(t) for t in re.findall(r"<text [^>]*>([^<]*)</text>", group))
 
 
@@ -75,7 +82,7 @@ def test_a_failed_try_shows_why_not_a_validity_it_never_had():
     s, texts = narrated(s, {"type": "acquire", "client": "C2", "_seed": 2})
     assert all("0 of 5 said OK (quorum 3): 0 of 5 < quorum 3" in t for t in texts)
     assert not any("alidity" in t for t in texts)
-    panel = text_of(pic.base_picture(s).panels["lq-math"])
+    panel = text_of(drawn(s).panels["lq-math"])
     assert "why: 0 of 5 < quorum 3" in panel
     assert "validity = TTL" not in panel
     assert card(s, 1) == "C2 | failed to acquire | 0/5 < quorum 3"
@@ -86,7 +93,7 @@ def test_a_quorum_that_came_too_late_shows_elapsed_plus_drift_against_the_ttl():
              {"type": "set_latency", "client": "C1", "node": "E", "ms": 204})
     s, [text] = narrated(s, {"type": "acquire", "client": "C1", "_seed": 1})
     assert "5 of 5 said OK (quorum 3): too slow: elapsed 988 ms + drift 12 ms ≥ TTL 1,000 ms" in text
-    panel = text_of(pic.base_picture(s).panels["lq-math"])
+    panel = text_of(drawn(s).panels["lq-math"])
     assert "why: too slow: elapsed 988 ms + drift 12 ms ≥ TTL 1,000 ms" in panel
     assert "validity = TTL" not in panel and "= 0 ms" not in panel
     assert card(s, 0) == "C1 | failed to acquire | 5/5, but too slow"
@@ -94,7 +101,7 @@ def test_a_quorum_that_came_too_late_shows_elapsed_plus_drift_against_the_ttl():
 
 def test_a_successful_try_still_shows_the_validity_arithmetic():
     s = fold(initial_state(), {"type": "acquire", "client": "C1", "_seed": 1})
-    panel = text_of(pic.base_picture(s).panels["lq-math"])
+    panel = text_of(drawn(s).panels["lq-math"])
     assert "validity = TTL − elapsed − drift = 10,000 − 15 − 102 = 9,883 ms" in panel
 
 
@@ -124,7 +131,7 @@ def test_the_race_headline_with_too_few_nodes_up_says_so_not_split_votes():
 # -- the validity band -----------------------------------------------------------------------
 
 def band(state) -> str:
-    return " | ".join(html.unescape(t) for t in re.findall(r"<text [^>]*>([^<]*)</text>", pic.base_picture(state).layers["lq-bands"].inner()))
+    return " | ".join(html.unescape(t) for t in re.findall(r"<text [^>]*>([^<]*)</text>", drawn(state).layers["lq-bands"].inner()))
 
 
 def test_a_released_clients_validity_band_ends_at_its_release():

@@ -37,7 +37,7 @@ def clean_bool(raw: Any, what: str, default: bool) -> bool:
 def _client(state: LockState, cmd: dict[str, Any]) -> Client:
     name = cmd.get("client")
     if not isinstance(name, str):
-        raise Rejected(f"Name the client as text (clients: {', '.join(x.name for x in state.clients)}).")
+        raise Rejected(f"There is no client called that: a client is named by text (clients: {', '.join(x.name for x in state.clients)}).")
     c = state.client(name)
     if c is None:
         raise Rejected(f"There is no client called {str(name)[:20]!r} (clients: {', '.join(x.name for x in state.clients)}).")
@@ -47,7 +47,7 @@ def _client(state: LockState, cmd: dict[str, Any]) -> Client:
 def _node(state: LockState, cmd: dict[str, Any]) -> LockNode:
     name = cmd.get("node")
     if not isinstance(name, str):
-        raise Rejected(f"Name the lock node as text (nodes: {', '.join(x.name for x in state.nodes)}).")
+        raise Rejected(f"There is no lock node called that: a node is named by text (nodes: {', '.join(x.name for x in state.nodes)}).")
     n = state.node(name)
     if n is None:
         raise Rejected(f"There is no lock node called {str(name)[:20]!r} (nodes: {', '.join(x.name for x in state.nodes)}).")
@@ -339,7 +339,7 @@ def _client_pause(state: LockState, cmd: dict[str, Any], limits: Limits) -> list
 
 
 def _tick(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
-    dt = clean_int(cmd.get("dt_ms", 1000), "A tick", 1, limits.max_dt_ms)
+    dt = clean_int(cmd.get("dt_ms"), "A tick", 1, limits.max_dt_ms)  # the room clock always says how long
     return [{"kind": "ticked", "data": {"to": state.now_ms + dt}}]
 
 
