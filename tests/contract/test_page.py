@@ -228,3 +228,25 @@ def test_bad_input_to_every_command_a_page_sends_is_refused_and_appends_nothing(
                 room = fork(start)
     assert checked > 20, f"{concept_slug}: only {checked} bad inputs checked"
     assert not problems, f"{concept_slug}:\n  " + "\n  ".join(problems[:25]) + (f"\n  ... {len(problems) - 25} more" if len(problems) > 25 else "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("concept_slug", kit.slugs())
+def test_every_command_a_page_sends_is_refused_to_a_viewer_and_to_a_participant_outside_a_round(concept_slug):
+    client, room = presenter_room(concept_slug)
+    commands = shapes(kit.page_commands(page_of(client, room)), each=1)
+    commands += [kit.PageCommand("a round's form", {"type": r.student_command}, {}) for r in REGISTRY[concept_slug].rounds]
+    before, problems = log_of(room), []
+    for item in commands:
+        for actor, message in ((Actor("viewer"), "This screen is view-only."),
+                               (Actor("participant", "Ann", "pid-ann"), "Wait for the presenter to open a round."),
+                               (Actor("participant"), "Wait for the presenter to open a round.")):
+            try:
+                room_command_apply(code=room.code, actor=actor, command=dict(item.command))
+            except CommandRejected as exc:
+                if message not in str(exc):
+                    problems.append(f"{item} from a {actor.role}: refused with {str(exc)!r}")
+            else:
+                problems.append(f"{item} from a {actor.role}: accepted")
+    assert log_of(room) == before
+    assert not problems, f"{concept_slug}:\n  " + "\n  ".join(problems[:20])

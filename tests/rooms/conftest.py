@@ -101,12 +101,15 @@ def created_as_presenter(slug: str) -> tuple[Client, str]:
     return client, response["Location"].strip("/").split("/")[-1]
 
 
+def session_headers(client: Client) -> list[tuple[bytes, bytes]]:
+    """WebSocket headers of a browser: its Origin and its session cookie."""
+    return [ORIGIN, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+
+
 @pytest.fixture
 def presenter_headers(presenter_client: tuple[Client, str]) -> list[tuple[bytes, bytes]]:
     """WebSocket headers of the presenter's browser: its Origin and its session cookie."""
-    client, _code = presenter_client
-    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    return [ORIGIN, (b"cookie", cookie)]
+    return session_headers(presenter_client[0])
 
 
 @pytest.fixture(autouse=True)

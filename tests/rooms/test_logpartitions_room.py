@@ -8,29 +8,30 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.test import Client, override_settings
+from django.test import Client
 
 from apps.logpartitions import concept as lp
 from apps.logpartitions import picture as pic
 from apps.logpartitions import sim
 from apps.rooms.frames import render_broadcast
-from apps.rooms.models import Room, RoomEvent, RoomSnapshot
-from apps.rooms.registry import get
-from apps.rooms.services import STATE_CACHE, Actor, CommandRejected, room_command_apply, room_create, room_state, state_at
+from apps.rooms.models import Room, RoomEvent
+from apps.rooms.services import STATE_CACHE, Actor, CommandRejected, room_command_apply, room_state
 
-from .conftest import (
-    ALICE, BOB, ORIGIN, PARTICIPANT, PRESENTER, VIEWER,
-    apply_command as apply, created_as_presenter, refreshed, room_log_size as log_size,
+from .conftest import ALICE, BOB, PRESENTER, apply_command as apply, refreshed, room_log_size as log_size
+from .roomkit import (  # noqa: F401 - code, presenter(_headers), room, round_room, slug_presenter, viewer: fixtures
+    TICK, assert_history_folds, assert_refused, assert_refused_alone, assert_snapshots_fold, code, element, folded_json, last_events,
+    live_json, log_size_of, open_round, presenter, presenter_headers, room, room_json, round_room, slug_presenter,
+    take_part, viewer,
 )
-from .wire import astudent, frame, is_my_entry, open_socket, quiet, reply, update
+from .wire import astudent, frame, open_socket, quiet, reply, update
 
 SLUG = "log-partitions"
 JOIN_GROUP = {"type": "round_open", "kind": "join_group"}
+ROUND = JOIN_GROUP  # the module's round (roomkit.round_room)
 MARKUP = "<b>x</b>"
 CELL_ID = re.compile(r"id='c-(\d+)-(\d+)'")
 
@@ -39,42 +40,14 @@ live = pytest.mark.django_db(transaction=True)
 
 # -- helpers -----------------------------------------------------------------------------------
 
-def live_json(room: Room) -> dict[str, Any]:
-    return sim.to_json(room_state(refreshed(room)))
-
-
-def folded_json(room: Room, seq: int) -> dict[str, Any]:
-    """The state at ``seq`` folded from the database alone, not from this process's cache."""
-    STATE_CACHE.clear()
-    return sim.to_json(state_at(refreshed(room), seq))
-
-
 def values(state: sim.ClusterState, partition: int) -> list[str]:
     part = state.partitions[partition]
     return [r.value for r in sim.read_records(state, partition, part.log.start, part.log.end)]
 
 
-def element(content: str, element_id: str) -> str:
-    """The markup of the element with ``element_id`` in a broadcast (quoted either way)."""
-    m = re.search(rf"<(\w+)[^>]*\sid=['\"]{re.escape(element_id)}['\"][^>]*>.*?</\1>", content, re.S)
-    assert m, f"no #{element_id} in the frame"
-    return m.group(0)
-
-
 def produced(events: list[RoomEvent]) -> dict[str, Any]:
     [ev] = [e for e in events if e.kind == "record_produced"]
     return ev.data
-
-
-@pytest.fixture
-def room(db: None) -> Room:
-    created, _key = room_create(concept=SLUG)
-    return created
-
-
-@pytest.fixture
-def round_room(room: Room) -> Room:
-    return apply(room, JOIN_GROUP).room
 
 
 # -- the seed's picture ------------------------------------------------------------------------
@@ -124,20 +97,20 @@ MIXED = [
     {"type": "produce_burst", "producer": "producer", "count": 500, "pattern": "order-{i}"},
     {"type": "produce_burst", "producer": "producer", "count": 300, "pattern": "random-users"},
     {"type": "produce_burst", "producer": "web", "count": 50, "pattern": "none"},
-    {"type": "tick"},
+    TICK,
     {"type": "step"},
     {"type": "broker_stop", "broker": 1},
     {"type": "produce", "producer": "producer", "key": "order-43"},
-    {"type": "tick"},
+    TICK,
     {"type": "broker_start", "broker": 1},
-    {"type": "tick"},
+    TICK,
     {"type": "group_join", "group": "analytics", "member": "consumer-2"},
     {"type": "group_join", "group": "audit", "member": "auditor-1"},
     {"type": "set_assignor", "group": "analytics", "assignor": "roundrobin"},
     {"type": "set_consumer_speed", "group": "analytics", "member": "consumer-2", "speed": 50},
     {"type": "set_producer_rate", "producer": "producer", "rate": 7, "pattern": "random-users"},
-    {"type": "tick"},
-    {"type": "tick"},
+    TICK,
+    TICK,
     # Streaming stops before the faults below: a streaming tick that fails on every partition
     # with NotEnoughReplicas is a known bug (test_a_burst_failing_everywhere_is_narrated...).
     {"type": "set_producer_rate", "producer": "producer", "rate": 0},
@@ -147,50 +120,30 @@ MIXED = [
     {"type": "produce", "producer": "producer", "key": "order-44"},  # may fail: NotEnoughReplicas
     {"type": "set_unclean", "on": True},
     {"type": "broker_stop", "broker": 0},
-    {"type": "tick"},
+    TICK,
     {"type": "broker_start", "broker": 0},
     {"type": "broker_start", "broker": 2},
     {"type": "set_assignor", "group": "analytics", "assignor": "cooperative-sticky"},
     {"type": "group_leave", "group": "analytics", "member": "consumer-1"},
-    {"type": "tick"},
+    TICK,
     {"type": "load_scene", "partitions": 6, "brokers": 4, "replication_factor": 3},
     {"type": "produce_burst", "producer": "producer", "count": 40, "pattern": "order-{i}"},
     {"type": "group_join", "group": "analytics", "member": "consumer-2"},
-    {"type": "tick"},
+    TICK,
 ]
 
 
-def mixed_history(room: Room) -> None:
-    for command in MIXED:
-        apply(room, command)
-
-
 @pytest.mark.django_db
-def test_the_live_state_equals_the_fold_of_the_log_after_a_mixed_history(room):
-    mixed_history(room)
-    stored = refreshed(room)
-    assert stored.seq > len(MIXED)  # some commands are several events (a new producer, a streaming tick)
+def test_the_live_state_equals_the_fold_of_the_log_after_every_command_of_a_mixed_history(room):
+    assert_history_folds(room, MIXED)
+    assert refreshed(room).seq > len(MIXED)  # some commands are several events (a new producer, a streaming tick)
     live = live_json(room)
-    assert folded_json(room, stored.seq) == live
     assert live["config"]["partitions"] == 6 and len(live["brokers_up"]) == 4
 
 
 @pytest.mark.django_db
-def test_the_fold_equals_the_live_state_at_every_step_of_the_mixed_history(room):
-    for command in MIXED:
-        live = sim.to_json(apply(room, command).after)
-        assert folded_json(room, refreshed(room).seq) == live, command
-
-
-@pytest.mark.django_db
-@override_settings(DISTVIZ_SNAPSHOT_EVERY=4)
 def test_the_fold_from_snapshots_equals_the_live_state(room):
-    mixed_history(room)
-    assert RoomSnapshot.objects.filter(room=room).count() >= 5
-    for snap in RoomSnapshot.objects.filter(room=room):
-        STATE_CACHE.clear()
-        assert sim.to_json(sim.from_json(snap.state)) == snap.state
-    assert folded_json(room, refreshed(room).seq) == live_json(room)
+    assert_snapshots_fold(room, MIXED)
 
 
 @pytest.mark.django_db
@@ -198,7 +151,7 @@ def test_step_back_and_rewind_show_the_state_at_the_target(room):
     apply(room, {"type": "produce", "producer": "producer", "key": "a"})
     at_2 = folded_json(room, 2)
     apply(room, {"type": "broker_stop", "broker": 0})
-    apply(room, {"type": "tick"})
+    apply(room, TICK)
     apply(room, {"type": "rewind", "to_seq": 2})
     assert live_json(room) == at_2
     apply(room, {"type": "step_back"})
@@ -281,7 +234,7 @@ def test_a_burst_broadcast_stays_small(room):
 def test_load_scene_with_other_sizes_repaints_the_whole_frame(room):
     applied = apply(room, {"type": "load_scene", "partitions": 5, "brokers": 4, "replication_factor": 3})
     content = json.loads(render_broadcast(applied))["content"]
-    assert '<div id="lp-frame"' in content and 'hx-swap-oob="outerMorph"' in content
+    assert '<svg hx-swap-oob="outerMorph" id="lp-rows"' in content  # the rows' region, drawn again whole
     assert 'viewBox="0 0 {} {}"'.format(pic.WIDTH, pic.ROWS_Y + 5 * pic.ROW_H) in content
     assert len(re.findall(r"id='ph-\d+'", content)) == 5
     assert len(re.findall(r"id='br-\d+'", content)) == 4
@@ -307,7 +260,7 @@ def test_a_single_produce_below_min_insync_fails_and_is_narrated(room):
 @pytest.mark.django_db
 @pytest.mark.parametrize("commands", [
     [{"type": "produce_burst", "producer": "producer", "count": 5, "pattern": "order-{i}"}],
-    [{"type": "set_producer_rate", "producer": "producer", "rate": 3, "pattern": "order-{i}"}, {"type": "tick"}],
+    [{"type": "set_producer_rate", "producer": "producer", "rate": 3, "pattern": "order-{i}"}, TICK],
 ], ids=["burst", "streaming-tick"])
 def test_a_burst_failing_everywhere_is_narrated_not_a_server_error(room, commands):
     _all_below_min_insync(room)
@@ -351,33 +304,10 @@ def test_a_keyless_produce_with_every_partition_offline_names_no_partition(room)
     ({"type": "no_such_command"}, "Unknown command"),
 ])
 def test_rejected_commands_append_nothing(room, command, message):
-    before = log_size(room)
-    state_before = live_json(room)
-    with pytest.raises(CommandRejected, match=re.escape(message)):
-        apply(room, command)
-    assert log_size(room) == before
-    assert live_json(room) == state_before
+    assert_refused(room, command, re.escape(message))
 
 
 # -- participants and the join_group round ---------------------------------------------------------
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("command", [
-    {"type": "produce", "producer": "producer", "key": "mine"},  # the concept's participant command
-    {"type": "join_my_group"},
-    {"type": "group_join", "group": "class", "member": "Alice"},
-    {"type": "broker_stop", "broker": 0},
-    {"type": "tick"},
-])
-def test_a_participant_is_refused_outside_a_round(room, command):
-    before = log_size(room)
-    for actor in (ALICE, PARTICIPANT):
-        with pytest.raises(CommandRejected, match="Wait for the presenter to open a round"):
-            apply(room, command, actor=actor)
-    with pytest.raises(CommandRejected, match="view-only"):
-        apply(room, command, actor=VIEWER)
-    assert log_size(room) == before
-
 
 @pytest.mark.django_db
 def test_in_a_join_group_round_a_participant_joins_the_class_group_as_themselves(round_room):
@@ -440,7 +370,7 @@ def test_markup_in_names_is_escaped_in_broadcasts_and_pages(room, client: Client
         {"type": "group_join", "group": "analytics", "member": MARKUP},
         {"type": "set_producer", "producer": MARKUP, "acks": "1"},
         {"type": "set_producer_rate", "producer": MARKUP, "rate": 2, "pattern": MARKUP},
-        {"type": "tick"},
+        TICK,
         {"type": "set_assignor", "group": MARKUP, "assignor": "roundrobin"},
         {"type": "set_consumer_speed", "group": MARKUP, "member": MARKUP, "speed": 9},
         {"type": "group_leave", "group": "analytics", "member": MARKUP},
@@ -469,54 +399,14 @@ def test_markup_in_a_students_name_is_escaped_in_the_round_and_my_entry(round_ro
 # -- through the consumer ---------------------------------------------------------------------
 
 @database_sync_to_async
-def last_events(code: str, n: int = 5) -> list[RoomEvent]:
-    return list(reversed(RoomEvent.objects.filter(room__code=code).order_by("-seq")[:n]))
-
-
-@database_sync_to_async
-def room_json(code: str) -> dict[str, Any]:
-    room = Room.objects.get(code=code)
-    return get(room.concept).state_json(room_state(room))
-
-
-@database_sync_to_async
-def log_size_of(code: str) -> tuple[int, int]:
-    return RoomEvent.objects.filter(room__code=code).count(), Room.objects.get(code=code).seq
-
-
-@database_sync_to_async
 def presenter_applies(code: str, command: dict[str, Any]) -> None:
     room_command_apply(code=code, actor=PRESENTER, command=command)
 
 
-@pytest.fixture
-def lp_presenter_client(transactional_db: None) -> tuple[Client, str]:
-    return created_as_presenter(SLUG)
-
-
-@pytest.fixture
-def code(lp_presenter_client) -> str:
-    return lp_presenter_client[1]
-
-
-@pytest.fixture
-async def presenter(lp_presenter_client) -> AsyncIterator[WebsocketCommunicator]:
-    client, code = lp_presenter_client
-    headers = [ORIGIN, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
-    async with open_socket(code, headers) as comm:
-        yield comm
-
-
-@pytest.fixture
-async def other(code) -> AsyncIterator[WebsocketCommunicator]:
-    async with open_socket(code, [ORIGIN]) as comm:
-        yield comm
-
-
 @live
-async def test_socket_produce_reaches_the_other_window_with_the_new_cell(code, presenter, other):
+async def test_socket_produce_reaches_the_other_window_with_the_new_cell(code, presenter, viewer):
     await presenter.send_to(text_data=frame({"type": "produce", "producer": "producer", "key": "order-42"}))
-    got = await update(other)
+    got = await update(viewer)
     mine = await update(presenter)
     assert got == mine
     [event] = await last_events(code, 1)
@@ -527,13 +417,13 @@ async def test_socket_produce_reaches_the_other_window_with_the_new_cell(code, p
     assert f"id='c-{data['partition']}-{data['offset']}'" in got["content"]
     assert [m for m in CELL_ID.findall(got["content"])] == [(str(data["partition"]), str(data["offset"]))]
     assert f"to P{data['partition']} at offset {data['offset']}" in got["content"]
-    assert await quiet(other)
+    assert await quiet(viewer)
 
 
 @live
-async def test_socket_keyless_produce_cell_is_where_the_sticky_partitioner_put_it(code, presenter, other):
+async def test_socket_keyless_produce_cell_is_where_the_sticky_partitioner_put_it(code, presenter, viewer):
     await presenter.send_to(text_data=frame({"type": "produce", "producer": "producer"}))
-    got = await update(other)
+    got = await update(viewer)
     [event] = await last_events(code, 1)
     p, o = event.data["partition"], event.data["offset"]
     assert f"id='c-{p}-{o}'" in got["content"]
@@ -541,12 +431,12 @@ async def test_socket_keyless_produce_cell_is_where_the_sticky_partitioner_put_i
 
 
 @live
-async def test_socket_broker_stop_moves_leadership_and_the_other_window_sees_the_new_leader(code, presenter, other):
+async def test_socket_broker_stop_moves_leadership_and_the_other_window_sees_the_new_leader(code, presenter, viewer):
     before = (await room_json(code))["derived"]["partitions"]
     led = [p["index"] for p in before if p["leader"] == 0]
     assert led == [0]
     await presenter.send_to(text_data=frame({"type": "broker_stop", "broker": "0"}))  # as room.js sends it
-    got = await update(other)
+    got = await update(viewer)
     after = (await room_json(code))["derived"]["partitions"]
     assert "class='broker down'" in element(got["content"], "br-0")
     for p in led:
@@ -556,20 +446,20 @@ async def test_socket_broker_stop_moves_leadership_and_the_other_window_sees_the
     assert "Broker 0 stopped" in got["content"]
     # And back: broker_start, the broker is up again (leadership stays where it is).
     await presenter.send_to(text_data=frame({"type": "broker_start", "broker": "0"}))
-    got = await update(other)
+    got = await update(viewer)
     assert "class='broker up'" in element(got["content"], "br-0")
     assert "Broker 0 restarted" in got["content"]
 
 
 @live
-async def test_socket_rejection_goes_to_the_sender_alone_and_appends_nothing(code, presenter, other):
+async def test_socket_rejection_goes_to_the_sender_alone_and_appends_nothing(code, presenter, viewer):
     before = await log_size_of(code)
     for bad in ({"type": "broker_stop", "broker": 9}, {"type": "load_scene", "partitions": 13},
                 {"type": "set_assignor", "group": "nobody", "assignor": "range"}):
         await presenter.send_to(text_data=frame(bad, request_id="bad-1"))
         answer = await reply(presenter)
         assert answer["command_id"] == "bad-1" and answer["error"]
-    assert await quiet(other)
+    assert await quiet(viewer)
     assert await log_size_of(code) == before
 
 
@@ -579,36 +469,19 @@ async def test_socket_participant_is_refused_outside_a_round(code, presenter):
     async with open_socket(code, headers) as alice:
         for body in ({"type": "produce", "producer": "producer"}, {"type": "join_my_group"}):
             await alice.send_to(text_data=frame(body))
-            answer = await reply(alice)
-            assert "Wait for the presenter to open a round" in answer["error"]
-    assert await quiet(presenter)
-    assert await log_size_of(code) == (1, 1)
+            await assert_refused_alone(alice, presenter, code, "Wait for the presenter to open a round")
 
 
 @live
 async def test_socket_join_group_round_sends_the_student_their_partitions(code, presenter):
-    alice_headers, _ = await astudent(code, "Alice")
-    bob_headers, _ = await astudent(code, "Bob")
-    await presenter.send_to(text_data=frame(JOIN_GROUP))
-    opened = await update(presenter)
-    assert 'data-round="join_group"' in opened["content"]
+    (alice_headers, _), (bob_headers, _) = await open_round(presenter, code, "join_group", "Alice", "Bob")
     async with open_socket(code, alice_headers) as alice, open_socket(code, bob_headers) as bob:
-        await alice.send_to(text_data=frame({"type": "join_my_group", "key": "ignored"}))
-        broadcast = await update(presenter)
-        mine = None
-        while mine is None:
-            msg = await reply(alice)
-            mine = msg if is_my_entry(msg) else None
+        broadcast, mine = await take_part(alice, presenter, {"type": "join_my_group", "key": "ignored"})
         assert "Alice joined class" in broadcast["content"]
         assert "You joined as Alice" in mine["content"]
         assert "you own <strong>P0, P1, P2</strong> of 3 partitions" in mine["content"]
         assert 'id="my-entry"' not in broadcast["content"]
-        await bob.send_to(text_data=frame({"type": "join_my_group"}))
-        broadcast = await update(presenter)
-        mine = None
-        while mine is None:
-            msg = await reply(bob)
-            mine = msg if is_my_entry(msg) else None
+        broadcast, mine = await take_part(bob, presenter, {"type": "join_my_group"})
     group = next(g for g in (await room_json(code))["derived"]["groups"] if g["name"] == "class")
     owned = {m["name"]: m["partitions"] for m in group["members"]}
     assert owned == {"Alice": [0, 1], "Bob": [2]}
@@ -618,10 +491,10 @@ async def test_socket_join_group_round_sends_the_student_their_partitions(code, 
 
 
 @live
-async def test_socket_markup_in_names_is_escaped_in_the_broadcast(code, presenter, other):
+async def test_socket_markup_in_names_is_escaped_in_the_broadcast(code, presenter, viewer):
     for body in ({"type": "produce", "producer": MARKUP, "key": MARKUP},
                  {"type": "group_join", "group": MARKUP, "member": MARKUP}):
         await presenter.send_to(text_data=frame(body))
-        got = await update(other)
+        got = await update(viewer)
         assert MARKUP not in got["content"]
         assert "&lt;b&gt;x&lt;/b&gt;" in got["content"]
