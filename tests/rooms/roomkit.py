@@ -16,10 +16,10 @@ from django.test import Client, override_settings
 
 from apps.rooms.models import Room, RoomEvent, RoomSnapshot
 from apps.rooms.registry import TICK_MS, get
-from apps.rooms.services import STATE_CACHE, Applied, CommandRejected, room_create, room_state, state_at
+from apps.rooms.services import STATE_CACHE, Actor, Applied, CommandRejected, room_create, room_state, state_at
 from tests.contract.kit import fold_of_the_log
 
-from .conftest import ORIGIN, apply_command, created_as_presenter, refreshed, room_log_size, session_headers
+from .conftest import ORIGIN, PRESENTER, apply_command, created_as_presenter, refreshed, room_log_size, session_headers
 from .wire import astudent, frame, is_my_entry, open_socket, quiet, reply, update
 
 
@@ -198,13 +198,13 @@ def round_room(request: pytest.FixtureRequest, room: Room) -> Room:
     return apply_command(room, request.module.ROUND).room
 
 
-def assert_refused(room: Room, command: dict[str, Any], message: str) -> None:
-    """The presenter's ``command`` is refused with ``message`` (a regex); the log, the live state
-    and its fold are as they were."""
+def assert_refused(room: Room, command: dict[str, Any], message: str, actor: Actor = PRESENTER) -> None:
+    """The presenter's (or ``actor``'s) ``command`` is refused with ``message`` (a regex); the
+    log, the live state and its fold are as they were."""
     before = room_log_size(room)
     state_before = live_json(room)
     with pytest.raises(CommandRejected, match=message):
-        apply_command(room, command)
+        apply_command(room, command, actor)
     assert room_log_size(room) == before
     assert live_json(room) == state_before
     assert folded_json(room, before[1]) == state_before

@@ -22,9 +22,12 @@ from apps.rooms.services import room_command_apply
 from distviz.asgi import application
 
 from .conftest import ORIGIN, OWN_KEY, PRESENTER
+from .roomkit import code, presenter, presenter_headers, slug_presenter  # noqa: F401 - fixtures of SLUG's room
 from .wire import TIMEOUT, astudent, frame, is_my_entry, open_socket, quiet, raw_reply, replies, reply, update
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+SLUG = "hashring"  # the room the socket fixtures (roomkit) open
 
 
 @database_sync_to_async
@@ -36,17 +39,6 @@ def log_size(code: str) -> tuple[int, int]:
 def open_round(code: str) -> None:
     """The presenter opens the "add your own key" round (seq 2), as its button would."""
     room_command_apply(code=code, actor=PRESENTER, command=OWN_KEY)
-
-
-@pytest.fixture
-def code(presenter_client) -> str:
-    return presenter_client[1]
-
-
-@pytest.fixture
-async def presenter(code, presenter_headers) -> AsyncIterator[WebsocketCommunicator]:
-    async with open_socket(code, presenter_headers) as comm:
-        yield comm
 
 
 @pytest.fixture
