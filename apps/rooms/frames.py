@@ -105,15 +105,16 @@ def picture_full(concept: Concept, state: Any, view: RoomView, room: str | None 
 
 
 def picture_update(concept: Concept, before: Any, after: Any, events: list[dict[str, Any]], view: RoomView,
-                   room: tuple[str, int] | None = None) -> str:
+                   room: tuple[str, int] | None = None, view_before: RoomView | None = None) -> str:
     """The swaps that turn the picture of ``before`` into the picture of ``after``. With ``room``
     (a key naming the room, and the seq ``before`` stood at), the picture drawn for the room's last frame is
-    reused as the one before, and this one kept for the next."""
+    reused as the one before, and this one kept for the next. ``view_before``: the room as it
+    was before the events (its round), for drawing the picture before when it is not kept."""
     if concept.picture is None:
         return concept.render_update(before, after, events, view)  # type: ignore[misc]
     old = _recalled(*room) if room is not None else None
     if old is None:
-        old = concept.picture(before, replace(view, seq=view.seq - len(events)), None)
+        old = concept.picture(before, view_before or replace(view, seq=view.seq - len(events)), None)
     new = concept.picture(after, view, Change(before, events))
     if room is not None:
         _remember(room[0], view.seq, new)
@@ -145,7 +146,9 @@ def render_broadcast(applied: Applied) -> str:
     view = room_view(room)
     kinds = {e.kind for e in applied.events}
     events = [{"kind": e.kind, "data": e.data} for e in applied.events]
-    html = picture_update(concept, applied.before, applied.after, events, view, room=(f"{room.code}:{room.seed}", room.seq - len(events)))
+    before_view = replace(view, seq=room.seq - len(events), round=applied.round_before)
+    html = picture_update(concept, applied.before, applied.after, events, view,
+                          room=(f"{room.code}:{room.seed}", room.seq - len(events)), view_before=before_view)
     html += _room_panels(
         room, concept, applied.after, view,
         lesson=bool(kinds & LESSON_KINDS),

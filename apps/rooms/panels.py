@@ -37,11 +37,7 @@ def shown_round(room: Room) -> dict[str, Any] | None:
 
 
 def round_html(room: Room, concept: Concept, state: Any) -> str:
-    """The round's panel, and its marks on the picture (as an out-of-band swap)."""
+    """The round's class-wide panel (its marks on the picture, if any, are the concept's picture)."""
     if concept.round_panel is None:
         return ""
-    current = shown_round(room)
-    html = concept.round_panel(state, current)
-    if concept.round_marks is not None:
-        html += f'<svg hx-swap-oob="innerHTML:#ring-round">{concept.round_marks(state, current)}</svg>'
-    return html
+    return concept.round_panel(state, shown_round(room))

@@ -25,8 +25,8 @@ class RoundSpec:
     instructions: str
     student_command: str  # the one command type a participant sends in this round
     to_command: Callable[[Any, dict[str, Any], str], dict[str, Any]]  # (state, body, name) -> concept command
+    input_label: str | None  # the one text field a participant fills in (None: just a button)
     entry_key: str = "key"  # which field of the translated command names the participant's entry
-    input_label: str | None = "Your key"  # the one text field a participant fills in (None: just a button)
     # Concept events that start the round's game afresh: everyone may take part again.
     resets_entries: frozenset[str] = frozenset()
     # Concept commands the round starts with, from the state when it opens: a game that keeps its
@@ -68,7 +68,6 @@ class Concept:
     # Until every concept is on the kit: a concept may still render its own frames.
     render_full: Callable[[Any, "RoomView"], str] | None = None
     render_update: Callable[[Any, Any, list[dict[str, Any]], "RoomView"], str] | None = None
-    round_marks: Callable[[Any, dict[str, Any] | None], str] | None = None
     rejected: type[Exception] | None = None  # unread: every concept refuses with validate.Rejected
     ticks: bool = False  # does the concept play over time (room clock)?
     rounds: tuple[RoundSpec, ...] = ()

@@ -128,7 +128,6 @@ def room_page(request: HttpRequest, code: str) -> HttpResponse:
         "my_panels": my_panels(concept, state, room.round, request.session.get("pid", "") if role == "participant" else ""),
         "round_spec": concept.round_spec(current["kind"]) if current else None,
         "round_html": concept.round_panel(state, current) if concept.round_panel else "",
-        "round_marks": concept.round_marks(state, current) if concept.round_marks else "",
         "ws_query": "&as=viewer" if role == "viewer" else "",
         "presence_count": presence_count(room.code),
         **lesson_context(room, concept),

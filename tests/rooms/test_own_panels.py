@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from apps.rooms import personal
+from apps.rooms import frames, personal
 from apps.rooms.models import Room, RoomEvent
 from apps.rooms.registry import REGISTRY
 from apps.rooms.services import room_command_apply, room_state
@@ -194,7 +194,10 @@ async def test_a_panel_reaches_every_tab_of_its_person_and_no_one_else(ring_room
     {"type": "load_scene", "nodes": ["P", "Q"], "vnodes": 4, "random_keys": 10, "seed": "s"},
     {"type": "lesson_start", "lesson": "01-why-modulo-hurts"},
 ], ids=["round-closed", "scene-loaded", "lesson-loads-a-scene"])
-async def test_when_the_game_ends_boards_marks_and_own_panels_go_away_on_every_screen(ring_room, ending):
+@pytest.mark.parametrize("kept", [True, False], ids=["last-picture-kept", "last-picture-drawn-again"])
+async def test_when_the_game_ends_boards_marks_and_own_panels_go_away_on_every_screen(ring_room, ending, kept):
+    """``kept=False``: this process no longer has the room's last picture (another process drew
+    it, or it was evicted), so the picture before is drawn again, from the room as it was."""
     client, code = ring_room
     await presenter_applies(code, {"type": "round_open", "kind": "own_key"})
     alice_headers, _ = await astudent(code, "Alice")
@@ -208,13 +211,15 @@ async def test_when_the_game_ends_boards_marks_and_own_panels_go_away_on_every_s
         seq = (await log_size(code))[1]
         got = await update_after(presenter, seq - 2)  # Bob's entry, as the presenter saw it
         assert "class='round-mark'" in got["content"] and "lb-names" in got["content"]
+        if not kept:
+            frames._LAST.clear()
         await presenter.send_to(text_data=frame(ending))
         ends = [await update_after(comm, seq) for comm in (alice, bob, presenter)]
         for got in ends:
             content = got["content"]
             assert CLEARED_ENTRY in content and CLEARED_STATUS in content
             assert "round-mark" not in content and "lb-names" not in content  # no labels, no leaderboard
-            assert '<svg hx-swap-oob="innerHTML:#ring-round"></svg>' in content
+            assert content.count('hx-swap-oob="delete" id="rm-') == 2  # both marks leave the ring
         assert ends[0] == ends[1] == ends[2]  # one frame for all
         for comm in (alice, bob):
             assert await quiet(comm)  # and nothing of their own brings a panel back
