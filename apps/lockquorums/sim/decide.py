@@ -227,21 +227,24 @@ def _consensus_attempt(s: LockState, client: str, value: str) -> dict[str, Any]:
         break
     else:  # no member answered within the timeout
         result = "UNAVAILABLE" if late_lease is None else f"UNAVAILABLE (revision {late_lease['revision']} was granted too late to count)"
-    t2 = t
-    elapsed = t2 - t1
+    data: dict[str, Any] = {"mode": s.mode, "client": client, "value": value, "t1": t1, "t2": t, "nodes": len(s.nodes),
+                            "quorum": s.quorum, "sets": [], "messages": messages, "release": [], "late_lease": late_lease}
+    return _lease_outcome(s, data, acquired, result, arrive)
+
+
+def _lease_outcome(s: LockState, data: dict[str, Any], acquired: bool, result: str, granted_at: int) -> dict[str, Any]:
+    """Count the lease as the client does: valid for TTL - elapsed - drift, if that is positive."""
+    elapsed = data["t2"] - data["t1"]
     d = drift(s.ttl_ms)
     validity = s.ttl_ms - elapsed - d
     if acquired and validity <= 0:  # granted, but too late to count on: the client lets it go
         acquired, result = False, f"TOO SLOW (elapsed {elapsed:,} + drift {d:,} ≥ TTL {s.ttl_ms:,})"
     acquired = acquired and validity > 0
-    data: dict[str, Any] = {
-        "mode": s.mode, "client": client, "value": value, "t1": t1, "t2": t2, "elapsed": elapsed,
-        "oks": 1 if acquired else 0, "nodes": len(s.nodes), "quorum": s.quorum, "drift": d, "validity": validity,
-        "acquired": acquired, "sets": [], "messages": messages, "release": [], "result": result, "late_lease": late_lease}
+    data.update(elapsed=elapsed, oks=1 if acquired else 0, drift=d, validity=validity, acquired=acquired, result=result)
     if acquired:
         # The lease clock starts when the leader granted it (after T1), so it outlives T1 + validity.
-        data.update(valid_until=t2 + validity, grant=s.next_token, token=s.next_token,
-                    lease_expires_at=arrive + s.ttl_ms)
+        data.update(valid_until=data["t2"] + validity, grant=s.next_token, token=s.next_token,
+                    lease_expires_at=granted_at + s.ttl_ms)
     return data
 
 
