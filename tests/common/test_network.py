@@ -29,10 +29,10 @@ def test_queue_orders_by_time_then_by_the_order_of_pushing():
 
 def test_a_rank_goes_before_the_sequence_at_one_instant():
     q: EventQueue[str] = EventQueue()
-    q.push(1, "counted", rank=(2,))
-    q.push(1, "set", rank=(1,))
-    q.push(1, "start", rank=(0,))
-    q.push(0, "earlier", rank=(9,))
+    q.push(1, "counted", rank=2)
+    q.push(1, "set", rank=1)
+    q.push(1, "start", rank=0)
+    q.push(0, "earlier", rank=9)
     assert [item for _, item in q.pop_due(1)] == ["earlier", "start", "set", "counted"]
 
 

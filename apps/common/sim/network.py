@@ -26,7 +26,7 @@ answered), the same dict the bounded trace (``trace.py``) keeps and the space-ti
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from random import Random
 from typing import Generic, TypedDict, TypeVar
@@ -108,10 +108,10 @@ class EventQueue(Generic[T]):
     first, then first pushed first (every push takes the next sequence number)."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, tuple[int, ...], int, T]] = []
+        self._heap: list[tuple[int, int, int, T]] = []
         self._seq = 0
 
-    def push(self, time: int, item: T, rank: tuple[int, ...] = ()) -> int:
+    def push(self, time: int, item: T, rank: int = 0) -> int:
         """Queue ``item`` at ``time``; returns its sequence number."""
         seq = self._seq
         self._seq += 1
@@ -124,6 +124,13 @@ class EventQueue(Generic[T]):
             return None
         time, _rank, _seq, item = heapq.heappop(self._heap)
         return time, item
+
+    def drain(self) -> Iterator[tuple[int, T]]:
+        """Pop everything in order, including what is pushed meanwhile (a discrete-event run)."""
+        heap, pop = self._heap, heapq.heappop
+        while heap:
+            time, _rank, _seq, item = pop(heap)
+            yield time, item
 
     def pop_due(self, now: int) -> list[tuple[int, T]]:
         """Everything due at or before ``now``, in order."""

@@ -84,7 +84,7 @@ def race_start(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Ev
     return [{"kind": "race_run", "data": run.play()}]
 
 
-# (phase, join order) ranks the events of one instant: deletes and starts come before SETs, and
+# At one instant, the rank (phase, then join order): deletes and starts come before SETs, and
 # SETs before a client counts its replies; then the order the students joined.
 START, SET, DONE, DEL = "start", "set", "done", "del"
 PHASE = {START: 0, DEL: 0, SET: 1, DONE: 2}
@@ -114,20 +114,22 @@ class _RaceRun:
         self.order = {name: i for i, name in enumerate(self.contenders)}
         self.tries: dict[str, list[dict[str, Any]]] = {name: [] for name in self.contenders}
         self.queue: EventQueue[Step] = EventQueue()
+        n = len(self.contenders)
+        self.rank = {kind: {name: phase * n + i for name, i in self.order.items()} for kind, phase in PHASE.items()}
         self.winners: list[str] = []
         self.messages = 0
 
     def push(self, t: int, kind: str, client: str, ni: int = 0, k: int = 0) -> None:
-        self.queue.push(t, (kind, client, ni, k), rank=(PHASE[kind], self.order[client]))
+        self.queue.push(t, (kind, client, ni, k), self.rank[kind][client])
 
     def play(self) -> dict[str, Any]:
         for name in self.contenders:
             self.push(self.t0, START, name)
         handlers = {START: self.start, SET: self.set, DONE: self.done, DEL: self.delete}
         t_end = self.t0
-        while (item := self.queue.pop()) is not None:
-            t, (kind, client, ni, k) = item
-            t_end = max(t_end, t)
+        for t, (kind, client, ni, k) in self.queue.drain():
+            if t > t_end:
+                t_end = t
             handlers[kind](t, client, ni, k)
         changed = [{"node": name, "key": None if held is None else asdict(Key(*held))}
                    for name, held in self.keys.items() if held != self.before[name]]
@@ -144,10 +146,11 @@ class _RaceRun:
         self.tries[client].append(attempt)
         k = len(self.tries[client]) - 1
         wait = 0
+        push, rank = self.queue.push, self.rank[SET][client]
         for ni, rtt in enumerate(self.rtts[client]):
             since = self.up_from[self.names[ni]]
             if since is not None and t >= since:
-                self.push(t + rtt // 2, SET, client, ni, k)
+                push(t + rtt // 2, (SET, client, ni, k), rank)
                 if rtt > self.timeout:
                     attempt["timeouts"].append(self.names[ni])
                     attempt["slow"].append(self.names[ni])
