@@ -114,8 +114,8 @@ class _RaceRun:
         self.order = {name: i for i, name in enumerate(self.contenders)}
         self.tries: dict[str, list[dict[str, Any]]] = {name: [] for name in self.contenders}
         self.queue: EventQueue[Step] = EventQueue()
-        n = len(self.contenders)
-        self.rank = {kind: {name: phase * n + i for name, i in self.order.items()} for kind, phase in PHASE.items()}
+        count = len(self.contenders)
+        self.rank = {kind: {name: phase * count + i for name, i in self.order.items()} for kind, phase in PHASE.items()}
         self.winners: list[str] = []
         self.messages = 0
 
