@@ -96,8 +96,6 @@ def _recalled(code: str, seq: int) -> Picture | None:
 def picture_full(concept: Concept, state: Any, view: RoomView, room: str | None = None) -> str:
     """The concept's whole picture (every region, layer and panel) as out-of-band swaps; with
     ``room`` (a key naming the room), kept as the picture the room's next update starts from."""
-    if concept.picture is None:  # a concept not yet on the kit
-        return concept.render_full(state, view)  # type: ignore[misc]
     picture = concept.picture(state, view, None)
     if room is not None:
         _remember(room, view.seq, picture)
@@ -110,8 +108,6 @@ def picture_update(concept: Concept, before: Any, after: Any, events: list[dict[
     (a key naming the room, and the seq ``before`` stood at), the picture drawn for the room's last frame is
     reused as the one before, and this one kept for the next. ``view_before``: the room as it
     was before the events (its round), for drawing the picture before when it is not kept."""
-    if concept.picture is None:
-        return concept.render_update(before, after, events, view)  # type: ignore[misc]
     old = _recalled(*room) if room is not None else None
     if old is None:
         old = concept.picture(before, view_before or replace(view, seq=view.seq - len(events)), None)
@@ -121,9 +117,9 @@ def picture_update(concept: Concept, before: Any, after: Any, events: list[dict[
     return fragments.diff(old, new)
 
 
-def page_picture(concept: Concept, state: Any, view: RoomView) -> Picture | None:
+def page_picture(concept: Concept, state: Any, view: RoomView) -> Picture:
     """The picture a room page is rendered with (the page template places it)."""
-    return None if concept.picture is None else concept.picture(state, view, None)
+    return concept.picture(state, view, None)
 
 
 def flash_html(message: str, level: str = "error") -> str:

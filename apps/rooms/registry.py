@@ -9,9 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
+
+if TYPE_CHECKING:
+    from .fragments import Change, Picture
 
 TICK_MS = 1000
 
@@ -57,18 +60,14 @@ class Concept:
     page_template: str
     # The picture as data: (state, view, Change or None) -> fragments.Picture. The engine renders,
     # caches and diffs it (frames.py).
-    picture: Callable[[Any, "RoomView", Any], Any] | None = None
+    picture: Callable[[Any, "RoomView", "Change | None"], "Picture"]
     # One typed description per event kind: kind -> the TypedDict of its data (the contract
     # suite checks every event against it).
-    events: Mapping[str, Any] = field(default_factory=dict)
+    events: Mapping[str, Any]
     # Extras for the page template besides the picture (forms' limits, tables).
     page_context: Callable[[Any, "RoomView"], dict[str, Any]] = no_page_context
     # The documented state (``/r/<code>/state.json``): the fold of the log and what follows.
     state_json: Callable[[Any], dict[str, Any]] | None = None
-    # Until every concept is on the kit: a concept may still render its own frames.
-    render_full: Callable[[Any, "RoomView"], str] | None = None
-    render_update: Callable[[Any, Any, list[dict[str, Any]], "RoomView"], str] | None = None
-    rejected: type[Exception] | None = None  # unread: every concept refuses with validate.Rejected
     ticks: bool = False  # does the concept play over time (room clock)?
     rounds: tuple[RoundSpec, ...] = ()
     # (state, round dict) -> the round's class-wide panel (leaderboard).
