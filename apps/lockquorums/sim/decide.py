@@ -428,7 +428,9 @@ def _configure(state: LockState, cmd: dict[str, Any], limits: Limits) -> list[Ev
     return [{"kind": "configured", "data": {"changes": changed, "previous": {k: current[k] for k in changed}}}]
 
 
-COMMANDS = {
+Handler = Callable[[LockState, dict[str, Any], Limits], list[Event]]
+
+COMMANDS: dict[str, Handler] = {
     "acquire": _acquire,
     "release": _release,
     "write": _write,
