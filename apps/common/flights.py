@@ -16,12 +16,12 @@ Two ways to draw, one model (:class:`Flight`, :class:`Answer`):
 - :func:`group` (many flights, few bytes): one ``<g class="flights" data-flights="...">`` whose
   attribute lists every flight as ``m,x1,y1,x2,y2,at,dur,tone`` (a dot along a straight line;
   ``tone`` is the dot's CSS class, ``"<tone> lost"`` for a message lost half-way) and every
-  answer as ``a,x,y,at,tone,text`` (a text shown from ``at`` on). ``room.js`` turns each item
+  answer as ``a,x,y,at,tone,text`` (a text shown from ``at`` on). ``static/distviz/flights.js`` turns each item
   into an SVG ``<circle class="msg <tone>">`` with an ``animateMotion`` (SMIL) begun when the
   update arrives, and each answer into ``<text class="answer <tone>">``. About 30 bytes per
   flight instead of about 150: a lock acquisition sends 15 items, a class race 300.
 - :func:`smil` (a few flights along any path, e.g. a curve, with a trail): the SVG itself, a
-  ``<circle>`` with ``<animateMotion begin="indefinite">`` (``room.js`` begins every such
+  ``<circle>`` with ``<animateMotion begin="indefinite">`` (``flights.js`` begins every such
   animation when the update arrives, ``data-at`` ms later).
 
 Both honour ``prefers-reduced-motion`` through the concept's CSS (hide ``.msg`` / ``.flight
@@ -112,7 +112,7 @@ def encode(items: Iterable[Flight | Answer]) -> str:
 
 
 def group(element_id: str, items: Iterable[Flight | Answer], cls: str = "flights") -> SafeString:
-    """The flights of one update as one element (drawn by ``room.js``): add it to a transient layer."""
+    """The flights of one update as one element (drawn by ``flights.js``): add it to a transient layer."""
     return markup("<g id='{}' class='{}' data-flights='{}'/>", element_id, cls, encode(items))
 
 
