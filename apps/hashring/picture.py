@@ -379,11 +379,12 @@ def _node_rows_layer(pic: Picture, rows: list[NodeRow]) -> None:
         layer.add(
             f"node-{r.uid}",
             markup(
-                "<li id='node-{}' class='node-row'><span class='swatch {}' aria-hidden='true'></span>"
+                # The row names its node once (data-arg-name) for both its controls.
+                "<li id='node-{}' class='node-row' data-arg-name='{}'><span class='swatch {}'></span>"
                 "<span class='node-name'>{}</span>{}"
-                "<input type='number' min='1' value='{}' data-vnodes-for='{}' aria-label='virtual nodes of {}' title='virtual nodes (weight)'>"
-                "<button type='button' class='danger' data-remove-node='{}' aria-label='Remove node {}'>✕</button></li>",
-                r.uid, r.colour, r.name, counts, r.vnodes, r.name, r.name, r.name, r.name,
+                "<input type='number' min='1' value='{}' data-command='set_vnodes' name='vnodes' aria-label='virtual nodes of {}'>"
+                "<button type='button' class='danger' data-send='remove_node' aria-label='Remove node {}'>✕</button></li>",
+                r.uid, r.name, r.colour, r.name, counts, r.vnodes, r.name, r.name,
             ),
         )
 

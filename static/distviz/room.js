@@ -191,15 +191,9 @@
     if (button && !button.closest("form")) { send(commandFrom(button)); return; }
     const toggle = evt.target.closest("[data-toggle]");
     if (toggle) { toggles[toggle.dataset.toggle](); return; }
-    const remove = evt.target.closest("[data-remove-node]");
-    if (remove) { send({ type: "remove_node", name: remove.dataset.removeNode }); return; }
-    const removeKey = evt.target.closest("[data-remove-key]");
-    if (removeKey) { send({ type: "remove_key", key: removeKey.dataset.removeKey }); return; }
     highlightFrom(evt.target);
   });
   document.addEventListener("change", function (evt) {
-    const input = evt.target.closest("[data-vnodes-for]");
-    if (input) { send({ type: "set_vnodes", name: input.dataset.vnodesFor, vnodes: input.value }); return; }
     // A control that sends on change: its data-command, its data-arg-* and its own value.
     const control = evt.target.closest("[data-command]");
     if (control) {
@@ -231,11 +225,16 @@
     }
     return args(body, el);
   }
-  // data-arg-name="x" on a control adds name: "x" to the command it sends.
+  // data-arg-name="x" on a control, or on an element around it (a row naming its node once for
+  // all its controls), adds name: "x" to the command it sends; the nearest one wins.
   function args(body, el) {
-    Object.keys(el.dataset).forEach(function (k) {
-      if (k.startsWith("arg") && k.length > 3 && k !== "argsFrom") body[k.charAt(3).toLowerCase() + k.slice(4)] = el.dataset[k];
-    });
+    for (let at = el; at && at.dataset; at = at.parentElement) {
+      Object.keys(at.dataset).forEach(function (k) {
+        if (!k.startsWith("arg") || k.length <= 3 || k === "argsFrom") return;
+        const name = k.charAt(3).toLowerCase() + k.slice(4);
+        if (!(name in body)) body[name] = at.dataset[k];
+      });
+    }
     return body;
   }
 

@@ -292,8 +292,8 @@ def test_a_student_is_not_offered_presenter_actions(people: People) -> None:
     seq = presenter.command("lookup", key=presenter.state()["state"]["keys"][0])
     ada.wait_seq(seq)
     expect(ada.page.locator("#lookup-panel")).to_contain_text("Preference list")
-    expect(presenter.page.locator("#lookup-panel button[data-remove-key]")).to_be_visible()
-    expect(ada.page.locator("#lookup-panel button[data-remove-key]")).to_be_hidden(timeout=2_000)
+    expect(presenter.page.locator("#lookup-panel button[data-send=remove_key]")).to_be_visible()
+    expect(ada.page.locator("#lookup-panel button[data-send=remove_key]")).to_be_hidden(timeout=2_000)
 
 
 # -- lessons and the presenter's keys -----------------------------------------------------------
