@@ -137,6 +137,7 @@ def _brokers(pic: Picture, state: ClusterState, parts: list[dict[str, Any]]) -> 
 def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups: list[dict[str, Any]]) -> None:
     heads = pic.layer("lp-heads")
     cells = pic.layer("lp-cells")
+    zones = pic.layer("lp-zones")  # under the markers: an update appends a new child last in its layer
     marks = pic.layer("lp-marks")
     group_index = {g["name"]: i for i, g in enumerate(groups[:GROUP_MARKS])}
     for p in parts:
@@ -177,7 +178,7 @@ def _rows(pic: Picture, state: ClusterState, parts: list[dict[str, Any]], groups
         hx = edge_x(p["high_watermark"], first)
         ex = edge_x(p["log_end"], first)
         if ex > hx:  # appended on the leader, not yet on every in-sync replica: not readable yet
-            marks.add(f"unc-{i}", markup(
+            zones.add(f"unc-{i}", markup(
                 "<rect id='unc-{}' class='uncommitted-zone' x='{}' y='{}' width='{}' height='{}' rx='6'/>",
                 i, hx + 1, y + CELL_TOP - 3, ex - hx - 2, CELL_H + 6))
         marks.add(f"hw-{i}", markup(

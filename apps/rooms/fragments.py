@@ -13,7 +13,8 @@ A concept describes its picture as data (``Concept.picture(state, view, change)`
 Given the pictures of the state before and after an event, :func:`diff` returns htmx
 out-of-band swaps:
 
-- a child that appeared is appended to its container (``beforeend``),
+- a child that appeared is appended to its container (``beforeend``): within a layer an added
+  child is drawn last, so what must lie under other elements goes in an earlier layer,
 - a child whose markup changed is morphed in place (``outerMorph``: the element stays, so a CSS
   transition animates its new colour or position),
 - a child that disappeared is deleted,
