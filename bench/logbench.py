@@ -57,6 +57,13 @@ def _groups() -> list[dict[str, Any]]:
 
 # -- a. the pure core --------------------------------------------------------------------------
 
+def _tick() -> dict[str, Any]:
+    """One room-clock tick, as the clock sends it (it always says how long)."""
+    from apps.rooms.registry import TICK_MS
+
+    return {"type": "tick", "dt_ms": TICK_MS}
+
+
 def _apply(state: Any, command: dict[str, Any], seed: str) -> tuple[Any, list[dict[str, Any]]]:
     from apps.logpartitions.sim import decide, evolve
 
@@ -73,7 +80,7 @@ def build_state() -> tuple[Any, float]:
     state = initial_state(SCENE)
     for i, cmd in enumerate(_bursts() + _groups()):
         state, _ = _apply(state, cmd, f"bench:{i}")
-    state, _ = _apply(state, {"type": "tick"}, "bench:replicate")  # followers catch up: all in sync
+    state, _ = _apply(state, _tick(), "bench:replicate")  # followers catch up: all in sync
     return state, time.perf_counter() - t0
 
 
@@ -83,7 +90,7 @@ def _time_ticks(state: Any, runs: int, seed: str) -> tuple[Any, list[float], lis
     evolve_ms, decide_ms, appended = [], [], []
     for i in range(runs):
         t0 = time.perf_counter()
-        events = decide(state, {"type": "tick", "dt_ms": 1000, "_seed": f"{seed}:{i}"})
+        events = decide(state, {**_tick(), "_seed": f"{seed}:{i}"})
         t1 = time.perf_counter()
         for ev in events:
             state = evolve(state, ev)
@@ -125,7 +132,7 @@ def time_evolve() -> dict[str, Any]:
         stopped, _ = _apply(stopped, {"type": "produce_burst", "producer": "producer", "count": 20_000,
                                       "pattern": "order-{i}"}, f"gap:{i}")
     restarted, _ = _apply(stopped, {"type": "broker_start", "broker": 1}, "start")
-    events = decide(restarted, {"type": "tick", "_seed": "catch-up"})
+    events = decide(restarted, {**_tick(), "_seed": "catch-up"})
     catch_ms = []
     for _ in range(15):
         t0 = time.perf_counter()

@@ -8,6 +8,9 @@ Two folds: :func:`fold_steps` reads a lesson file by path (the concepts' own les
 with the seeds a real room gives (``services._lesson_command``: ``"<room seed>:<seq + 1>:<i>"``,
 where seq counts the room's events so far, ``room_created``, ``lesson_started`` and each
 ``lesson_step`` included), keeping every event with the states on either side of it.
+
+A lesson file may write a tick as ``{ type = "tick" }``: the engine gives it one room-clock tick
+(``dt_ms = TICK_MS``, ``services._decide_all``), and so do both folds (:func:`as_room_sends`).
 """
 from __future__ import annotations
 
@@ -20,11 +23,22 @@ from typing import Any
 import pytest
 
 from apps.common.sim.validate import Rejected
+from apps.rooms.registry import TICK_MS
 
 
 def load(folder: Path, slug: str) -> dict[str, Any]:
     with (folder / f"{slug}.toml").open("rb") as fh:
         return tomllib.load(fh)
+
+
+def as_room_sends(command: dict[str, Any], seed: str) -> dict[str, Any]:
+    """The command as the engine hands it to ``decide``: with its ``_seed``, and a tick without a
+    length made one room-clock tick long (``services._decide_all``)."""
+    cmd = dict(command)
+    if cmd.get("type") == "tick" and "dt_ms" not in cmd:
+        cmd["dt_ms"] = TICK_MS
+    cmd["_seed"] = seed
+    return cmd
 
 
 @dataclass
@@ -44,7 +58,7 @@ def fold_steps(folder: Path, slug: str, state: Any, decide: Callable[[Any, dict[
         before, events = state, []
         for i, command in enumerate(step.get("commands", [])):
             try:
-                produced = decide(state, dict(command, _seed=f"{room_seed}:{seq}:{i}"))
+                produced = decide(state, as_room_sends(command, f"{room_seed}:{seq}:{i}"))
             except rejected as exc:
                 pytest.fail(f"{slug}, step {seq} ({step['title']}), command {i} {command}: rejected: {exc}")
             for ev in produced:
@@ -80,11 +94,12 @@ class StepRun:
 
 def decide_all(concept: Any, state: Any, commands: list[dict[str, Any]], seed: str, where: str) -> list[Moment]:
     """Decide and fold ``commands`` in turn, each against the state the previous ones left, with
-    ``_seed = "<seed>:<index>"`` (``services._decide_all``); a refused command fails the test."""
+    ``_seed = "<seed>:<index>"`` and a tick's ``dt_ms`` (``services._decide_all``); a refused
+    command fails the test."""
     moments: list[Moment] = []
     for i, command in enumerate(commands):
         try:
-            produced = concept.decide(state, dict(command, _seed=f"{seed}:{i}"))
+            produced = concept.decide(state, as_room_sends(command, f"{seed}:{i}"))
         except Rejected as exc:
             pytest.fail(f"{where}: {command} refused: {exc}")
         for event in produced:

@@ -16,7 +16,7 @@ COMMANDS = [
     {"type": "remove_node", "name": "A"},
     {"type": "set_vnodes", "vnodes": 3},
     {"type": "add_random_keys", "count": 5, "_seed": "s"},
-    {"type": "tick", "_seed": "s"},
+    {"type": "tick", "dt_ms": 1000, "_seed": "s"},
     {"type": "clear_keys"},
 ]
 

@@ -405,13 +405,19 @@ def test_tick_rejects_bad_duration(ring, dt):
         decide(ring, {"type": "tick", "dt_ms": dt})
 
 
+def test_a_tick_without_its_length_is_refused(ring):
+    # The room clock always says how long a tick is (dt_ms); the ring never guesses one.
+    with pytest.raises(Rejected, match=r"^A tick must be a whole number from 1 to 60,000\.$"):
+        decide(ring, {"type": "tick", "_seed": "s"})
+
+
 def test_tick_adds_stream_rate_keys_and_advances_the_clock(ring):
     after = _fold(ring, {"type": "tick", "dt_ms": 250, "_seed": "s"})
     assert (len(after.keys), after.clock_ms) == (12 + ring.stream_rate, 250)
 
 
 def test_tick_adds_no_keys_when_full(ring):
-    assert decide(ring, {"type": "tick", "_seed": "s"}, Limits(max_keys=12))[0]["data"]["count"] == 0
+    assert decide(ring, {"type": "tick", "dt_ms": 1000, "_seed": "s"}, Limits(max_keys=12))[0]["data"]["count"] == 0
 
 
 @pytest.mark.parametrize("bad", [True, False, ["a"], 3.5, "x" * 101, "a\x00b"])

@@ -74,7 +74,7 @@ def test_lag_counts_from_the_high_watermark_not_the_log_end():
     # 10 records on P0; the follower fetches 2 per tick and stays in the ISR (3 s lag time), so
     # after two ticks it has 4: HW 4, log end 10. The consumer has read nothing: lag 4, not 10.
     state = slow_follower(1, fetch=2)
-    state, _ = run(state, *produce(10), {"type": "tick"}, {"type": "tick"})
+    state, _ = run(state, *produce(10), {"type": "tick", "dt_ms": 1000}, {"type": "tick", "dt_ms": 1000})
     p0 = state.partitions[0]
     assert (p0.log.end, p0.leo_of(1), p0.isr) == (10, 4, (0, 1))
     got = shown(state)
@@ -83,14 +83,14 @@ def test_lag_counts_from_the_high_watermark_not_the_log_end():
     assert got["records"] == 10 and got["acked"] == 10 and got["lost"] is None  # acks=1: told at once
     # The consumer reads 1 per tick from now on: after one more tick HW 6, committed 1, lag 5.
     state, _ = run(state, {"type": "set_consumer_speed", "group": "analytics", "member": "consumer-1", "speed": 1},
-                   {"type": "tick"})
+                   {"type": "tick", "dt_ms": 1000})
     got = shown(state)
     assert (got["lag_parts"][0], got["lag_now"], got["group_lag"]) == (5, 5, [5])
 
 
 def test_acks_all_is_acked_as_the_high_watermark_passes():
     state = slow_follower("all", fetch=3)
-    state, _ = run(state, *produce(10), {"type": "tick"})
+    state, _ = run(state, *produce(10), {"type": "tick", "dt_ms": 1000})
     got = shown(state)
     assert (got["records"], got["acked"], got["waiting"], got["producer_acked"]) == (10, 3, 7, [3])
 
@@ -101,7 +101,7 @@ def test_acks_all_records_cut_by_a_clean_failover_are_not_lost():
     # The follower has 1 of 10 when the leader's broker stops: 9 records are cut, and the
     # producer was never told they were written (it hears an error and retries them).
     state = slow_follower("all")
-    state, lines = run(state, *produce(10), {"type": "tick"}, {"type": "broker_stop", "broker": 0})
+    state, lines = run(state, *produce(10), {"type": "tick", "dt_ms": 1000}, {"type": "broker_stop", "broker": 0})
     got = shown(state)
     assert (got["records"], got["acked"], got["failed"], got["lost"]) == (1, 1, 9, None)
     assert state.lost_records == 0 and state.producer("producer").lost == 0
@@ -112,7 +112,7 @@ def test_acks_all_records_cut_by_a_clean_failover_are_not_lost():
 def test_acks_1_records_cut_by_a_clean_failover_are_lost():
     # acks=1: the leader said "written" for all 10; the new leader has 1: 9 acknowledged records gone.
     state = slow_follower(1)
-    state, lines = run(state, *produce(10), {"type": "tick"}, {"type": "broker_stop", "broker": 0})
+    state, lines = run(state, *produce(10), {"type": "tick", "dt_ms": 1000}, {"type": "broker_stop", "broker": 0})
     got = shown(state)
     assert (got["records"], got["acked"], got["lost"], got["failed"]) == (1, 10, 9, None)
     assert "LOST 9 records the leader alone had acknowledged (acks=1)" in lines[-1]
@@ -120,7 +120,7 @@ def test_acks_1_records_cut_by_a_clean_failover_are_lost():
 
 def test_acks_0_records_cut_are_neither_acknowledged_nor_counted_lost():
     state = slow_follower(0)
-    state, lines = run(state, *produce(10), {"type": "tick"}, {"type": "broker_stop", "broker": 0})
+    state, lines = run(state, *produce(10), {"type": "tick", "dt_ms": 1000}, {"type": "broker_stop", "broker": 0})
     got = shown(state)
     assert (got["records"], got["acked"], got["lost"], got["failed"]) == (1, 0, None, None)
     assert "9 acks=0 records above the HW cut, unnoticed" in lines[-1]
@@ -157,9 +157,9 @@ def test_not_enough_replicas_after_append_is_narrated_on_the_tick():
     # records, so the producer hears NotEnoughReplicasAfterAppend, not "nothing to do".
     state = initial_state({"records": 0, "replication_factor": 3})
     state, _ = run(state, {"type": "set_min_insync", "value": 2}, {"type": "set_lag_time", "ms": 1000},
-                   {"type": "set_follower_fetch", "records": 1}, *produce(5), {"type": "tick"})
+                   {"type": "set_follower_fetch", "records": 1}, *produce(5), {"type": "tick", "dt_ms": 1000})
     failed_before = state.producer("producer").failed
-    state, lines = run(state, {"type": "tick"})
+    state, lines = run(state, {"type": "tick", "dt_ms": 1000})
     assert state.producer("producer").failed > failed_before
     [line] = lines
     assert "NotEnoughReplicasAfterAppend" in line and "min.insync.replicas = 2" in line
@@ -183,7 +183,7 @@ HISTORY = [
     {"type": "broker_stop", "broker": 1},
     {"type": "produce_burst", "producer": "producer", "count": 10, "pattern": "none"},
     {"type": "produce", "producer": "producer", "key": KEY0},
-    {"type": "tick"},
+    {"type": "tick", "dt_ms": 1000},
     {"type": "broker_stop", "broker": 0},
     {"type": "produce", "producer": "producer"},
     {"type": "set_unclean", "on": True},
@@ -195,9 +195,9 @@ HISTORY = [
     {"type": "group_join", "group": "audit", "member": "a1"},
     {"type": "set_assignor", "group": "analytics", "assignor": "roundrobin"},
     {"type": "reset_offsets", "group": "audit", "to": "latest"},
-    {"type": "tick"},
+    {"type": "tick", "dt_ms": 1000},
     {"type": "broker_start", "broker": 1},
-    {"type": "tick"},
+    {"type": "tick", "dt_ms": 1000},
 ]
 
 

@@ -29,6 +29,7 @@ def rejection(command, state=None, limits=Limits()):
     ({"type": "set_unclean", "on": False}, "Unclean leader election is already off."),
     ({"type": "set_min_insync", "value": 3}, "min.insync.replicas must be from 1 to 2 (got 3)."),
     ({"type": "tick", "dt_ms": 0}, "A tick must be from 1 to 60,000 (got 0)."),
+    ({"type": "tick"}, "A tick must be a whole number from 1 to 60,000."),  # the room clock always says how long
     ({"type": "group_join", "group": "analytics", "member": "consumer-1"}, "consumer-1 is already in analytics."),
     ({"type": "group_leave", "group": "nope", "member": "x"}, "There is no consumer group called nope."),
     ({"type": "group_leave", "group": "analytics", "member": "x"}, "There is no consumer x in analytics."),

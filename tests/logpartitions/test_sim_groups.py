@@ -54,7 +54,7 @@ def test_consumers_read_at_their_speed_only_below_the_high_watermark(apply):
     key = next(k for k in (f"k{i}" for i in range(100)) if partition_for(k, 3) == 0)
     for _ in range(5):
         state, _ = apply(state, type="produce", key=key)
-    state, [tick] = apply(state, type="tick")
+    state, [tick] = apply(state, type="tick", dt_ms=1000)
     part = state.partitions[0]
     assert part.log.end == 8 and part.high_watermark == 4
     assert state.group("analytics").committed[0] == 4
@@ -62,7 +62,7 @@ def test_consumers_read_at_their_speed_only_below_the_high_watermark(apply):
 
 
 def test_lag_is_the_high_watermark_minus_the_committed_offset(apply):
-    state, [tick] = apply(initial_state(), type="tick")  # speed 2: reads offsets 0 and 1 of partition 0
+    state, [tick] = apply(initial_state(), type="tick", dt_ms=1000)  # speed 2: reads offsets 0 and 1 of partition 0
     summary = group_summary(state, "analytics")
     assert [p["lag"] for p in summary["partitions"]] == [1, 0, 0]
     assert [p["committed"] for p in summary["partitions"]] == [2, 0, 0]
@@ -73,7 +73,7 @@ def test_lag_history_keeps_the_last_60_ticks(apply):
     state, _ = apply(initial_state(), type="set_consumer_speed", group="analytics", member="consumer-1", speed=0)
     for i in range(LAG_HISTORY + 5):
         state, _ = apply(state, type="produce", key=f"k{i}")
-        state, _ = apply(state, type="tick")
+        state, _ = apply(state, type="tick", dt_ms=1000)
     history = state.group("analytics").lag_history
     assert len(history) == LAG_HISTORY and history[-1] == 3 + LAG_HISTORY + 5
 
@@ -81,7 +81,7 @@ def test_lag_history_keeps_the_last_60_ticks(apply):
 def test_groups_read_independently_and_can_rewind(apply):
     state, _ = apply(initial_state(), type="group_join", group="billing", member="b0", speed=10)
     for _ in range(2):
-        state, _ = apply(state, type="tick")
+        state, _ = apply(state, type="tick", dt_ms=1000)
     assert state.group("billing").committed == (3, 0, 0)
     assert state.group("analytics").committed == (3, 0, 0)
     state, _ = apply(state, type="reset_offsets", group="billing", to="earliest")

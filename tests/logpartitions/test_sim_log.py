@@ -64,7 +64,7 @@ def test_a_million_records_stay_small_and_readable(apply):
     state = initial_state({"partitions": 12, "brokers": 6, "replication_factor": 3, "records": 0})
     for i, pattern in enumerate(["order-{i}", "random-users", "none"] * 3 + ["order-{i}"]):
         state, _ = apply(state, type="produce_burst", count=100_000, pattern=pattern, _seed=f"b{i}")
-    state, _ = apply(state, type="tick")
+    state, _ = apply(state, type="tick", dt_ms=1000)
     assert state.total_records == 1_000_000
     assert all(p.high_watermark == p.log.end for p in state.partitions)
     text = json.dumps(to_json(state))

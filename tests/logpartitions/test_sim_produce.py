@@ -50,7 +50,7 @@ def test_acks_all_waits_for_the_isr_then_is_acknowledged_on_a_tick(apply):
     assert event["data"]["ack"] == "waiting_for_isr"
     assert pending_acks(state)["producer"] == [{"partition": p, "start": event["data"]["offset"],
                                                 "end": event["data"]["offset"] + 1, "records": 1}]
-    state, [tick] = apply(state, type="tick")
+    state, [tick] = apply(state, type="tick", dt_ms=1000)
     assert tick["data"]["acked"] == [{"producer": "producer", "partition": p, "records": 1}]
     assert pending_acks(state)["producer"] == []
     assert state.producer("producer").acknowledged == 4
@@ -84,7 +84,7 @@ def test_acks_all_below_min_insync_fails_with_not_enough_replicas(apply):
     state, _ = apply(state, type="broker_stop", broker=1)  # partition 0's follower
     state, _ = apply(state, type="produce", key=key_on(0))  # broker 1 misses it, and falls behind
     for _ in range(3):
-        state, _ = apply(state, type="tick")
+        state, _ = apply(state, type="tick", dt_ms=1000)
     assert state.partitions[0].isr == (0,)
     end, failed = state.partitions[0].log.end, state.producer("producer").failed
     state, [event] = apply(state, type="produce", key=key_on(0))
@@ -98,7 +98,7 @@ def test_acks_1_still_writes_when_the_isr_is_small(apply):
     state, _ = apply(initial_state({"min_insync": 2, "acks": 1}), type="broker_stop", broker=1)
     state, _ = apply(state, type="produce", key=key_on(0))
     for _ in range(5):
-        state, _ = apply(state, type="tick")
+        state, _ = apply(state, type="tick", dt_ms=1000)
     assert state.partitions[0].isr == (0,)
     state, [event] = apply(state, type="produce", key=key_on(0))
     assert event["kind"] == "record_produced" and event["data"]["ack"] == "acknowledged"
@@ -113,7 +113,7 @@ def test_pending_acks_fail_after_append_if_the_isr_shrinks_below_min_insync(appl
         assert event["data"]["ack"] == "waiting_for_isr"
     failures = []
     for _ in range(6):
-        state, [tick] = apply(state, type="tick")
+        state, [tick] = apply(state, type="tick", dt_ms=1000)
         failures += tick["data"].get("failed_after_append", [])
     assert state.partitions[0].isr == (0,)  # the slow follower dropped out after replica.lag.time.max.ms
     assert failures and {f["reason"] for f in failures} == {"NotEnoughReplicasAfterAppend"}
@@ -179,11 +179,11 @@ def test_a_producer_with_a_rate_sends_on_every_tick_of_the_clock(apply):
     state = initial_state({"records": 0})
     state, [event] = apply(state, type="set_producer_rate", producer="producer", rate=5, pattern="order-{i}")
     assert event["kind"] == "producer_rate_set"
-    state, events = apply(state, type="tick")
+    state, events = apply(state, type="tick", dt_ms=1000)
     assert [e["kind"] for e in events] == ["burst_produced", "ticked"]
     assert state.total_records == 5
-    state, events = apply(state, type="tick")
+    state, events = apply(state, type="tick", dt_ms=1000)
     assert state.total_records == 10
     state, _ = apply(state, type="set_producer_rate", producer="producer", rate=0)
-    state, events = apply(state, type="tick")
+    state, events = apply(state, type="tick", dt_ms=1000)
     assert [e["kind"] for e in events] == ["ticked"] and state.total_records == 10

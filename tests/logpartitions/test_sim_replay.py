@@ -21,12 +21,12 @@ COMMANDS = [
     {"type": "group_join", "group": "analytics", "member": "émile"},
     {"type": "broker_stop", "broker": 1},
     {"type": "produce", "key": "order-7"},
-    {"type": "tick"}, {"type": "tick"}, {"type": "tick"}, {"type": "tick"},
+    *[{"type": "tick", "dt_ms": 1000}] * 4,
     {"type": "broker_stop", "broker": 0},
     {"type": "set_unclean", "on": True},
     {"type": "broker_start", "broker": 1},
     {"type": "group_leave", "group": "analytics", "member": "amy"},
-    {"type": "tick"},
+    {"type": "tick", "dt_ms": 1000},
 ]
 
 state = initial_state({"partitions": 5})

@@ -29,7 +29,7 @@ def test_a_slow_follower_leaves_the_isr_and_rejoins_once_caught_up(apply):
     state = produce_many(apply, state, 0, 100)
     shrunk = expanded = None
     for i in range(12):
-        state, [tick] = apply(state, type="tick")
+        state, [tick] = apply(state, type="tick", dt_ms=1000)
         shrunk = shrunk or (i if tick["data"].get("isr_shrunk") else None)
         expanded = expanded or (i if tick["data"].get("isr_expanded") else None)
     assert shrunk is not None and expanded is not None and shrunk < expanded
@@ -41,7 +41,7 @@ def test_the_high_watermark_waits_for_every_isr_member(apply):
     state, _ = apply(initial_state({"records": 0, "acks": 1}), type="set_follower_fetch", records=3)
     state = produce_many(apply, state, 0, 10)
     assert state.partitions[0].high_watermark == 0
-    state, [tick] = apply(state, type="tick")
+    state, [tick] = apply(state, type="tick", dt_ms=1000)
     assert tick["data"]["hw_moved"] == [{"partition": 0, "from": 0, "to": 3}]
 
 
@@ -58,7 +58,7 @@ def test_leader_failover_elects_the_first_live_isr_member_and_keeps_committed_re
 def test_a_clean_failover_drops_only_records_above_the_high_watermark(apply):
     state, _ = apply(initial_state({"acks": 1}), type="set_follower_fetch", records=1)
     state = produce_many(apply, state, 0, 5)  # leader 0 has 8, follower 1 has 3
-    state, _ = apply(state, type="tick")  # follower 1 fetches one: LEO 4, HW 4 (still in the ISR)
+    state, _ = apply(state, type="tick", dt_ms=1000)  # follower 1 fetches one: LEO 4, HW 4 (still in the ISR)
     state, [event] = apply(state, type="broker_stop", broker=0)
     [election] = event["data"]["elections"]
     assert election["clean"] and election["lost"] == 4 and election["committed_lost"] == 0
@@ -83,7 +83,7 @@ def test_unclean_election_loses_records_and_counts_them(apply):
     state, _ = apply(initial_state({"acks": 1}), type="broker_stop", broker=1)
     state = produce_many(apply, state, 0, 12)
     for _ in range(5):  # broker 1 drops out of the ISR; the 12 records are committed by broker 0 alone
-        state, _ = apply(state, type="tick")
+        state, _ = apply(state, type="tick", dt_ms=1000)
     assert state.partitions[0].isr == (0,) and state.partitions[0].high_watermark == 15
     state, _ = apply(state, type="broker_stop", broker=0)
     state, [started] = apply(state, type="broker_start", broker=1)
@@ -111,14 +111,14 @@ def test_a_former_leader_loses_its_unreplicated_tail_and_rejoins_as_a_follower(a
     assert state.partitions[0].leo_of(0) == 3 == state.partitions[0].log.end
     state, [event] = apply(state, type="broker_start", broker=0)
     assert state.partitions[0].leader == 1
-    state, _ = apply(state, type="tick")
+    state, _ = apply(state, type="tick", dt_ms=1000)
     assert state.partitions[0].leo_of(0) == 3 and 0 in state.partitions[0].isr
 
 
 def test_retention_deletes_whole_segments_only(apply):
     state = initial_state({"records": 0, "segment_records": 8})
     state = produce_many(apply, state, 0, 50)
-    state, _ = apply(state, type="tick")
+    state, _ = apply(state, type="tick", dt_ms=1000)
     state, [event] = apply(state, type="set_retention", records=10)
     log = state.partitions[0].log
     assert log.start % 8 == 0 and log.start == 40 and log.end == 50
@@ -126,7 +126,7 @@ def test_retention_deletes_whole_segments_only(apply):
     assert [r.offset for r in recent_records(state, 0, 100)] == list(range(40, 50))
     assert state.group("analytics").committed[0] == 40  # its records were deleted: it skips ahead
     state = produce_many(apply, state, 0, 20)
-    state, [tick] = apply(state, type="tick")
+    state, [tick] = apply(state, type="tick", dt_ms=1000)
     assert tick["data"]["retention"][0]["log_start"] == 56
 
 

@@ -338,7 +338,7 @@ def _load_scene(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[E
 
 
 def _tick(state: RingState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
-    dt = clean_int(cmd.get("dt_ms", 1000), "A tick", 1, 60_000)
+    dt = clean_int(cmd.get("dt_ms"), "A tick", 1, 60_000)  # the room clock always says how long
     count = min(state.stream_rate, limits.max_keys - len(state.keys))
     seed = f"{cmd.get('_seed', 'seed')}:{state.keys_seeded}"
     return [_event("ticked", Ticked(dt_ms=dt, seed=seed, count=max(count, 0)))]

@@ -337,7 +337,7 @@ def _set_producer_rate(state: ClusterState, cmd: dict[str, Any], limits: Limits)
 
 def _tick(state: ClusterState, cmd: dict[str, Any], limits: Limits) -> list[Event]:
     """Producers with a rate send first; then replication, acks, retention and consumers move."""
-    dt = clean_int(cmd.get("dt_ms", 1000), "A tick", 1, limits.max_tick_ms)
+    dt = clean_int(cmd.get("dt_ms"), "A tick", 1, limits.max_tick_ms)  # the room clock always says how long
     events: list[Event] = []
     for producer in state.producers:
         if producer.rate <= 0 or state.total_records + producer.rate > limits.max_records:
