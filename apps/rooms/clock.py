@@ -71,18 +71,31 @@ def clock_step(code: str, owner: str = OWNER) -> tuple[str, float, Any]:
     return "ticked", interval, render_outgoing(applied)
 
 
+RETRY_SECONDS = 1.0  # after a failed turn (the database restarting, "database is locked")
+MAX_FAILURES = 5  # in a row: then the clock stops, and the next viewer or command starts it again
+
+
 async def _run(code: str) -> None:
     step = database_sync_to_async(clock_step)
+    failures = 0
     try:
         while presence.count(code) > 0:
-            status, wait, out = await step(code)
+            try:
+                status, wait, out = await step(code)
+            except Exception:  # a clock must never take the server down; a passing failure is retried
+                failures += 1
+                if failures >= MAX_FAILURES:
+                    log.exception("room clock for %s stopped after %d failed turns in a row", code, failures)
+                    break
+                log.warning("room clock for %s: a turn failed, trying again", code, exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            failures = 0
             if out:
                 await broadcast(code, out.frame, out.mine)
             if status == "stopped":
                 break
             await asyncio.sleep(wait)
-    except Exception:  # a clock must never take the server down; the next viewer restarts it
-        log.exception("room clock for %s stopped", code)
     finally:
         _TASKS.pop(code, None)
         await database_sync_to_async(lease_release)(code, OWNER)

@@ -146,6 +146,35 @@ async def test_the_clock_stops_when_nobody_here_watches_a_playing_room(playing_c
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_the_clock_goes_on_after_a_turn_fails_and_stops_after_failing_again_and_again(playing_code, no_clock_left,
+                                                                                          monkeypatch):
+    """A passing failure (the database restarting) costs a turn, not the clock; a lasting one
+    stops it (the next viewer or command starts it again)."""
+    monkeypatch.setattr(clock, "RETRY_SECONDS", 0.01)
+    real_step, failing = clock.clock_step, {"left": 1}
+
+    def flaky(code: str, owner: str = clock.OWNER) -> Any:
+        if failing["left"] > 0:
+            failing["left"] -= 1
+            raise RuntimeError("database is restarting")
+        return real_step(code, owner)
+
+    monkeypatch.setattr(clock, "clock_step", flaky)
+    start = (await room_row(playing_code)).seq
+    presence.joined(playing_code)
+    try:
+        clock.ensure(playing_code)
+        task = clock._TASKS[playing_code]
+        await clock_ticked_past(playing_code, start)  # after the failed turn, it ticked
+        assert failing["left"] == 0 and not task.done()
+        failing["left"] = 10**6
+        await eventually(task.done, "the clock stopped after failing again and again")
+        assert playing_code not in clock._TASKS
+    finally:
+        presence.left(playing_code)
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_the_clock_releases_its_lease_when_it_stops(playing_code, no_clock_left):
     start = (await room_row(playing_code)).seq
     presence.joined(playing_code)
