@@ -7,7 +7,7 @@ from django.conf import settings
 
 from apps.rooms import fragments
 from apps.rooms.fragments import Picture
-from apps.rooms.registry import Concept, RoomView, RoundSpec
+from apps.rooms.registry import Concept, RoomView, RoundSpec, simulation
 
 from . import picture as pic
 from . import sim
@@ -94,13 +94,7 @@ CONCEPT = Concept(
     slug="hashring",
     title="Hash ring",
     blurb="Consistent hashing with virtual nodes: add a server and watch only a few keys move.",
-    initial_state=sim.initial_state,
-    decide=decide,
-    evolve=sim.evolve,
-    to_json=sim.to_json,
-    from_json=sim.from_json,
-    narrate=sim.narrate,
-    events=sim.EVENTS,
+    **simulation(sim, decide=decide),
     picture=pic.picture,
     page_template="hashring/page.html",
     page_context=page_context,

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from apps.rooms import fragments
-from apps.rooms.registry import Concept, RoomView, RoundSpec
+from apps.rooms.registry import Concept, RoomView, RoundSpec, simulation
 
 from . import picture as pic
 from . import sim
@@ -410,16 +410,10 @@ CONCEPT = Concept(
     slug="lock-quorums",
     title="Lock quorums",
     blurb="RedLock on five nodes, TTLs and validity, and the faults that break it: pauses, clock jumps, crashes.",
-    initial_state=sim.initial_state,
-    decide=sim.decide,
-    evolve=sim.evolve,
-    to_json=sim.to_json,
-    from_json=sim.from_json,
+    **simulation(sim, narrate=narrate),
     page_template="lockquorums/page.html",
     page_context=page_context,
     picture=pic.picture,
-    events=sim.EVENTS,
-    narrate=narrate,
     state_json=state_json,
     ticks=True,
     rounds=(RACE_ROUND,),

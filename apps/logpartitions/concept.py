@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.rooms import fragments
-from apps.rooms.registry import Concept, RoundSpec
+from apps.rooms.registry import Concept, RoundSpec, simulation
 
 from . import picture as pic
 from . import sim
@@ -61,13 +61,7 @@ CONCEPT = Concept(
     slug="log-partitions",
     title="Log partitions",
     blurb="A Kafka-style log: partitions, replicas, consumer groups, offsets and lag. Break a broker and watch.",
-    initial_state=sim.initial_state,
-    decide=decide,
-    evolve=sim.evolve,
-    to_json=sim.to_json,
-    from_json=sim.from_json,
-    narrate=narrate,
-    events=sim.EVENTS,
+    **simulation(sim, decide=decide),
     picture=pic.picture,
     page_template="logpartitions/page.html",
     state_json=state_json,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
@@ -126,6 +127,21 @@ class RoomView:
     @property
     def speeds(self) -> tuple[float, ...]:
         return (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+SIMULATION_PARTS = ("initial_state", "decide", "evolve", "to_json", "from_json", "narrate")
+
+
+def simulation(sim: ModuleType, **overrides: Any) -> dict[str, Any]:
+    """A Concept's simulation fields, taken from its ``sim`` package by name (``initial_state``,
+    ``decide``, ``evolve``, ``to_json``, ``from_json``, ``narrate``, and ``EVENTS`` as ``events``);
+    ``overrides`` replace any of them (a ``decide`` that reads the settings' limits first)::
+
+        CONCEPT = Concept(slug=..., title=..., blurb=..., **simulation(sim, decide=decide), ...)
+    """
+    parts: dict[str, Any] = {name: overrides.get(name) or getattr(sim, name) for name in SIMULATION_PARTS}
+    parts["events"] = overrides.get("events") or sim.EVENTS
+    return {**parts, **overrides}
 
 
 @lru_cache(maxsize=None)
