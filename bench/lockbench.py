@@ -387,10 +387,13 @@ def _messages(state: Any) -> tuple[int, int]:
 
 
 def heavy_room(cycles: int) -> dict[str, Any]:
-    from apps.lockquorums import concept as lq
     from apps.lockquorums import picture as pic
+    from apps.rooms import frames as engine
     from apps.rooms.models import Room
+    from apps.rooms.registry import get
     from apps.rooms.services import CommandRejected, room_create, room_state, room_view
+
+    concept = get("lock-quorums")
 
     room, _key = room_create(concept="lock-quorums")
     frames = Frames()
@@ -406,7 +409,7 @@ def heavy_room(cycles: int) -> dict[str, Any]:
             continue
         accepted.append(cmd)
         total, kept = _messages(applied.after)
-        p = pic.base_picture(applied.after)
+        p = pic.picture(applied.after, room_view(applied.room), None)
         eps = len(_ELEMENT.findall(p.layers["lq-episodes"].inner()))
         bands = len(_ELEMENT.findall(p.layers["lq-bands"].inner()))
         trail.append({"total": total, "kept": kept, "episodes": eps, "bands": bands, "n": len(applied.after.trace)})
@@ -417,22 +420,23 @@ def heavy_room(cycles: int) -> dict[str, Any]:
     total, kept = _messages(state)
     shown, first = pic._page(state)  # noqa: SLF001 - what the page draws
     shown_msgs = sum(len(e.messages) for e in shown)
-    p = pic.picture(state, view)
+    p = pic.picture(state, view, None)
     eps = len(_ELEMENT.findall(p.layers["lq-episodes"].inner()))
     bands = len(_ELEMENT.findall(p.layers["lq-bands"].inner()))
     all_layers = sum(len(_ELEMENT.findall(layer.inner())) for layer in p.layers.values())
-    full_frame = lq.render_full(state, view)
-    full_elements = len(_ELEMENT.findall(full_frame[:full_frame.find("</svg>")])) if "</svg>" in full_frame else 0
+    full_frame = engine.picture_full(concept, state, view)  # every region, layer and panel
+    # The elements of both <svg>s (the stage and the space-time diagram, each a region).
+    full_elements = sum(len(_ELEMENT.findall(p.render_region(region_id))) for region_id in p.regions)
     build = []
     for _ in range(PICTURE_REPS):
         t0 = time.perf_counter()
-        pic.picture(state, view)
+        pic.picture(state, view, None)
         build.append((time.perf_counter() - t0) * 1000)
     update = []
     before = state
     for _ in range(PICTURE_REPS // 2):
         t0 = time.perf_counter()
-        lq.render_update(before, state, [], view)
+        engine.picture_update(concept, before, state, [], view)
         update.append((time.perf_counter() - t0) * 1000)
     sizes = frames.sizes()
     print(f"  long run through room_command_apply: {len(accepted)} commands accepted, {len(refused)} refused"
@@ -445,10 +449,10 @@ def heavy_room(cycles: int) -> dict[str, Any]:
     print(f"  SVG elements, diagram layers: lq-episodes {eps}, lq-bands {bands} at the end; the most over the run "
           f"{max(t['episodes'] for t in trail)} / {max(t['bands'] for t in trail)} (first half "
           f"{max(t['episodes'] + t['bands'] for t in trail[:half])}, second half "
-          f"{max(t['episodes'] + t['bands'] for t in trail[half:])}); every layer {all_layers}, the whole <svg> "
-          f"{full_elements}")
+          f"{max(t['episodes'] + t['bands'] for t in trail[half:])}); every layer {all_layers}, both <svg>s "
+          f"{full_elements}; the full frame {len(full_frame.encode()):,} B")
     print(f"  picture.picture (whole picture, {PICTURE_REPS} runs): median {median(build):.2f} ms, p99 "
-          f"{percentile(build, 99):.2f} ms; render_update (two pictures + diff): median {median(update):.2f} ms")
+          f"{percentile(build, 99):.2f} ms; frames.picture_update (two pictures + diff): median {median(update):.2f} ms")
     print(f"  broadcasts over the run: median {median(sizes):,.0f} B, p90 {percentile(sizes, 90):,} B, max "
           f"{max(sizes):,} B, {sum(s > BYTES_BUDGET for s in sizes)} over 8 KB; render_broadcast median "
           f"{median([r['render_ms'] for r in frames.rows]):.1f} ms, p99 "
