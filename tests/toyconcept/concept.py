@@ -1,8 +1,8 @@
 """The counter board: tokens on a row of slots, the smallest concept on the kit (docs/new-concept.md).
 
 The presenter adds, moves and removes tokens; each tick moves one token (in turn) one slot on;
-in the "own token" round each participant adds a token named after them. The engine's own tests
-run on it, so they depend on no real concept's internals."""
+in the "own token" round each participant adds a token (the name they type, or theirs). The
+engine's own tests run on it, so they depend on no real concept's internals."""
 from __future__ import annotations
 
 import hashlib
@@ -27,27 +27,10 @@ class Board:
         return next((slot for n, slot in self.tokens if n == name), None)
 
 
-class TokenAdded(TypedDict):
-    name: str
-    slot: int
-
-
-class TokenMoved(TypedDict):
-    name: str
-    from_slot: int
-    to_slot: int
-
-
-class Ticked(TypedDict):
-    to_ms: int
-    moved: str | None
-    to_slot: int | None
-
-
-class SceneLoaded(TypedDict):
-    slots: int
-
-
+TokenAdded = TypedDict("TokenAdded", {"name": str, "slot": int})
+TokenMoved = TypedDict("TokenMoved", {"name": str, "from_slot": int, "to_slot": int})
+Ticked = TypedDict("Ticked", {"to_ms": int, "moved": str | None, "to_slot": int | None})
+SceneLoaded = TypedDict("SceneLoaded", {"slots": int})
 EVENTS = {"token_added": TokenAdded, "token_removed": TokenAdded, "token_moved": TokenMoved, "ticked": Ticked,
           "scene_loaded": SceneLoaded}
 Events = list[dict[str, Any]]
@@ -175,13 +158,19 @@ def my_entry(state: Board, entry: dict[str, Any]) -> str:
     return markup("<section id='my-entry' class='panel mine'><p>Your token {} {}.</p></section>", entry["entry"], where)
 
 
+def round_panel(state: Board, current: dict[str, Any] | None) -> str:
+    """The class's entries, while a round is shown (an empty panel otherwise)."""
+    took_part = markup("<p>From the class: {}</p>", ", ".join(e["name"] for e in current["entries"])) if current else ""
+    return markup("<section id='round' class='panel round' hx-swap-oob='outerMorph'>{}</section>", took_part)
+
+
 OWN_TOKEN = RoundSpec(kind="own_token", title="Add your own token", instructions="add your own token to the board",
-                      student_command="add_my_token", entry_key="name", input_label=None,
-                      to_command=lambda state, body, name: {"type": "add_token", "name": name, "slot": 0})
+                      student_command="add_my_token", entry_key="name", input_label="Your token",  # typed, or your name
+                      to_command=lambda state, body, name: {"type": "add_token", "name": body.get("key") or name, "slot": 0})
 
 CONCEPT = Concept(
     slug="counter-board", title="Counter board", blurb="Tokens on a row of slots (the engine's test concept).",
     initial_state=lambda params: Board(), decide=decide, evolve=evolve, to_json=to_json, from_json=from_json,
     narrate=narrate, page_template="counterboard/page.html", picture=picture, events=EVENTS,
-    page_context=lambda state, view: {"slots": state.slots}, ticks=True, rounds=(OWN_TOKEN,), my_entry=my_entry,
+    page_context=lambda state, view: {"slots": state.slots}, ticks=True, rounds=(OWN_TOKEN,), my_entry=my_entry, round_panel=round_panel,
 )
