@@ -79,8 +79,9 @@ screenshots: venv
 bench: venv
 	$(PY) bench/run.py
 
-# Type checks (issue 11): the room engine and every simulation, mypy --strict (mypy.ini).
-TYPED = apps/rooms apps/common/sim apps/hashring/sim apps/logpartitions/sim apps/lockquorums/sim
+# Type checks (issue 11): every app (the room engine, every simulation and picture) and the
+# engine's test concept, mypy --strict (mypy.ini).
+TYPED = apps tests/toyconcept
 
 lint: venv
 	$(PY) -m mypy $(TYPED)

@@ -272,7 +272,8 @@ def comparison() -> list[dict[str, Any]]:
     each with its storyboard (one card per step, in order) for the side-by-side view."""
     rows = []
     for name in sim.SCENARIOS:
-        cells, boards = [], {"off": [], "on": []}
+        cells: list[dict[str, Any]] = []
+        boards: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
         for mode in sim.MODES:
             cell: dict[str, Any] = {"mode": mode}
             for fencing, key in ((False, "off"), (True, "on")):

@@ -29,6 +29,7 @@ from django.utils.safestring import mark_safe
 from apps.common import flights
 from apps.common.flights import MIN_FLIGHT_MS, Answer, Flight, Timing
 from apps.common import spacetime
+from apps.common.sim.network import Message
 from apps.rooms.fragments import Change, Picture, markup, render_tight
 from apps.rooms.registry import RoomView
 
@@ -217,9 +218,9 @@ def _clients(pic: Picture, state: LockState) -> None:
         x, y = CLIENT_X, 40 + i * (h + 8)
         believes = c.status == "holding" or (c.status == "paused" and c.resume_status == "holding")
         if c.status == "paused":  # the pause sign is drawn (two bars): no font needed; the tooltip says more
-            line = f"paused to {_ms(c.paused_until)}"
+            line = f"paused to {_ms(c.paused_until or 0)}"
         elif c.status == "holding":
-            line = f"holds: {(c.valid_until - now) / 1000:.1f} s left" if c.name in holders else "thinks it holds"
+            line = f"holds: {((c.valid_until or now) - now) / 1000:.1f} s left" if c.name in holders else "thinks it holds"
         else:
             line = {"idle": "idle", "failed": "failed to acquire", "released": "released",
                     "expired": "validity ran out"}.get(c.status, c.status)
@@ -423,13 +424,13 @@ def short_label(e: Episode) -> str:
     if e.kind == "fault":
         ev = d.get("event")
         short = {"node_crashed": "crash", "node_restarted": "restart", "clock_jumped": "clock ↑",
-                 "client_paused": "pause", "link_cut": "cut", "link_healed": "heal"}.get(ev)
+                 "client_paused": "pause", "link_cut": "cut", "link_healed": "heal"}.get(str(ev))
         if short:
             return f"{_short(e.label.split(' ')[0], 5)} {short}"
     return _short(e.label, 14)
 
 
-def arrow_tone(e: Episode, m: dict[str, Any]) -> str:
+def arrow_tone(e: Episode, m: Message) -> str:
     """A delivered message's CSS class: a write by its outcome, a request, a good or bad reply."""
     if m["to"] == "storage":
         return "okw" if e.ok and "two writers" not in m["result"] else ("lostw" if e.ok else "rejw")
@@ -538,7 +539,7 @@ def card_reason(d: dict[str, Any]) -> str:
 
 def _panels(pic: Picture, state: LockState) -> None:
     last = last_acquisition(state)
-    why = failure_reason(last.detail) if last is not None and not last.ok else None
+    why = failure_reason(last.detail) if last is not None and not last.ok and last.detail is not None else None
     ctx = {"state": state, "last": last, "why": why, "holders": state.holders(), "modes": MODE_TITLES}
     for panel in ("lq-summary", "lq-math", "lq-clientctl", "lq-nodectl", "lq-time", "lq-settings", "lq-scene"):
         pic.panels[panel] = render_tight(f"lockquorums/_{panel}.html", ctx)
