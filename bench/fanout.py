@@ -16,6 +16,7 @@ Everything runs on loopback; every wait has a timeout and every loop a bound.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import http.client
 import json
 import os
@@ -24,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -129,6 +131,24 @@ class Server:
 
 
 UVICORN_WS = os.environ.get("BENCH_UVICORN_WS", "websockets")
+_STATIC_ROOT: list[str] = []  # the run's collected static files, once collected
+
+
+def collected_static() -> str:
+    """A STATIC_ROOT holding the static files as they are now, fingerprinted and compressed as
+    `make prepare` makes them, collected once per bench run into a temporary folder (removed at
+    exit): a production-style server (DEBUG off) needs the manifest, and must not serve a stale
+    ./staticfiles from an earlier `make run`."""
+    if not _STATIC_ROOT:
+        root = tempfile.mkdtemp(prefix="distviz-bench-static-")
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        env = server_env(f"sqlite:///{os.path.join(root, 'unused.sqlite3')}", DISTVIZ_STATIC_ROOT=root)
+        t = time.perf_counter()
+        subprocess.run([PYTHON, "manage.py", "collectstatic", "--no-input", "-v0"], cwd=REPO, env=env, check=True,
+                       timeout=300)
+        print(f"  collectstatic into a temporary STATIC_ROOT: {time.perf_counter() - t:.1f} s", flush=True)
+        _STATIC_ROOT.append(root)
+    return _STATIC_ROOT[0]
 
 
 def app_server(kind: str, workdir: str, database_url: str, profile_out: str | None = None,
@@ -444,6 +464,7 @@ def run_app(kind: str, viewers: int, commands: int, warmup: int, deflate: bool =
             profile_out: str | None = None, variant: str | None = None) -> Result:
     workdir, url = temp_database(kind)
     server = app_server(kind, workdir, url, profile_out, variant)
+    server.env["DISTVIZ_STATIC_ROOT"] = collected_static()
     if deflate:
         server.name += " +deflate"
     try:

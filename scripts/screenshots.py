@@ -8,6 +8,7 @@ to a room's look so that the README keeps showing the truth.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import socket
@@ -83,7 +84,11 @@ def settle(page: Page, ms: int = 2500) -> None:
 
 
 def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=OUT,
+                    help="the folder the PNGs go to (default: docs/screenshots, what the README shows)")
+    out: Path = ap.parse_args().out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="distviz-shots-") as tmp:
         proc, url = start_server(Path(tmp))
         try:
@@ -133,9 +138,9 @@ def main() -> None:
                 shots.append(("student-phone", phone))
 
                 for name, p in shots:
-                    path = OUT / f"{name}.png"
+                    path = out / f"{name}.png"
                     p.screenshot(path=str(path), animations="disabled")
-                    print(f"{path.relative_to(ROOT)}  {path.stat().st_size:,} B")
+                    print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  {path.stat().st_size:,} B")
                 browser.close()
         finally:
             proc.terminate()
