@@ -16,7 +16,8 @@ from django.test import Client, override_settings
 
 from apps.rooms.models import Room, RoomEvent, RoomSnapshot
 from apps.rooms.registry import TICK_MS, get
-from apps.rooms.services import STATE_CACHE, Actor, Applied, CommandRejected, room_create, room_state, state_at
+from apps.rooms.services import (STATE_CACHE, Actor, Applied, CommandRejected, room_command_apply, room_create, room_state,
+                                 state_at)
 from tests.contract.kit import fold_of_the_log
 
 from .conftest import ORIGIN, PRESENTER, apply_command, created_as_presenter, refreshed, room_log_size, session_headers
@@ -99,6 +100,12 @@ def assert_snapshots_fold(room: Room, history: list[dict[str, Any]], at_least: i
 def room_json(code: str) -> dict[str, Any]:
     room = Room.objects.get(code=code)
     return get(room.concept).documented_state(room_state(room))
+
+
+@database_sync_to_async
+def presenter_applies(code: str, command: dict[str, Any]) -> Applied:
+    """The presenter's ``command`` applied as its button would, from a test's event loop."""
+    return room_command_apply(code=code, actor=PRESENTER, command=command)
 
 
 @database_sync_to_async

@@ -12,33 +12,28 @@ import uuid
 from typing import AsyncIterator
 
 import pytest
-from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from apps.rooms import consumers
 from apps.rooms.consumers import RATE_BURST
-from apps.rooms.models import Room, RoomEvent
-from apps.rooms.services import room_command_apply
 from distviz.asgi import application
 
-from .conftest import ORIGIN, OWN_KEY, PRESENTER
-from .roomkit import code, presenter, presenter_headers, slug_presenter  # noqa: F401 - fixtures of SLUG's room
+from .conftest import ORIGIN
+from .roomkit import TICK, code, presenter, presenter_applies, presenter_headers, slug_presenter  # noqa: F401 - fixtures
+from .roomkit import log_size_of as log_size
 from .wire import TIMEOUT, astudent, frame, is_my_entry, open_socket, quiet, raw_reply, replies, reply, update
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SLUG = "hashring"  # the room the socket fixtures (roomkit) open
+SLUG = "counter-board"  # the room the socket fixtures (roomkit) open: the engine's own toy concept
+OWN_TOKEN = {"type": "round_open", "kind": "own_token"}
+ADD_ANN = {"type": "add_token", "name": "Ann", "slot": 1}
+MARKUP = '"><svg onload=alert(1)>'
 
 
-@database_sync_to_async
-def log_size(code: str) -> tuple[int, int]:
-    return RoomEvent.objects.filter(room__code=code).count(), Room.objects.get(code=code).seq
-
-
-@database_sync_to_async
-def open_round(code: str) -> None:
-    """The presenter opens the "add your own key" round (seq 2), as its button would."""
-    room_command_apply(code=code, actor=PRESENTER, command=OWN_KEY)
+async def open_round(code: str) -> None:
+    """The presenter opens the "add your own token" round (seq 2), as its button would."""
+    await presenter_applies(code, OWN_TOKEN)
 
 
 @pytest.fixture
@@ -108,7 +103,7 @@ async def test_consumer_accepts_a_lower_case_code(code):
 
 
 async def test_consumer_sends_the_current_seq_on_reconnect(code, presenter):
-    await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}))
+    await presenter.send_to(text_data=frame(ADD_ANN))
     await update(presenter)
     again = WebsocketCommunicator(application, f"/ws/r/{code}/", headers=[ORIGIN])
     try:
@@ -122,7 +117,7 @@ async def test_consumer_sends_the_current_seq_on_reconnect(code, presenter):
 # -- broadcast -------------------------------------------------------------------------------
 
 async def test_consumer_broadcasts_a_command_to_everyone_in_the_room(code, presenter, participant):
-    await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}))
+    await presenter.send_to(text_data=frame(ADD_ANN))
     to_presenter = await raw_reply(presenter)
     to_participant = await raw_reply(participant)
     assert to_presenter == to_participant  # rendered once, forwarded as is
@@ -133,7 +128,7 @@ async def test_consumer_broadcasts_a_command_to_everyone_in_the_room(code, prese
 
 
 async def test_consumer_broadcasts_one_frame_per_command(presenter, participant):
-    await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}))
+    await presenter.send_to(text_data=frame(ADD_ANN))
     await reply(presenter)
     await reply(participant)
     assert await quiet(presenter)
@@ -142,34 +137,34 @@ async def test_consumer_broadcasts_one_frame_per_command(presenter, participant)
 
 async def test_consumer_broadcast_carries_the_room_bar_and_narration(code, presenter, participant):
     await open_round(code)
-    await participant.send_to(text_data=frame({"type": "add_my_key", "key": "alice"}))
+    await participant.send_to(text_data=frame({"type": "add_my_token", "key": "alice"}))
     got = await update(presenter)
     assert 'id="room-bar"' in got["content"]
-    assert "Added key alice" in got["content"]
+    assert "alice joined the board in slot 0." in got["content"]
     assert "took part: alice" in got["content"]
 
 
 async def test_consumer_broadcast_escapes_markup_in_names(code, presenter, participant):
     await open_round(code)
-    await participant.send_to(text_data=frame({"type": "add_my_key", "key": '"><svg onload=alert(1)>'}))
+    await participant.send_to(text_data=frame({"type": "add_my_token", "key": MARKUP}))
     from_participant = await update(presenter)
-    await presenter.send_to(text_data=frame({"type": "add_node", "name": '"><svg onload=alert(1)>'}))
+    await presenter.send_to(text_data=frame({"type": "add_token", "name": MARKUP.replace("1", "2"), "slot": 3}))
     from_presenter = await update(presenter)
     for got in (from_participant, from_presenter):
         assert "<svg onload" not in got["content"]
         assert "&lt;svg onload" in got["content"]
 
 
-async def test_consumer_broadcasts_a_participants_key_to_the_presenter(code, presenter, participant):
+async def test_consumer_broadcasts_a_participants_token_to_the_presenter(code, presenter, participant):
     await open_round(code)
-    await participant.send_to(text_data=frame({"type": "add_my_key", "key": "bob"}))
+    await participant.send_to(text_data=frame({"type": "add_my_token", "key": "bob"}))
     got = await update(presenter)
-    assert (got["from"], got["seq"]) == (3, 4)  # key_added, round_entry
+    assert (got["from"], got["seq"]) == (3, 4)  # token_added, round_entry
     assert await log_size(code) == (4, 4)
 
 
-async def test_consumer_refuses_a_participants_key_outside_a_round(code, presenter, participant):
-    await participant.send_to(text_data=frame({"type": "add_key", "key": "bob"}))
+async def test_consumer_refuses_a_participants_token_outside_a_round(code, presenter, participant):
+    await participant.send_to(text_data=frame({"type": "add_token", "name": "bob"}))
     answer = await reply(participant)
     assert answer["error"] == "Only the presenter can do that. Wait for the presenter to open a round."
     assert await quiet(presenter)
@@ -179,16 +174,16 @@ async def test_consumer_refuses_a_participants_key_outside_a_round(code, present
 # -- rejections ------------------------------------------------------------------------------
 
 async def test_consumer_sends_a_rejection_to_the_sender_only(code, presenter, participant):
-    await presenter.send_to(text_data=frame({"type": "remove_node", "name": "Z"}))
+    await presenter.send_to(text_data=frame({"type": "remove_token", "name": "Zed"}))
     answer = await reply(presenter)
-    assert answer["error"] == "There is no node called Z."
+    assert answer["error"] == "There is no token called Zed."
     assert 'id="flash"' in answer["content"]
     assert await quiet(participant)
     assert await log_size(code) == (1, 1)
 
 
-async def test_consumer_refuses_remove_node_from_a_participant(code, presenter, participant):
-    await participant.send_to(text_data=frame({"type": "remove_node", "name": "A"}))
+async def test_consumer_refuses_a_presenters_command_from_a_participant(code, presenter, participant):
+    await participant.send_to(text_data=frame({"type": "remove_token", "name": "Ann"}))
     answer = await reply(participant)
     assert "Only the presenter" in answer["error"]
     assert await quiet(presenter)
@@ -196,7 +191,7 @@ async def test_consumer_refuses_remove_node_from_a_participant(code, presenter, 
 
 
 async def test_consumer_ignores_a_role_claimed_in_the_frame(code, participant):
-    await participant.send_to(text_data=frame({"type": "remove_node", "name": "A", "role": "presenter", "_actor": "presenter"}))
+    await participant.send_to(text_data=frame({"type": "remove_token", "name": "Ann", "role": "presenter", "_actor": "presenter"}))
     answer = await reply(participant)
     assert "error" in answer
     assert await log_size(code) == (1, 1)
@@ -206,14 +201,14 @@ GARBAGE = [
     pytest.param({"text_data": "{not json"}, "not JSON", id="not-json"),
     pytest.param({"text_data": "[1, 2, 3]"}, "not understood", id="json-list"),
     pytest.param({"text_data": "[" * 8000 + "]" * 8000}, "not understood", id="json-nested-too-deep"),
-    pytest.param({"text_data": '"add_node"'}, "not understood", id="json-string"),
-    pytest.param({"text_data": json.dumps({"body": ["add_node"]})}, "not understood", id="body-not-an-object"),
+    pytest.param({"text_data": '"add_token"'}, "not understood", id="json-string"),
+    pytest.param({"text_data": json.dumps({"body": ["add_token"]})}, "not understood", id="body-not-an-object"),
     pytest.param({"bytes_data": b"\x00\x01binary"}, "Binary frames", id="binary"),
-    pytest.param({"text_data": frame({"type": "add_key", "key": "x" * 17_000})}, "too large", id="over-16kb"),
-    pytest.param({"text_data": frame({"type": "add_key", "key": "long-id"}, request_id="x" * 65)}, "at most 64", id="command-id-over-64"),
-    pytest.param({"text_data": frame({"type": "add_key", "key": "n", "command_id": 7})}, "at most 64", id="command-id-not-text"),
-    pytest.param({"text_data": frame({"key": "no-type"})}, "needs a type", id="missing-type"),
-    pytest.param({"text_data": frame({"type": "add_node", "vnodes": "9" * 40})}, "whole number", id="huge-number"),
+    pytest.param({"text_data": frame({"type": "add_token", "name": "x" * 17_000})}, "too large", id="over-16kb"),
+    pytest.param({"text_data": frame({"type": "add_token", "name": "long-id"}, request_id="x" * 65)}, "at most 64", id="command-id-over-64"),
+    pytest.param({"text_data": frame({"type": "add_token", "name": "n", "command_id": 7})}, "at most 64", id="command-id-not-text"),
+    pytest.param({"text_data": frame({"name": "no-type"})}, "needs a type", id="missing-type"),
+    pytest.param({"text_data": frame({"type": "add_token", "name": "n", "slot": "9" * 40})}, "whole number", id="huge-number"),
 ]
 
 
@@ -237,14 +232,14 @@ async def test_consumer_keeps_working_after_garbage(code, presenter):
     await reply(presenter)
     await presenter.send_to(text_data="[]")
     await reply(presenter)
-    await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}))
+    await presenter.send_to(text_data=frame(ADD_ANN))
     assert (await reply(presenter))["seq"] == 2
 
 
 # -- sync and resend -------------------------------------------------------------------------
 
 async def test_consumer_answers_sync_with_a_full_frame(presenter):
-    await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}))
+    await presenter.send_to(text_data=frame(ADD_ANN))
     await update(presenter)
     await presenter.send_to(text_data=json.dumps({"body": {"type": "sync"}}))
     full = await reply(presenter)
@@ -260,9 +255,9 @@ async def test_consumer_sync_appends_nothing(code, presenter, participant):
 
 async def test_consumer_applies_a_resent_request_id_once(code, presenter, participant):
     request_id = str(uuid.uuid4())
-    await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}, request_id=request_id))
+    await presenter.send_to(text_data=frame(ADD_ANN, request_id=request_id))
     await update(participant)
-    await presenter.send_to(text_data=frame({"type": "add_node", "name": "E"}, request_id=request_id))
+    await presenter.send_to(text_data=frame(ADD_ANN, request_id=request_id))
     assert (await reply(presenter))["command_id"] == request_id  # the first command's broadcast
     ack = await reply(presenter)  # the resend: acknowledged to its sender only, not applied
     assert ack == {"duplicate": True, "command_id": request_id}
@@ -273,10 +268,10 @@ async def test_consumer_applies_a_resent_request_id_once(code, presenter, partic
 async def test_consumer_applies_a_resend_after_reconnect_once(code, presenter_headers):
     request_id = str(uuid.uuid4())
     async with open_socket(code, presenter_headers) as first:
-        await first.send_to(text_data=frame({"type": "add_key", "key": "carol"}, request_id=request_id))
+        await first.send_to(text_data=frame(ADD_ANN, request_id=request_id))
         await update(first)
     async with open_socket(code, presenter_headers) as second:
-        await second.send_to(text_data=frame({"type": "add_key", "key": "carol"}, request_id=request_id))
+        await second.send_to(text_data=frame(ADD_ANN, request_id=request_id))
         assert await reply(second) == {"duplicate": True, "command_id": request_id}
         assert await quiet(second)
     assert await log_size(code) == (2, 2)
@@ -294,7 +289,7 @@ def frozen_clock(monkeypatch) -> None:
 async def test_consumer_rate_limit_slows_down_a_flood(code, presenter_headers, frozen_clock):
     async with open_socket(code, presenter_headers) as comm:
         for i in range(40):
-            await comm.send_to(text_data=frame({"type": "add_key", "key": f"flood{i}"}))
+            await comm.send_to(text_data=frame(TICK))
         answers = await replies(comm, 40)
     slow_downs = [a for a in answers if a.get("error", "").startswith("Slow down")]
     assert len(slow_downs) == 40 - RATE_BURST
@@ -305,7 +300,7 @@ async def test_consumer_rate_limit_slows_down_a_flood(code, presenter_headers, f
 async def test_consumer_rate_limit_lets_a_burst_through(code, presenter_headers, frozen_clock):
     async with open_socket(code, presenter_headers) as comm:
         for i in range(int(RATE_BURST)):
-            await comm.send_to(text_data=frame({"type": "add_key", "key": f"burst{i}"}))
+            await comm.send_to(text_data=frame(TICK))
         answers = await replies(comm, int(RATE_BURST))
     assert not [a for a in answers if "error" in a]
     assert await log_size(code) == (1 + RATE_BURST, 1 + RATE_BURST)
@@ -315,7 +310,7 @@ async def test_consumer_rate_limit_counts_refused_commands_too(code, frozen_cloc
     # A student hammering a button outside a round costs tokens like anyone else.
     async with open_socket(code, [ORIGIN]) as comm:
         for i in range(int(RATE_BURST) + 4):
-            await comm.send_to(text_data=frame({"type": "add_my_key", "key": f"k{i}"}))
+            await comm.send_to(text_data=frame({"type": "add_my_token", "key": f"k{i}"}))
         answers = await replies(comm, int(RATE_BURST) + 4)
     # The four over the limit are answered as they arrive, ahead of the service's refusals.
     assert sorted(a["error"].startswith("Slow down") for a in answers) == [False] * int(RATE_BURST) + [True] * 4
@@ -326,12 +321,12 @@ async def test_consumer_rate_limit_is_per_connection(code, presenter_headers, fr
     calm_headers, _session = await astudent(code)
     async with open_socket(code, presenter_headers) as flooder, open_socket(code, calm_headers) as calm:
         for i in range(int(RATE_BURST) + 1):
-            await flooder.send_to(text_data=frame({"type": "lookup", "key": f"k{i}"}))
+            await flooder.send_to(text_data=frame(TICK))
         answers = await replies(flooder, int(RATE_BURST) + 1)
-        for _ in range(int(RATE_BURST)):  # the flooder's accepted lookups, broadcast to the room
+        for _ in range(int(RATE_BURST)):  # the flooder's accepted ticks, broadcast to the room
             await update(calm)
         assert await quiet(calm)
-        await calm.send_to(text_data=frame({"type": "add_my_key", "key": "calm"}))
+        await calm.send_to(text_data=frame({"type": "add_my_token", "key": "calm"}))
         calm_answers = await replies(calm, 2)  # the broadcast and the student's own result
     assert any(a.get("error", "").startswith("Slow down") for a in answers)
     assert not [a for a in calm_answers if "error" in a]

@@ -155,13 +155,14 @@ def picture(state: Board, view: RoomView, change: Change | None) -> Picture:
 def my_entry(state: Board, entry: dict[str, Any]) -> str:
     slot = state.slot_of(entry["entry"])
     where = f"is in slot {slot}" if slot is not None else "has left the board"
-    return markup("<section id='my-entry' class='panel mine'><p>Your token {} {}.</p></section>", entry["entry"], where)
+    return markup('<section id="my-entry" class="panel mine" hx-swap-oob="outerMorph"><p>Your token {} {}.</p></section>',
+                  entry["entry"], where)
 
 
 def round_panel(state: Board, current: dict[str, Any] | None) -> str:
     """The class's entries, while a round is shown (an empty panel otherwise)."""
     took_part = markup("<p>From the class: {}</p>", ", ".join(e["name"] for e in current["entries"])) if current else ""
-    return markup("<section id='round' class='panel round' hx-swap-oob='outerMorph'>{}</section>", took_part)
+    return markup('<section id="round" class="panel round" hx-swap-oob="outerMorph">{}</section>', took_part)
 
 
 OWN_TOKEN = RoundSpec(kind="own_token", title="Add your own token", instructions="add your own token to the board",
