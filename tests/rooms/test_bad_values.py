@@ -28,31 +28,34 @@ from apps.rooms.services import Actor, CommandRejected, room_command_apply, room
 from tests.contract.bad_inputs import ANY_FIELD, BAD, FIELD_NAMES, INT, NAMES, NONE, NUMBER, SWITCH, TEXT
 
 from .conftest import ORIGIN, PRESENTER
+from .roomkit import code, presenter_headers, slug_presenter  # noqa: F401 - fixtures of SLUG's room
 from .wire import open_socket, reply, student
 
-LESSON = "01-why-modulo-hurts"
+SLUG = "counter-board"  # the engine's own toy concept (tests/toyconcept): its rooms carry the engine's rows
+LESSON = "01-a-row-of-slots"
+ADD = {"type": "add_token", "name": "k", "slot": 0}
 
 # (concept, commands that set the scene, the command, {field: kind}). The command as written is
 # accepted (test_every_table_command_is_accepted_as_written), so a refusal is the bad value's.
 TABLE: list[tuple[str, list[dict[str, Any]], dict[str, Any], dict[str, str]]] = [
-    # The engine's own commands (the same for every concept; the hash ring's room here).
-    ("hashring", [{"type": "add_key", "key": "k"}], {"type": "rewind", "to_seq": 1}, {"to_seq": INT}),
-    ("hashring", [{"type": "add_key", "key": "k"}], {"type": "step_back"}, {"x": NONE}),
-    ("hashring", [], {"type": "speed", "speed": 2}, {"speed": NUMBER}),
-    ("hashring", [], {"type": "speed", "speed": "0.5"}, {"speed": NUMBER}),
-    ("hashring", [], {"type": "play"}, {"x": NONE}),
-    ("hashring", [{"type": "play"}], {"type": "pause"}, {"x": NONE}),
-    ("hashring", [], {"type": "step"}, {"x": NONE}),
-    ("hashring", [], {"type": "present"}, {"x": NONE}),
-    ("hashring", [{"type": "present"}], {"type": "stop_presenting"}, {"x": NONE}),
-    ("hashring", [], {"type": "view_only", "on": True}, {"on": SWITCH}),
-    ("hashring", [], {"type": "view_only", "on": "on"}, {"on": SWITCH}),
-    ("hashring", [], {"type": "round_open", "kind": "own_key"}, {"kind": TEXT}),
-    ("hashring", [{"type": "round_open", "kind": "own_key"}], {"type": "round_close"}, {"x": NONE}),
-    ("hashring", [], {"type": "lesson_start", "lesson": LESSON}, {"lesson": TEXT}),
-    ("hashring", [{"type": "lesson_start", "lesson": LESSON}], {"type": "lesson_next"}, {"x": NONE}),
-    ("hashring", [{"type": "lesson_start", "lesson": LESSON}, {"type": "lesson_next"}], {"type": "lesson_prev"}, {"x": NONE}),
-    ("hashring", [{"type": "lesson_start", "lesson": LESSON}], {"type": "lesson_stop"}, {"x": NONE}),
+    # The engine's own commands (the same for every concept; the engine's toy concept's room here).
+    (SLUG, [ADD], {"type": "rewind", "to_seq": 1}, {"to_seq": INT}),
+    (SLUG, [ADD], {"type": "step_back"}, {"x": NONE}),
+    (SLUG, [], {"type": "speed", "speed": 2}, {"speed": NUMBER}),
+    (SLUG, [], {"type": "speed", "speed": "0.5"}, {"speed": NUMBER}),
+    (SLUG, [], {"type": "play"}, {"x": NONE}),
+    (SLUG, [{"type": "play"}], {"type": "pause"}, {"x": NONE}),
+    (SLUG, [], {"type": "step"}, {"x": NONE}),
+    (SLUG, [], {"type": "present"}, {"x": NONE}),
+    (SLUG, [{"type": "present"}], {"type": "stop_presenting"}, {"x": NONE}),
+    (SLUG, [], {"type": "view_only", "on": True}, {"on": SWITCH}),
+    (SLUG, [], {"type": "view_only", "on": "on"}, {"on": SWITCH}),
+    (SLUG, [], {"type": "round_open", "kind": "own_token"}, {"kind": TEXT}),
+    (SLUG, [{"type": "round_open", "kind": "own_token"}], {"type": "round_close"}, {"x": NONE}),
+    (SLUG, [], {"type": "lesson_start", "lesson": LESSON}, {"lesson": TEXT}),
+    (SLUG, [{"type": "lesson_start", "lesson": LESSON}], {"type": "lesson_next"}, {"x": NONE}),
+    (SLUG, [{"type": "lesson_start", "lesson": LESSON}, {"type": "lesson_next"}], {"type": "lesson_prev"}, {"x": NONE}),
+    (SLUG, [{"type": "lesson_start", "lesson": LESSON}], {"type": "lesson_stop"}, {"x": NONE}),
     # The hash ring.
     ("hashring", [], {"type": "add_node", "name": "E", "vnodes": 8}, {"name": TEXT, "vnodes": INT}),
     ("hashring", [], {"type": "remove_node", "name": "A"}, {"name": TEXT}),
@@ -170,10 +173,10 @@ BAD_IDS = ["\x00", "id\x00", "\ud800", "a\udfffb", "x" * 65, ""]
 @pytest.mark.parametrize("command_id", BAD_IDS, ids=[f"id{i}" for i in range(len(BAD_IDS))])
 @pytest.mark.parametrize("actor", [PRESENTER, Actor("participant"), Actor("viewer")], ids=["presenter", "no-session", "viewer"])
 def test_a_command_id_no_database_stores_is_refused(actor, command_id):
-    room = _room("hashring", [])
+    room = _room(SLUG, [])
     before = _log(room)
     with pytest.raises(CommandRejected):
-        room_command_apply(code=room.code, actor=actor, command={"type": "add_key", "key": "k"}, command_id=command_id)
+        room_command_apply(code=room.code, actor=actor, command=ADD, command_id=command_id)
     assert _log(room) == before
 
 
@@ -186,11 +189,11 @@ WIRE = [
     ('{"type": "rewind", "to_seq": 1e309}', "finite"),
     ('{"type": "speed", "speed": 1e999}', "finite"),
     ('{"type": "speed", "speed": true}', "Speed must be a number"),
-    ('{"type": "add_key", "key": "\\ud800"}', "lone surrogate"),
-    ('{"type": "add_key", "key": "a\\u0000b"}', "NUL"),
-    ('{"type": "add_key", "key\\u0000": "k"}', "NUL"),
-    ('{"type": "add_key", "key": {"nested": {"deeper": 1}}}', "fields hold"),
-    ('{"type": "load_scene", "nodes": [["A"]]}', "fields hold"),
+    ('{"type": "add_token", "name": "\\ud800"}', "lone surrogate"),
+    ('{"type": "add_token", "name": "a\\u0000b"}', "NUL"),
+    ('{"type": "add_token", "name\\u0000": "k"}', "NUL"),
+    ('{"type": "add_token", "name": {"nested": {"deeper": 1}}}', "fields hold"),
+    ('{"type": "add_token", "name": [["A"]]}', "fields hold"),
     ('{"type": "rewind", "to_seq": 1.5}', "Rewind needs the event number"),
     ('{"type": "rewind", "to_seq": true}', "Rewind needs the event number"),
 ]
@@ -204,9 +207,8 @@ async def _wire_case(headers: list[tuple[bytes, bytes]], code: str, body: str, c
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("body", "message"), WIRE, ids=[f"wire{i}" for i in range(len(WIRE))])
-async def test_a_bad_frame_is_refused_with_its_id_and_appends_nothing(presenter_client, presenter_headers, body, message):
-    _client, code = presenter_client
-    await database_sync_to_async(room_command_apply)(code=code, actor=PRESENTER, command={"type": "add_key", "key": "k"})
+async def test_a_bad_frame_is_refused_with_its_id_and_appends_nothing(code, presenter_headers, body, message):
+    await database_sync_to_async(room_command_apply)(code=code, actor=PRESENTER, command=ADD)
     answer = await _wire_case(presenter_headers, code, body, "wire-1")
     assert message in answer["error"]
     assert answer["command_id"] == "wire-1"
@@ -219,12 +221,11 @@ WIRE_IDS = ['"\\ud800"', '"a\\u0000"', '"\\udfff-x"']
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("raw_id", WIRE_IDS, ids=[f"wire-id{i}" for i in range(len(WIRE_IDS))])
 @pytest.mark.parametrize("who", ["presenter", "no-session", "student"])
-async def test_a_command_id_with_a_surrogate_or_nul_is_refused_on_every_socket(presenter_client, presenter_headers, raw_id, who):
-    _client, code = presenter_client
+async def test_a_command_id_with_a_surrogate_or_nul_is_refused_on_every_socket(code, presenter_headers, raw_id, who):
     headers = {"presenter": presenter_headers, "no-session": [ORIGIN],
                "student": (await database_sync_to_async(student)(code, "Alice"))[0] if who == "student" else None}[who]
     async with open_socket(code, headers) as comm:
-        await comm.send_to(text_data='{"headers": {"HX-Request-ID": %s}, "body": {"type": "add_key", "key": "k"}}' % raw_id)
+        await comm.send_to(text_data='{"headers": {"HX-Request-ID": %s}, "body": %s}' % (raw_id, json.dumps(ADD)))
         answer = await reply(comm)
     assert answer["error"].startswith("A command id is text")
     assert (await database_sync_to_async(lambda: _log(Room.objects.get(code=code)))())[:2] == (1, 1)
@@ -238,7 +239,7 @@ async def test_a_command_id_with_a_surrogate_or_nul_is_refused_on_every_socket(p
 def test_the_name_form_refuses_or_repairs_text_no_database_stores(raw):
     from django.test import Client
 
-    room = _room("hashring", [])
+    room = _room(SLUG, [])
     browser = Client()
     browser.get(f"/r/{room.code}/")
     response = browser.post(f"/r/{room.code}/name/", data=raw, content_type="application/x-www-form-urlencoded")
