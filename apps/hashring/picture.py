@@ -429,10 +429,13 @@ def load_chart(state: RingState, rows: list[NodeRow], stats: dict[str, float] | 
                      "ideal": round(ideals[i], 1), "ideal_y": round(top + height - height * ideals[i] / most, 1),
                      "ideal_x1": round(i * step + step * 0.04, 1), "ideal_x2": round(i * step + step * 0.96, 1)})
     ideal_y = round(top + height - height * stats["mean"] / most, 1)
+    lean = len(rows) > SHARE_NODES  # many nodes: one path of bars, one of ideals (no per-bar tooltips)
     return {"bars": bars, "ideal_y": ideal_y, "width": width, "height": height + top, "labels": len(rows) <= SHARE_NODES,
             "weighted": weighted, "top_ideal_y": min(b["ideal_y"] for b in bars),
-            "lean_path": None if len(rows) <= SHARE_NODES else
-            "".join(f"M{b['x']:.0f} {b['y']:.0f}h{b['w']:.0f}v{b['h']:.0f}h-{b['w']:.0f}z" for b in bars)}
+            "lean_path": None if not lean else
+            "".join(f"M{b['x']:.0f} {b['y']:.0f}h{b['w']:.0f}v{b['h']:.0f}h-{b['w']:.0f}z" for b in bars),
+            "ideal_path": None if not (lean and weighted) else
+            "".join(f"M{b['ideal_x1']:.0f} {b['ideal_y']:.0f}H{b['ideal_x2']:.0f}" for b in bars)}
 
 
 # -- the class round ----------------------------------------------------------------------------

@@ -205,3 +205,26 @@ def test_only_an_open_rounds_keys_on_the_ring_are_marked_each_by_its_own_element
     assert all(f"id='{cid}'" in m for cid, m in marks.children.items())
     closed = pic.picture(state, view(round={"open": False, "entries": entries}), None)
     assert closed.layers["ring-round"].children == {}
+
+
+# -- the load chart with many nodes ---------------------------------------------------------------
+
+def test_many_weighted_nodes_draw_their_ideals_as_one_path_each_at_its_own_share():
+    """Above SHARE_NODES nodes the chart is lean (no per-bar tooltips): one path of bars and, when
+    the weights differ, one path of ideals with a segment per node at K·w/W of the scale."""
+    nodes = [f"N{i}" for i in range(pic.SHARE_NODES + 4)]
+    state = fold(initial_state({}), {"type": "load_scene", "nodes": nodes, "vnodes": 8, "random_keys": 4000, "seed": "s"},
+                 {"type": "set_vnodes", "name": "N0", "vnodes": 32})
+    rows = pic.node_rows(state)
+    chart = pic.load_chart(state, rows, pic.load_stats(state))
+    assert chart is not None and chart["weighted"] and chart["lean_path"]
+    segments = re.findall(r"M(\d+) (\d+)H(\d+)", chart["ideal_path"])
+    assert len(segments) == len(nodes)
+    total_w = sum(r.vnodes for r in rows)
+    most = max(max(r.keys for r in rows), 4000 * 32 / total_w)
+    for (x1, y, x2), r in zip(segments, rows):
+        ideal = 4000 * r.vnodes / total_w
+        assert int(y) == round(10 + 200 - 200 * ideal / most)
+        assert int(x1) < int(x2)
+    html = pic.picture(state, view(), None).panels["load"]
+    assert "<line" not in html and f'd="{chart["ideal_path"]}"' in html

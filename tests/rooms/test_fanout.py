@@ -7,6 +7,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from apps.rooms.fanout import Relay, broadcast, group_name, relay
+from apps.rooms.registry import TICK_MS
 from apps.rooms.services import SYSTEM, CommandRejected, room_command_apply
 
 from .wire import TIMEOUT
@@ -68,4 +69,4 @@ async def test_relay_leave_of_an_unknown_viewer_changes_nothing():
 
 def test_clock_tick_after_a_pause_is_refused(room):
     with pytest.raises(CommandRejected, match="paused"):
-        room_command_apply(code=room.code, actor=SYSTEM, command={"type": "tick"})
+        room_command_apply(code=room.code, actor=SYSTEM, command={"type": "tick", "dt_ms": TICK_MS})
