@@ -4,6 +4,7 @@ own tests: they run on the counter board (tests/toyconcept) and its lesson, "A r
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,12 @@ def test_lessons_are_found_in_the_folder_of_the_app_that_registered_the_concept(
     for lesson in found:
         assert lesson.title and lesson.steps
         assert all(step.title and step.narration for step in lesson.steps)
+
+
+def test_lessons_follow_the_app_not_a_guess_from_the_slug(monkeypatch, fresh_lessons):
+    """The same app registering its concept under a slug unlike its label still finds its lessons."""
+    monkeypatch.setitem(REGISTRY, "tokens-in-a-row", replace(get(SLUG), slug="tokens-in-a-row"))
+    assert [lesson.slug for lesson in lessons_for("tokens-in-a-row")] == SLUGS
 
 
 @pytest.mark.django_db
