@@ -1,0 +1,1 @@
+"""Workflow graphs: one saga run as orchestration and as choreography, side by side (issue 12)."""
