@@ -98,6 +98,13 @@ def awaiting(side: Side, step: int, action: str) -> bool:
     return h is not None and (h.kind == "sent" or (h.kind == "timed_out" and h.note != "gave up"))
 
 
+def awaiting_reply(side: Side, step: int, action: str) -> bool:
+    """Waiting for a reply to its last command (a reply that comes while it waits to try again
+    is dropped: the retry will ask again, as Temporal drops a late activity result)."""
+    h = last_entry(side, step, action)
+    return h is not None and h.kind == "sent"
+
+
 def has_timer(state: WorkflowState, step: int, action: str) -> bool:
     return any(f.style == "orch" and f.to == ORCHESTRATOR and f.kind in ("timeout", "retry") and f.step == step
                and f.action == action for f in state.flights)
@@ -134,14 +141,17 @@ def _recover(state: WorkflowState, net: Network, at: int) -> Event | None:
 def _origin(state: WorkflowState, net: Network, at: int, style: str) -> Event | None:
     p, side = state.proc, state.side(style)
     for i, s in enumerate(p.steps):
-        if s.origin and not any(e.step == i for e in side.ledger):
+        starts = s.origin or (style == "chor" and not s.upstream)  # a root step of a DAG starts by itself
+        if starts and not any(e.step == i for e in side.ledger) and i not in side.service(s.service).failed:
             out = Out(state, style, net, at)
             published: list[Published] = []
-            event_id = f"{s.done_topic}#{out.new_id()}"
+            ok = s.origin or i not in state.fail_steps
+            topic = s.done_topic if ok else s.failed_topic
+            event_id = f"{topic}#{out.new_id()}"
             if style == "chor":
-                published.append(publish(state, out, s.service, at, s.done_topic, event_id, i, "done"))
-            return ev("origin_done", **out.moves(), step=i, service=s.service, topic=s.done_topic, event_id=event_id,
-                      published=published)
+                published.append(publish(state, out, s.service, at, topic, event_id, i, "done" if ok else "failed"))
+            return ev("origin_done", **out.moves(), step=i, service=s.service, topic=topic, event_id=event_id,
+                      published=published, ok=ok)
     return None
 
 

@@ -110,6 +110,7 @@ class OriginDone(Moves):
     topic: str
     event_id: str
     published: list[Published]  # choreography: the event it publishes
+    ok: bool  # False: a root step of a DAG that failed (nothing committed)
 
 
 class CommandSent(Moves):

@@ -182,6 +182,8 @@ def _used_faults(side: Side, published: list[Published]) -> Side:
 def _origin_done(state: WorkflowState, d: OriginDone) -> WorkflowState:
     side = _used_faults(state.side(d["style"]), d["published"])
     svc = side.service(d["service"])
+    if not d["ok"]:
+        return _with_side(state, d["style"], _service(side, svc.name, failed=svc.failed + (d["step"],)))
     side = _effect(_service(side, svc.name, **_did(svc, "do", d["step"])), "T", d["step"], svc.name, d["at"],
                    d["event_id"])
     if d["style"] == "orch":
@@ -223,7 +225,8 @@ def _command_handled(state: WorkflowState, d: CommandHandled) -> WorkflowState:
     if d["fault"]:
         side = replace(side, armed=_disarm(side.armed, d["topic"], d["fault"]))
     svc = side.service(d["service"])
-    seen = svc.seen + ((d["key"],) if state.idempotency and not d["duplicate"] else ())
+    keep = state.idempotency and not d["duplicate"] and (d["ok"] or d["action"] == "do")  # a failed undo is tried again
+    seen = svc.seen + ((d["key"],) if keep else ())
     changes: dict[str, Any] = {"seen": seen}
     if d["applied"]:
         changes.update(_did(svc, d["action"], d["step"]))

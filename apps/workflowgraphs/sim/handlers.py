@@ -13,7 +13,7 @@ from typing import Any
 from apps.common.sim.network import Network
 
 from . import airflow
-from .engine import Event, Handler, Out, armed, awaiting, busy_ms, command_sent, ev, last_entry, publish
+from .engine import Event, Handler, Out, armed, awaiting_reply, busy_ms, command_sent, ev, publish
 from .events import Published
 from .retry import arithmetic, may_retry, wait_ms
 from .state import BUS, ORCHESTRATOR, Flight, Service, WorkflowState
@@ -77,7 +77,7 @@ def _reply(state: WorkflowState, f: Flight, net: Network) -> Event:
     if not state.orch.up:
         return _lost(state, f, net, "the orchestrator is down")
     p = state.proc
-    stale = not awaiting(state.orch, f.step, f.action)
+    stale = not awaiting_reply(state.orch, f.step, f.action)
     out = Out(state, "orch", net, f.at)
     remove = [f.id] + ([] if stale else _timers(state, f.step, f.action))
     wait, how = 0, ""

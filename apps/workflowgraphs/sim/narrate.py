@@ -85,7 +85,8 @@ def _policy(b: WorkflowState, a: WorkflowState, d: Any) -> str:
 
 def _origin(b: WorkflowState, a: WorkflowState, d: Any) -> str:
     also = f" and publishes {d['topic']}" if d["style"] == "chor" else " and starts the orchestrator"
-    return f"{STYLE[d['style']]}: {d['service']} does {_name(a, d['step'])} at t={d['at']:,} ms{also}."
+    verb = "does" if d["ok"] else "fails"
+    return f"{STYLE[d['style']]}: {d['service']} {verb} {_name(a, d['step'])} at t={d['at']:,} ms{also}."
 
 
 def _sent(b: WorkflowState, a: WorkflowState, d: Any) -> str:
