@@ -226,16 +226,18 @@
     return args(body, el);
   }
   // data-arg-name="x" on a control, or on an element around it (a row naming its node once for
-  // all its controls), adds name: "x" to the command it sends; the nearest one wins.
+  // all its controls), adds name: "x" to the command it sends: the nearest one wins, and it wins
+  // over a data-args-from form's field of the same name (the element says what it acts on).
   function args(body, el) {
+    const found = {};
     for (let at = el; at && at.dataset; at = at.parentElement) {
       Object.keys(at.dataset).forEach(function (k) {
         if (!k.startsWith("arg") || k.length <= 3 || k === "argsFrom") return;
         const name = k.charAt(3).toLowerCase() + k.slice(4);
-        if (!(name in body)) body[name] = at.dataset[k];
+        if (!(name in found)) found[name] = at.dataset[k];
       });
     }
-    return body;
+    return Object.assign(body, found);
   }
 
   // Only a presenter acts on the picture: for everyone else its controls are not tab stops and
