@@ -53,7 +53,7 @@ def test_the_steps_and_commands_are_domains():
 FAILABLE = ["reserve_inventory", "charge_payment", "schedule_shipment"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fail=st.sampled_from([None, *FAILABLE]), seed=st.integers(0, 10**6), idem=st.booleans(),
        undo_fails=st.dictionaries(st.sampled_from(["create_order", "reserve_inventory", "charge_payment"]),
                                   st.integers(0, 3), max_size=3),

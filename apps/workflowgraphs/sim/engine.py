@@ -129,12 +129,17 @@ def command_sent(state: WorkflowState, net: Network, at: int, step: int, action:
 
 
 def _recover(state: WorkflowState, net: Network, at: int) -> Event | None:
-    side = state.orch
-    for step in range(len(state.proc.steps)):
-        for action in ("do", "undo"):
-            if awaiting(side, step, action) and not has_timer(state, step, action):
-                h = last_entry(side, step, action)
-                return command_sent(state, net, at, step, action, (h.attempt if h else 0) + 1, recovered=True)
+    """After a restart: every step sent and unanswered with no timer running is asked again."""
+    last: dict[tuple[int, str], HistoryEntry] = {}
+    for h in state.orch.history:
+        if h.kind != "marked" and h.step >= 0:
+            last[(h.step, h.action)] = h
+    timers = {(f.step, f.action) for f in state.flights
+              if f.style == "orch" and f.to == ORCHESTRATOR and f.kind in ("timeout", "retry")}
+    for (step, action), h in sorted(last.items()):
+        waiting = h.kind == "sent" or (h.kind == "timed_out" and h.note != "gave up")
+        if waiting and (step, action) not in timers:
+            return command_sent(state, net, at, step, action, h.attempt + 1, recovered=True)
     return None
 
 
@@ -161,6 +166,8 @@ def _forward(state: WorkflowState, at: int, net: Network) -> Event | None:
         if ti[i] != "none" or s.origin:
             continue
         ups = [ti[u] for u in p.upstream_of(i)]
+        if ups and s.trigger_rule != "always" and not any(x in airflow.FINISHED for x in ups):
+            continue  # nothing upstream has finished: every rule but "always" waits
         outcome = airflow.trigger_for(s.trigger_rule, ups)
         if outcome == "run":
             return command_sent(state, net, at, i, "do", 1)

@@ -13,6 +13,7 @@ never compensated. Only steps up to and including the pivot can fail for busines
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,12 @@ class Process:
     def can_fail(self, i: int) -> bool:
         return bool(self.steps[i].failed_topic) and not self.retryable(i)
 
+    @cached_property
+    def _upstream(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(tuple(self.index(u) for u in s.upstream) for s in self.steps)
+
     def upstream_of(self, i: int) -> tuple[int, ...]:
-        return tuple(self.index(u) for u in self.steps[i].upstream)
+        return self._upstream[i]
 
     @property
     def services(self) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import types
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from functools import lru_cache
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from apps.common.sim.trace import Trace, episode_from_json, episode_to_json
@@ -161,6 +162,7 @@ class WorkflowState:
         return self.orch if style == "orch" else self.chor
 
 
+@lru_cache(maxsize=64)  # a process is a constant of its name and rules: built once, not per event
 def get_process(name: str, rules: tuple[tuple[str, str], ...] = ()) -> Process:
     p = PROCESSES.get(name)
     if p is None:
