@@ -14,6 +14,7 @@ slow machine could pass wrongly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import uuid
@@ -128,18 +129,27 @@ async def clock_ticked_past(code: str, seq: int) -> None:
     await eventually(ticked, f"the clock of {code} appended a tick after seq {seq}")
 
 
+@contextlib.asynccontextmanager
+async def watched_and_ticking(code: str) -> AsyncIterator[asyncio.Task[None]]:
+    """Someone here watches the playing room, and its clock has ticked once; on leaving the
+    block nobody watches any more. Gives the clock's task."""
+    start = (await room_row(code)).seq
+    presence.joined(code)
+    try:
+        clock.ensure(code)
+        task = clock._TASKS[code]
+        await clock_ticked_past(code, start)
+        yield task
+    finally:
+        presence.left(code)
+
+
 # -- the room clock ------------------------------------------------------------------------------
 
 @pytest.mark.django_db(transaction=True)
 async def test_the_clock_stops_when_nobody_here_watches_a_playing_room(playing_code, no_clock_left):
-    start = (await room_row(playing_code)).seq
-    presence.joined(playing_code)
-    try:
-        clock.ensure(playing_code)
-        task = clock._TASKS[playing_code]
-        await clock_ticked_past(playing_code, start)
-    finally:
-        presence.left(playing_code)
+    async with watched_and_ticking(playing_code) as task:
+        pass
     await eventually(task.done, "the clock loop ended once nobody watched")
     assert playing_code not in clock._TASKS
     assert (await room_row(playing_code)).playing  # it stopped for want of viewers, not for a pause
@@ -160,31 +170,17 @@ async def test_the_clock_goes_on_after_a_turn_fails_and_stops_after_failing_agai
         return real_step(code, owner)
 
     monkeypatch.setattr(clock, "clock_step", flaky)
-    start = (await room_row(playing_code)).seq
-    presence.joined(playing_code)
-    try:
-        clock.ensure(playing_code)
-        task = clock._TASKS[playing_code]
-        await clock_ticked_past(playing_code, start)  # after the failed turn, it ticked
+    async with watched_and_ticking(playing_code) as task:  # it ticked after the failed turn
         assert failing["left"] == 0 and not task.done()
         failing["left"] = 10**6
         await eventually(task.done, "the clock stopped after failing again and again")
         assert playing_code not in clock._TASKS
-    finally:
-        presence.left(playing_code)
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_the_clock_releases_its_lease_when_it_stops(playing_code, no_clock_left):
-    start = (await room_row(playing_code)).seq
-    presence.joined(playing_code)
-    try:
-        clock.ensure(playing_code)
-        task = clock._TASKS[playing_code]
-        await clock_ticked_past(playing_code, start)
+    async with watched_and_ticking(playing_code) as task:
         assert (await room_row(playing_code)).clock_owner == clock.OWNER
-    finally:
-        presence.left(playing_code)
     await eventually(task.done, "the clock loop ended once nobody watched")
     row = await room_row(playing_code)
     assert (row.clock_owner, row.clock_lease_until) == ("", None)
