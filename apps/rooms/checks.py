@@ -6,6 +6,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from .lessons import lesson_problems
+
 
 def multi_process_errors() -> list[Error]:
     backend = str(settings.CHANNEL_LAYERS["default"]["BACKEND"])
@@ -28,6 +30,4 @@ def channel_layer_check(app_configs: Any, **kwargs: Any) -> list[Error]:
 
 @register()
 def lessons_check(app_configs: Any, **kwargs: Any) -> list[Warning]:
-    from .lessons import lesson_problems
-
     return [Warning(f"A lesson file is skipped: {problem}", id="distviz.W001") for problem in lesson_problems()]

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from django.template.base import Node
 from django.template.loader import get_template, render_to_string
 
 from django.utils.html import format_html
@@ -114,10 +115,9 @@ def template_layers(template_name: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=256)
 def _template_layers(template_name: str) -> tuple[str, ...]:
-    from .templatetags.picture import LayerNode  # the tag module imports this one
-
     template = get_template(template_name).template  # type: ignore[attr-defined]
-    return tuple(node.layer_id for node in template.nodelist.get_nodes_by_type(LayerNode))
+    # Every node of the compiled template; the {% layer %} nodes are the ones naming a layer.
+    return tuple(node.layer_id for node in template.nodelist.get_nodes_by_type(Node) if hasattr(node, "layer_id"))
 
 
 def _oob(markup: str, swap: str, svg: bool) -> str:
