@@ -14,7 +14,8 @@ from typing import Any
 from apps.common.sim.validate import Rejected, clean_int, clean_name, clean_number
 
 from . import airflow
-from .engine import Event, advance, ev, network
+from .advance import advance
+from .engine import Event, Out, awaiting, ev, network
 from .evolve import evolve
 from .process import PROCESSES
 from .retry import KINDS, RetryPolicy
@@ -103,8 +104,6 @@ def _crash_service(state: WorkflowState, cmd: Command) -> list[Event]:
 
 
 def _restart_service(state: WorkflowState, cmd: Command) -> list[Event]:
-    from .engine import Out
-
     name = _service(state, cmd)
     svc = state.chor.service(name)
     if svc.up:
@@ -123,8 +122,6 @@ def _slow_service(state: WorkflowState, cmd: Command) -> list[Event]:
 
 
 def _crash_orchestrator(state: WorkflowState, cmd: Command) -> list[Event]:
-    from .engine import Out
-
     if not state.orch.up:
         raise Rejected("The orchestrator is down already.")
     timers = [f.id for f in state.flights if f.style == "orch" and f.to == ORCHESTRATOR and f.kind in ("timeout", "retry")]
@@ -132,8 +129,6 @@ def _crash_orchestrator(state: WorkflowState, cmd: Command) -> list[Event]:
 
 
 def _restart_orchestrator(state: WorkflowState, cmd: Command) -> list[Event]:
-    from .engine import awaiting
-
     side = state.orch
     if side.up:
         raise Rejected("The orchestrator is running.")

@@ -1,10 +1,9 @@
-"""The run's engine, on the deciding side: what happens next, as events.
+"""The run's engine, on the deciding side: what a participant does next, as events.
 
-:func:`advance` runs both styles up to a time: it asks :func:`move` what a participant does on
-its own (the orchestrator's next command, an early mark by a trigger rule, the saga's end), then
-handles the next flight that is due (``HANDLE``: (style, kind) -> a small function), folding each
-event before deciding the next. Every chance outcome (a lost message) is drawn here from the
-network (``apps.common.sim.network``) and written into the event.
+:func:`move` says what a participant does on its own (the orchestrator's next command, an early
+mark by a trigger rule, the saga's end); ``handlers.HANDLE`` what each due flight does;
+``advance.advance`` runs both in turn up to a time. Every chance outcome (a lost message) is
+drawn here from the network (``apps.common.sim.network``) and written into the event.
 """
 from __future__ import annotations
 
@@ -15,14 +14,12 @@ from typing import Any
 from apps.common.sim.network import Links, Network
 
 from . import airflow
-from .evolve import evolve
 from .events import FlightData, Published
 from .process import Process
-from .retry import arithmetic, may_retry, wait_ms
 from .state import BUS, ORCHESTRATOR, RECONCILER, Flight, HistoryEntry, Service, Side, WorkflowState
+from .summary import reconstruct
 
 Event = dict[str, Any]
-MAX_EVENTS = 20_000  # a tick never runs away (a duplicate storm without idempotency is finite anyway)
 
 
 def network(state: WorkflowState, salt: object) -> Network:
@@ -223,8 +220,6 @@ def _orchestrator(state: WorkflowState, net: Network, at: int) -> Event | None:
 
 
 def _choreography(state: WorkflowState, net: Network, at: int) -> Event | None:
-    from .summary import reconstruct
-
     if state.chor.outcome:
         return None
     origin = _origin(state, net, at, "chor")
@@ -257,23 +252,3 @@ def publish(state: WorkflowState, out: Out, service: str, at: int, topic: str, e
 
 
 Handler = Callable[[WorkflowState, Flight, Network], Event]
-
-
-def advance(state: WorkflowState, target: int, net: Network) -> list[Event]:
-    """Every event from ``state.now_ms`` up to ``target`` (the clock's move last)."""
-    from .handlers import HANDLE
-
-    events: list[Event] = []
-    s, t = state, state.now_ms
-    for _ in range(MAX_EVENTS):
-        e = move(s, net, t)
-        if e is None:
-            if not s.flights or s.flights[0].at > target:
-                break
-            f = s.flights[0]
-            t = max(t, f.at)
-            e = HANDLE[(f.style, f.kind)](s, f, net)
-        events.append(e)
-        s = evolve(s, e)
-    events.append(ev("clock_advanced", to=target))
-    return events

@@ -17,11 +17,11 @@ from __future__ import annotations
 import sys
 import types
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from functools import lru_cache
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from apps.common.sim.trace import Trace, episode_from_json, episode_to_json
 
+from .airflow import TRIGGER_RULES
 from .process import PROCESSES, Process, scaled_saga, with_rule
 from .retry import RetryPolicy
 
@@ -162,21 +162,39 @@ class WorkflowState:
         return self.orch if style == "orch" else self.chor
 
 
-@lru_cache(maxsize=64)  # a process is a constant of its name and rules: built once, not per event
+def _variants(p: Process) -> dict[tuple[tuple[str, str], ...], Process]:
+    """The process with its own rules, and with each join's trigger rule changed (what a scene
+    can ask for: ``decide`` sets every join of the process to one rule)."""
+    joins = [s.name for s in p.steps if len(s.upstream) > 1]
+    out: dict[tuple[tuple[str, str], ...], Process] = {(): p}
+    for rule in TRIGGER_RULES:
+        q = p
+        for join in joins:
+            q = with_rule(q, join, rule)
+            out[((join, rule),)] = with_rule(p, join, rule)
+        out[tuple((join, rule) for join in joins)] = q
+    return out
+
+
+# Every process a room can hold, built once at import: a process is a constant of its name and
+# rules, never rebuilt per event. The bench's scaled sagas (saga_4 .. saga_40) are here too.
+ALL_PROCESSES: dict[str, Process] = {**PROCESSES, **{f"saga_{n}": scaled_saga(n) for n in range(4, 41)}}
+PROCESS_TABLE: dict[tuple[str, tuple[tuple[str, str], ...]], Process] = {
+    (name, rules): q for name, p in ALL_PROCESSES.items() for rules, q in _variants(p).items()}
+
+
 def get_process(name: str, rules: tuple[tuple[str, str], ...] = ()) -> Process:
-    p = PROCESSES.get(name)
-    if p is None:
-        p = scaled_saga(int(name.split("_")[1]))
+    known = PROCESS_TABLE.get((name, rules))
+    if known is not None:
+        return known
+    p = ALL_PROCESSES[name]  # rules no scene sets (a hand-made state): built, not kept
     for step, rule in rules:
         p = with_rule(p, step, rule)
     return p
 
 
 def known_process(name: str) -> bool:
-    if name in PROCESSES:
-        return True
-    head, _, n = name.partition("_")
-    return head == "saga" and n.isdigit() and 4 <= int(n) <= 40
+    return name in ALL_PROCESSES
 
 
 def fresh_side(p: Process, style: str) -> Side:
