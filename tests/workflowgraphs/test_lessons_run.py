@@ -1,0 +1,241 @@
+"""The workflow room's lessons run, end where they say, and every number their text states is
+true of the state the step describes.
+
+Pure: each lesson file is parsed as the room parses it (``apps.rooms.lessons.parse_lesson``) and
+folded through ``apps.workflowgraphs.sim`` with ``tests/lessonfold.fold_lesson``, the seeds a
+real room gives each command (the concept need not be registered: the sim's functions are the
+concept's). Three checks on the numbers, from loose to strict:
+
+* the lesson-number contract's own reading (``tests/contract/test_lesson_numbers.py``: each
+  number is one the state JSON before or after the step shows), ahead of the concept's
+  registration, on ``to_json`` alone (a registered ``state_json`` only adds numbers);
+* ``CLAIMS``: per step, each fragment of the text that states a number, with what it must be in
+  the folded state (a time in the ledger or the orchestrator's history, a count of messages, a
+  retry's wait);
+* every number in a step's narration and question lies inside one of its claimed fragments, so
+  no number goes unchecked.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from apps.rooms.lessons import Lesson, parse_lesson
+from apps.workflowgraphs import sim
+from apps.workflowgraphs.sim import COMMANDS, WorkflowState, comparison, outcome_sequence, reconstruct
+from apps.workflowgraphs.sim.retry import airflow_min_backoff_s, airflow_wait_ms, temporal_wait_ms
+from tests.contract.test_lesson_numbers import exempted, quoted, unmatched
+from tests.lessonfold import StepRun, fold_lesson
+
+LESSONS = Path(__file__).resolve().parents[2] / "apps" / "workflowgraphs" / "lessons"
+SLUGS = sorted(p.stem for p in LESSONS.glob("*.toml"))
+ROOM_SEEDS = ["lesson", "room-7f3a", "x"]
+SLUG = "workflow-graphs"
+CONCEPT = SimpleNamespace(slug=SLUG, decide=sim.decide, evolve=sim.evolve, initial_state=sim.initial_state,
+                          to_json=sim.to_json)
+
+
+def raw(slug: str) -> dict[str, Any]:
+    with (LESSONS / f"{slug}.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def lesson(slug: str) -> Lesson:
+    return parse_lesson(slug, SLUG, raw(slug))
+
+
+@lru_cache(maxsize=64)
+def runs(slug: str, room_seed: str = "lesson") -> tuple[StepRun, ...]:
+    return tuple(fold_lesson(CONCEPT, lesson(slug), room_seed))
+
+
+def step(slug: str, title: str, room_seed: str = "lesson") -> StepRun:
+    found = [r for r in runs(slug, room_seed) if r.title == title]
+    assert len(found) == 1, f"{slug}: no single step titled {title!r}"
+    return found[0]
+
+
+# -- reading the state -------------------------------------------------------------------------
+
+def index(s: WorkflowState, name: str) -> int:
+    return s.proc.index(name)
+
+
+def did(s: WorkflowState, style: str, name: str, kind: str = "T") -> list[int]:
+    """When each local transaction of step ``name`` (T) or its compensation (C) was committed."""
+    return [e.at for e in s.side(style).ledger if e.step == index(s, name) and e.kind == kind]
+
+
+def hist(s: WorkflowState, kind: str, name: str, action: str = "do") -> list[int]:
+    """When the orchestrator's history recorded ``kind`` (sent, succeeded, failed, timed_out) for a step."""
+    return [h.at for h in s.orch.history if h.kind == kind and h.step == index(s, name) and h.action == action]
+
+
+def attempts(s: WorkflowState, name: str) -> list[int]:
+    return [h.attempt for h in s.orch.history if h.kind == "sent" and h.step == index(s, name) and h.action == "do"]
+
+
+def bus(s: WorkflowState, topic: str) -> list[int]:
+    """When the bus took each event on ``topic`` (what a tracing system sees)."""
+    return [r.at for r in s.chor.bus_log if r.topic == topic]
+
+
+def in_flight(s: WorkflowState, style: str, kind: str, op: str) -> list[int]:
+    return [f.at for f in s.flights if f.style == style and f.kind == kind and f.op == op]
+
+
+def knew(s: WorkflowState, style: str) -> dict[str, int]:
+    return dict(s.side(style).knew)
+
+
+def waits(s: WorkflowState, name: str) -> list[int]:
+    """The orchestrator's wait after each timed-out attempt of ``name``: from the timeout to the next send."""
+    out = hist(s, "timed_out", name)
+    sent = hist(s, "sent", name)
+    return [next(x for x in sent if x >= t) - t for t in out if any(x >= t for x in sent)]
+
+
+def effects(s: WorkflowState, style: str) -> dict[str, int]:
+    counts: dict[str, int] = comparison(s)[style]["effects"]
+    return counts
+
+
+Check = Callable[[StepRun], object]
+A = lambda r: r.after  # noqa: E731
+
+# -- what each step states ---------------------------------------------------------------------
+# slug -> step title -> [(a fragment of the narration or question that states numbers, what must
+# be true of the folded step for it)]. Every number in the text must lie in one of its fragments.
+
+CLAIMS: dict[str, dict[str, list[tuple[str, Check]]]] = {}
+
+
+def claims(slug: str, table: dict[str, list[tuple[str, Check]]]) -> None:
+    CLAIMS[slug] = table
+
+
+claims("01-what-a-saga-is", {
+    "One order, four services": [
+        ("touches 4 services", lambda r: len(A(r).proc.services) == 4),
+        ("lock 4 databases", lambda r: len(A(r).orch.services) == 4),
+        ("a saga: 5 local transactions", lambda r: len(A(r).proc.steps) == 5 and A(r).proc.saga),
+        ("takes 300 ms", lambda r: A(r).settings.latency_ms == 300),
+        ("transaction 200 ms", lambda r: A(r).settings.process_ms == 200),
+    ],
+    "The run starts": [
+        ("At t=0 ms Order creates", lambda r: did(A(r), "orch", "create_order") == did(A(r), "chor", "create_order") == [0]),
+        ("reply timer of 3,000 ms", lambda r: in_flight(A(r), "orch", "timeout", "ReserveInventory") == [3000]),
+    ],
+    "One hop each": [
+        ("t=1,000 ms", lambda r: A(r).now_ms == 1000),
+        ("Inventory at 300 ms", lambda r: did(A(r), "orch", "reserve_inventory") == [300]),
+        ("at 800 ms the orchestrator", lambda r: hist(A(r), "succeeded", "reserve_inventory") == [800]
+         and hist(A(r), "sent", "charge_payment") == [800]),
+        ("Inventory at 600 ms", lambda r: did(A(r), "chor", "reserve_inventory") == [600] and bus(A(r), "OrderCreated") == [300]),
+        ("still on its way to the bus", lambda r: in_flight(A(r), "chor", "publish", "InventoryReserved") != []),
+        ("300 + 200 + 300 = 800 ms", lambda r: 2 * A(r).settings.latency_ms + A(r).settings.process_ms == 800
+         == hist(A(r), "sent", "charge_payment")[0] - hist(A(r), "sent", "reserve_inventory")[0]),
+    ],
+    "Past the pivot": [
+        ("t=2,000 ms", lambda r: A(r).now_ms == 2000),
+        ("charged the card at 1,100 ms", lambda r: did(A(r), "orch", "charge_payment") == [1100]),
+        ("ScheduleShipment at 1,600 ms", lambda r: hist(A(r), "sent", "schedule_shipment") == [1600]),
+        ("the delivery at 1,900 ms", lambda r: did(A(r), "orch", "schedule_shipment") == [1900]
+         and A(r).proc.pivot == "schedule_shipment"),
+        ("charged the card at 1,400 ms", lambda r: did(A(r), "chor", "charge_payment") == [1400]),
+        ("from the bus to Shipping", lambda r: in_flight(A(r), "chor", "deliver", "PaymentCompleted") != []),
+    ],
+    "Everything is committed": [
+        ("t=3,000 ms", lambda r: A(r).now_ms == 3000),
+        ("approved the order at 2,700 ms", lambda r: did(A(r), "orch", "approve_order") == [2700]),
+        ("scheduled at 2,200 ms", lambda r: did(A(r), "chor", "schedule_shipment") == [2200]),
+        ("approved at 3,000 ms", lambda r: did(A(r), "chor", "approve_order") == [3000]),
+        ("All 5 local transactions are committed in both runs", lambda r: outcome_sequence(A(r), "orch")
+         == outcome_sequence(A(r), "chor") == ["T1", "T2", "T3", "T4", "T5"]),
+        ("neither run has said so", lambda r: A(r).orch.outcome == A(r).chor.outcome == ""),
+    ],
+    "Who knew, and when": [
+        ("the orchestrator at 3,200 ms", lambda r: knew(A(r), "orch")["orchestrator"] == 3200
+         and A(r).orch.outcome == "completed"),
+        ("after 8 messages", lambda r: A(r).orch.messages == 8 == 2 * (len(A(r).proc.steps) - 1)),
+        ("reached the bus at 3,500 ms", lambda r: bus(A(r), "OrderApproved") == [3500]),
+        ("sum of 4 local states", lambda r: len(A(r).chor.services) == 4),
+        ("after 9 messages (5 publishes, 4 deliveries)", lambda r: A(r).chor.messages == 9 == len(A(r).chor.bus_log) + 4),
+        ("complete at 3,500 ms", lambda r: knew(A(r), "chor")["tracing (bus log)"] == 3500 == A(r).chor.finished_at
+         and reconstruct(A(r).proc, A(r).chor.bus_log).outcome == "completed"),
+    ],
+})
+
+
+# -- where each lesson ends --------------------------------------------------------------------
+
+ENDS: dict[str, Callable[[WorkflowState], object]] = {
+    "01-what-a-saga-is": lambda s: s.orch.outcome == s.chor.outcome == "completed"
+    and effects(s, "orch") == effects(s, "chor") == dict.fromkeys(effects(s, "orch"), 1),
+}
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+def test_the_lessons_are_there():
+    assert SLUGS == sorted(CLAIMS) == sorted(ENDS)
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_a_lesson_has_the_shape_the_rooms_parser_wants(slug):
+    data = raw(slug)
+    assert set(data) <= {"title", "summary", "steps"} and data["summary"].strip()
+    titles = [s["title"] for s in data["steps"]]
+    assert len(set(titles)) == len(titles), "step titles are unique within a lesson"
+    for s in data["steps"]:
+        assert set(s) <= {"title", "narration", "question", "commands"}, s["title"]
+        assert s.get("question", "").strip() and s["commands"], s["title"]
+        assert all(c["type"] in COMMANDS for c in s["commands"]), s["title"]
+    # The lesson works from any room state: its first command loads a scene.
+    assert data["steps"][0]["commands"][0]["type"] == "load_scene"
+    assert [s.title for s in lesson(slug).steps] == titles
+
+
+@pytest.mark.parametrize("room_seed", ROOM_SEEDS)
+@pytest.mark.parametrize("slug", SLUGS)
+def test_every_number_is_one_the_scene_produces_as_the_contract_reads_it(slug, room_seed):
+    wrong = [f"step {r.index + 1} ({r.title}): {', '.join(unmatched(CONCEPT, r))}"
+             for r in runs(slug, room_seed) if unmatched(CONCEPT, r)]  # type: ignore[arg-type]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("room_seed", ROOM_SEEDS)
+@pytest.mark.parametrize("slug", SLUGS)
+def test_every_claim_is_in_the_text_and_true_of_the_state(slug, room_seed):
+    table = CLAIMS[slug]
+    assert set(table) == {r.title for r in runs(slug, room_seed)}, "a claims entry per step"
+    for r in runs(slug, room_seed):
+        text = f"{r.narration} {r.question}"
+        for fragment, check in table[r.title]:
+            assert fragment in text, f"{slug}, {r.title!r}: {fragment!r} is not in the text"
+            assert check(r), f"{slug}, {r.title!r} (room seed {room_seed!r}): {fragment!r} is not what the state shows"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_every_number_in_the_text_is_claimed(slug):
+    for r in runs(slug):
+        text = f"{r.narration} {r.question}"
+        for fragment, _ in CLAIMS[slug][r.title]:
+            text = text.replace(fragment, " ")
+        loose = [q.text for q in quoted(exempted(SLUG, slug, text))]
+        assert not loose, f"{slug}, {r.title!r}: numbers no claim checks: {loose}"
+
+
+@pytest.mark.parametrize("room_seed", ROOM_SEEDS)
+@pytest.mark.parametrize("slug", SLUGS)
+def test_the_lesson_ends_where_it_says(slug, room_seed):
+    last = runs(slug, room_seed)[-1]
+    assert ENDS[slug](last.after), f"{slug} does not end where it says"
+    assert not last.after.flights, "nothing is left on its way at the end"
