@@ -174,11 +174,61 @@ claims("01-what-a-saga-is", {
 })
 
 
+claims("02-the-same-failure-both-ways", {
+    "The card is declined": [
+        ("those 2 are undone", lambda r: [i for i in range(2) if A(r).proc.compensable(i)] == [0, 1]
+         and A(r).fail_steps == (index(A(r), "charge_payment"),)),
+    ],
+    "The charge fails": [
+        ("t=2,000 ms", lambda r: A(r).now_ms == 2000),
+        ("refused ProcessPayment at 1,100 ms", lambda r: 2 in A(r).orch.service("Payment").failed
+         and did(A(r), "orch", "charge_payment") == [] and hist(A(r), "sent", "charge_payment") == [800]),
+        ("At 1,600 ms the orchestrator recorded the failure", lambda r: hist(A(r), "failed", "charge_payment") == [1600]
+         and A(r).orch.ti[3:] == ("upstream_failed", "upstream_failed")
+         and hist(A(r), "sent", "reserve_inventory", "undo") == [1600]),
+        ("took it at 1,900 ms and is delivering it to Inventory", lambda r: bus(A(r), "PaymentFailed") == [1900]
+         and [f.to for f in A(r).flights if f.style == "chor" and f.op == "PaymentFailed"] == ["Inventory"]
+         and sim.summary.subscriptions(A(r).proc)["Inventory"].count("PaymentFailed") == 1
+         and [v for v, t in sim.summary.subscriptions(A(r).proc).items() if "PaymentFailed" in t] == ["Inventory"]),
+    ],
+    "Undone, in reverse order": [
+        ("released the goods at 1,900 ms", lambda r: did(A(r), "orch", "reserve_inventory", "C") == [1900]),
+        ("RejectOrder at 2,400 ms", lambda r: hist(A(r), "sent", "create_order", "undo") == [2400]),
+        ("rejected the order at 2,700 ms", lambda r: did(A(r), "orch", "create_order", "C") == [2700]),
+        ("at 3,200 ms the saga was compensated: 2 compensations, 8 messages", lambda r: A(r).orch.finished_at == 3200
+         and A(r).orch.outcome == "compensated" and len(comparison(A(r))["orch"]["compensated"]) == 2
+         and A(r).orch.messages == 8),
+        ("released the goods at 2,200 ms", lambda r: did(A(r), "chor", "reserve_inventory", "C") == [2200]),
+        ("rejected the order at 3,000 ms", lambda r: did(A(r), "chor", "create_order", "C") == [3000]),
+        ("the bus took at 3,500 ms", lambda r: bus(A(r), "OrderRejected") == [3500] and A(r).chor.outcome == "compensated"),
+        ("T1 T2 C2 C1", lambda r: outcome_sequence(A(r), "orch") == outcome_sequence(A(r), "chor")
+         == ["T1", "T2", "C2", "C1"]),
+    ],
+    "Failing at the pivot": [
+        ("Now 3 steps completed, and 3 compensations run in reverse order: RefundPayment, ReleaseInventory, "
+         "RejectOrder", lambda r: outcome_sequence(A(r), "orch") == outcome_sequence(A(r), "chor")
+         == ["T1", "T2", "T3", "C3", "C2", "C1"]
+         and [e.label for e in A(r).orch.trace.episodes if e.messages[0]["kind"] == "command"][-3:]
+         == ["RefundPayment", "ReleaseInventory", "RejectOrder"]),
+        ("ShipmentFailed, then PaymentRefunded, InventoryReleased, OrderRejected", lambda r: [x.topic for x in A(r).chor.bus_log][3:]
+         == ["ShipmentFailed", "PaymentRefunded", "InventoryReleased", "OrderRejected"]),
+        ("compensated at 4,800 ms after 12 messages", lambda r: (A(r).orch.outcome, A(r).orch.finished_at, A(r).orch.messages)
+         == ("compensated", 4800, 12)),
+        ("compensated at 5,100 ms after 13", lambda r: (A(r).chor.outcome, A(r).chor.finished_at, A(r).chor.messages)
+         == ("compensated", 5100, 13)),
+        ("approve_order comes after the pivot", lambda r: A(r).proc.retryable(index(A(r), "approve_order"))
+         and did(A(r), "orch", "approve_order", "C") == []),
+    ],
+})
+
+
 # -- where each lesson ends --------------------------------------------------------------------
 
 ENDS: dict[str, Callable[[WorkflowState], object]] = {
     "01-what-a-saga-is": lambda s: s.orch.outcome == s.chor.outcome == "completed"
     and effects(s, "orch") == effects(s, "chor") == dict.fromkeys(effects(s, "orch"), 1),
+    "02-the-same-failure-both-ways": lambda s: s.orch.outcome == s.chor.outcome == "compensated"
+    and outcome_sequence(s, "orch") == outcome_sequence(s, "chor") == ["T1", "T2", "T3", "C3", "C2", "C1"],
 }
 
 
