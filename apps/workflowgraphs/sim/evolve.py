@@ -47,6 +47,7 @@ from .state import BusRecord, Effect, Flight, HistoryEntry, Service, Side, Workf
 Event = dict[str, Any]
 TRACE = Bound(episodes=40, messages=120)
 MESSAGE_KINDS = frozenset({"command", "reply", "publish", "deliver"})
+EPISODE_MESSAGES = 6
 
 
 def evolve(state: WorkflowState, event: Event) -> WorkflowState:
@@ -74,10 +75,21 @@ def _moves(state: WorkflowState, kind: str, m: Moves) -> WorkflowState:
     for f in added:
         if f.kind in MESSAGE_KINDS:
             msg = message(f.kind, f.op, f.frm, f.to, f.sent, f.at, "ok" if f.ok else "failed")
-            trace = trace.add(Episode(0, kind, f.op, f.sent, f.at, f.frm, (msg,), ok=f.ok), TRACE)
+            trace = trace.add(Episode(0, kind, f.op, f.sent, f.at, f.frm, (msg,), ok=f.ok), TRACE, _overlapping)
     side = replace(side, messages=side.messages + m["sent"], lost=side.lost + m["lost"], trace=trace)
     state = _with_side(state, m["style"], side)
     return replace(state, flights=tuple(flights), next_id=max(state.next_id, m["next_id"]))
+
+
+def _overlapping(last: Episode, new: Episode) -> Episode | None:
+    """A message sent while the newest episode's are still on their way joins that episode (a
+    few at most): one slot of the space-time diagram holds a flurry, not one arrow."""
+    if new.start >= last.end or len(last.messages) >= EPISODE_MESSAGES:
+        return None
+    n = len(last.messages) + 1
+    head = last.label.split(" +")[0]
+    return replace(last, end=max(last.end, new.end), messages=last.messages + new.messages, label=f"{head} +{n - 1}",
+                   ok=bool(last.ok) and bool(new.ok))
 
 
 def _with_side(state: WorkflowState, style: str, side: Side) -> WorkflowState:
