@@ -208,7 +208,7 @@ claims("02-the-same-failure-both-ways", {
         ("Now 3 steps completed, and 3 compensations run in reverse order: RefundPayment, ReleaseInventory, "
          "RejectOrder", lambda r: outcome_sequence(A(r), "orch") == outcome_sequence(A(r), "chor")
          == ["T1", "T2", "T3", "C3", "C2", "C1"]
-         and [e.label for e in A(r).orch.trace.episodes if e.messages[0]["kind"] == "command"][-3:]
+         and [A(r).proc.steps[h.step].undo for h in A(r).orch.history if h.kind == "sent" and h.action == "undo"]
          == ["RefundPayment", "ReleaseInventory", "RejectOrder"]),
         ("ShipmentFailed, then PaymentRefunded, InventoryReleased, OrderRejected", lambda r: [x.topic for x in A(r).chor.bus_log][3:]
          == ["ShipmentFailed", "PaymentRefunded", "InventoryReleased", "OrderRejected"]),
@@ -222,6 +222,91 @@ claims("02-the-same-failure-both-ways", {
 })
 
 
+def temporal_defaults(s: WorkflowState) -> bool:
+    p = s.policy
+    return (p.kind, p.initial_ms, p.coefficient, p.maximum_ms, p.maximum_attempts) == ("temporal", 1000, 2.0, 0, 0)
+
+
+def airflow_try(r: StepRun, n: int, low_s: int, jitter_s: int, wait: int, timed_out: int) -> bool:
+    """Try ``n`` timed out at ``timed_out`` and waited ``low_s`` s (retry_delay x 2^(n-1)) plus a
+    jitter of ``jitter_s`` s: ``wait`` ms, as the orchestrator's history shows and Airflow computes."""
+    s = A(r)
+    p, task = s.policy, "charge_payment"
+    return (hist(s, "timed_out", task)[n - 1] == timed_out and waits(s, task)[n - 1] == wait
+            and airflow_min_backoff_s(p.retry_delay_ms, n) == low_s and low_s <= wait // 1000 < 2 * low_s
+            and airflow_wait_ms(p, n, s.proc.name, task) == wait == (low_s + jitter_s) * 1000)
+
+
+claims("03-retries-and-backoff", {
+    "Payment crashes": [
+        ("waits 3,000 ms for each reply", lambda r: A(r).settings.reply_timeout_ms == 3000),
+        ("wait 1,000 ms, then twice as long after each failure (coefficient 2), never more than a hundred times the "
+         "first wait, with no limit on attempts (maximum attempts 0)", lambda r: temporal_defaults(A(r))
+         and A(r).policy.temporal_max_ms == 100 * A(r).policy.initial_ms
+         and not A(r).orch.service("Payment").up and not A(r).chor.service("Payment").up),
+    ],
+    "No reply": [
+        ("t=4,000 ms", lambda r: A(r).now_ms == 4000),
+        ("ProcessPayment left at 800 ms", lambda r: hist(A(r), "sent", "charge_payment") == [800]
+         and A(r).orch.lost == 1),
+        ("by 3,800 ms (800 + 3,000), so attempt 1 timed out, and Temporal waits 1,000 ms x 2^0 = 1,000 ms",
+         lambda r: hist(A(r), "timed_out", "charge_payment") == [3800] and temporal_wait_ms(A(r).policy, 1) == 1000
+         and in_flight(A(r), "orch", "retry", "ProcessPayment") == [4800]),
+        ("up_for_retry until 4,800 ms", lambda r: A(r).orch.ti[2] == "up_for_retry"),
+        ("The bus keeps InventoryReserved for Payment", lambda r: [f.op for f in A(r).chor.service("Payment").backlog]
+         == ["InventoryReserved"]),
+    ],
+    "Backing off": [
+        ("t=13,000 ms", lambda r: A(r).now_ms == 13000),
+        ("Attempt 2 left at 4,800 ms and timed out at 7,800 ms; the wait doubled, 1,000 ms x 2^1, so attempt 3 left at "
+         "9,800 ms", lambda r: hist(A(r), "sent", "charge_payment")[1:3] == [4800, 9800]
+         and hist(A(r), "timed_out", "charge_payment")[1] == 7800 and waits(A(r), "charge_payment")[:2] == [1000, 2000]
+         and attempts(A(r), "charge_payment")[1:3] == [2, 3] and temporal_wait_ms(A(r).policy, 2) == 1000 * 2 ** 1),
+        ("It timed out at 12,800 ms; now the wait is 1,000 ms x 2^2, so attempt 4 leaves at 16,800 ms",
+         lambda r: hist(A(r), "timed_out", "charge_payment")[2] == 12800 and temporal_wait_ms(A(r).policy, 3) == 1000 * 2 ** 2
+         and in_flight(A(r), "orch", "retry", "ProcessPayment") == [12800 + 4000]),
+        ("one second, two, four, eight, sixteen, thirty-two, sixty-four, and then stay at the cap of a hundred seconds",
+         lambda r: [temporal_wait_ms(A(r).policy, n) // 1000 for n in range(1, 10)] == [1, 2, 4, 8, 16, 32, 64, 100, 100]),
+    ],
+    "Payment is back": [
+        ("At t=17,000 ms Payment restarts", lambda r: r.before.now_ms + 4000 == 17000 and A(r).orch.service("Payment").up),
+        ("attempt 4 of ProcessPayment, sent at 16,800 ms, reaches it at 17,100 ms", lambda r: attempts(A(r), "charge_payment")
+         == [1, 2, 3, 4] and hist(A(r), "sent", "charge_payment")[3] == 16800
+         and did(A(r), "orch", "charge_payment") == [17100]),
+        ("charged once in each run", lambda r: effects(A(r), "orch")["charge_payment"] == effects(A(r), "chor")["charge_payment"] == 1),
+        ("completes at 19,200 ms after 11 messages, 3 of them lost", lambda r: (A(r).orch.outcome, A(r).orch.finished_at,
+                                                                               A(r).orch.messages, A(r).orch.lost)
+         == ("completed", 19200, 11, 3)),
+        ("at 19,400 ms after 10", lambda r: (A(r).chor.outcome, A(r).chor.finished_at, A(r).chor.messages)
+         == ("completed", 19400, 10)),
+        ("Attempts 1 to 3 never reached Payment", lambda r: A(r).orch.lost == 3),
+    ],
+    "Airflow's backoff, with jitter": [
+        ("retries = 3 (so at most 4 tries), retry_delay 2 s", lambda r: (A(r).policy.kind, A(r).policy.retries,
+                                                                         A(r).policy.retry_delay_ms, A(r).policy.exponential)
+         == ("airflow", 3, 2000, True) and sim.retry.may_retry(A(r).policy, 3) and not sim.retry.may_retry(A(r).policy, 4)),
+        ("retry_delay x 2^(n-1)", lambda r: all(airflow_min_backoff_s(2000, n) == 2 * 2 ** (n - 1) for n in (1, 2, 3))),
+        ("Try 1 timed out at 3,800 ms: 2 s plus a jitter of 1 s = 3,000 ms (anywhere from 2 s up to 4 s was possible)",
+         lambda r: airflow_try(r, 1, 2, 1, 3000, 3800)),
+        ("Try 2 timed out at 9,800 ms: 4 s plus a jitter of 0 s, so try 3 left at 13,800 ms",
+         lambda r: airflow_try(r, 2, 4, 0, 4000, 9800) and hist(A(r), "sent", "charge_payment")[2] == 13800),
+        ("Try 3 timed out at 16,800 ms: 8 s plus a jitter of 3 s, so try 4 waits until 27,800 ms",
+         lambda r: airflow_min_backoff_s(2000, 3) == 8 and hist(A(r), "timed_out", "charge_payment")[2] == 16800
+         and airflow_wait_ms(A(r).policy, 3, "order_saga", "charge_payment") == (8 + 3) * 1000
+         and in_flight(A(r), "orch", "retry", "ProcessPayment") == [27800]),
+    ],
+    "Back before the last try": [
+        ("restarts at t=17,000 ms", lambda r: r.before.now_ms == 17000 and A(r).chor.service("Payment").up),
+        ("completes at 19,400 ms", lambda r: A(r).chor.finished_at == 19400 and A(r).chor.outcome == "completed"),
+        ("its try 4, due at 27,800 ms: it reaches Payment only at 28,100 ms", lambda r: hist(A(r), "sent",
+                                                                                              "charge_payment")[3] == 27800
+         and did(A(r), "orch", "charge_payment") == [28100] and attempts(A(r), "charge_payment")[-1] == 4),
+        ("completes at 30,200 ms", lambda r: A(r).orch.finished_at == 30200 and A(r).orch.outcome == "completed"),
+        ("Had try 4 failed", lambda r: not sim.retry.may_retry(A(r).policy, 4)),
+    ],
+})
+
+
 # -- where each lesson ends --------------------------------------------------------------------
 
 ENDS: dict[str, Callable[[WorkflowState], object]] = {
@@ -229,6 +314,8 @@ ENDS: dict[str, Callable[[WorkflowState], object]] = {
     and effects(s, "orch") == effects(s, "chor") == dict.fromkeys(effects(s, "orch"), 1),
     "02-the-same-failure-both-ways": lambda s: s.orch.outcome == s.chor.outcome == "compensated"
     and outcome_sequence(s, "orch") == outcome_sequence(s, "chor") == ["T1", "T2", "T3", "C3", "C2", "C1"],
+    "03-retries-and-backoff": lambda s: s.orch.outcome == s.chor.outcome == "completed"
+    and effects(s, "orch")["charge_payment"] == effects(s, "chor")["charge_payment"] == 1 and s.orch.lost == 3,
 }
 
 
