@@ -307,6 +307,60 @@ claims("03-retries-and-backoff", {
 })
 
 
+def republished(r: StepRun) -> list[tuple[str, int]]:
+    return [(e["data"]["by"], e["data"]["at"]) for e in r.events if e["kind"] == "event_republished"]
+
+
+def stale_replies(r: StepRun) -> list[int]:
+    return [e["data"]["at"] for e in r.events if e["kind"] == "reply_received" and e["data"]["stale"]]
+
+
+claims("04-duplicates-and-idempotency", {
+    "The bus will repeat itself": [
+        ("the next InventoryReserved twice", lambda r: ("InventoryReserved", "duplicate") in A(r).chor.armed
+         and not A(r).idempotency and "InventoryReserved" in sim.summary.subscriptions(A(r).proc)["Payment"]),
+    ],
+    "Charged twice": [
+        ("charged the card 2 times", lambda r: effects(A(r), "chor")["charge_payment"] == 2),
+        ("scheduled 2 deliveries and Order approved the order 2 times", lambda r: effects(A(r), "chor")["schedule_shipment"]
+         == effects(A(r), "chor")["approve_order"] == 2 and len(bus(A(r), "PaymentCompleted")) == 2),
+        ("15 messages instead of 9", lambda r: A(r).chor.messages == 15 and A(r).chor.messages - 6 == 9),
+        ("1 ms after the first", lambda r: stale_replies(r) == [hist(A(r), "succeeded", "reserve_inventory")[0] + 1]),
+        ("charged once, 9 messages", lambda r: effects(A(r), "orch")["charge_payment"] == 1 and A(r).orch.messages == 9),
+    ],
+    "Idempotency keys": [
+        ("charged once in both runs", lambda r: A(r).idempotency
+         and effects(A(r), "orch")["charge_payment"] == effects(A(r), "chor")["charge_payment"] == 1
+         and effects(A(r), "chor") == dict.fromkeys(effects(A(r), "chor"), 1)),
+        ("10 in the choreographed run", lambda r: A(r).chor.messages == 10 and A(r).chor.outcome == "completed"),
+    ],
+    "A lost event": [
+        ("t=4,000 ms", lambda r: A(r).now_ms == 4000 and not A(r).idempotency),
+        ("reserved the goods at 600 ms", lambda r: did(A(r), "chor", "reserve_inventory") == [600]
+         and bus(A(r), "InventoryReserved") == [] and A(r).chor.lost == 1
+         and reconstruct(A(r).proc, A(r).chor.bus_log).steps[1:] == ("pending",) * 4),
+        ("at 3,000 ms its timer fired", lambda r: hist(A(r), "timed_out", "reserve_inventory") == [3000]),
+        ("at 4,000 ms it sent ReserveInventory again", lambda r: hist(A(r), "sent", "reserve_inventory") == [0, 4000]),
+    ],
+    "The reconciler": [
+        ("a second time at 4,300 ms", lambda r: did(A(r), "orch", "reserve_inventory") == [300, 4300]),
+        ("completed at 7,200 ms with 2 reservations", lambda r: A(r).orch.finished_at == 7200
+         and effects(A(r), "orch")["reserve_inventory"] == 2),
+        ("stuck until 10,800 ms", lambda r: republished(r) == [("reconciler", 10800)]
+         and bus(A(r), "InventoryReserved") == [11100] and did(A(r), "chor", "charge_payment") == [11400]),
+        ("completed at 13,500 ms", lambda r: A(r).chor.finished_at == 13500 and A(r).chor.outcome == "completed"
+         and effects(A(r), "chor") == dict.fromkeys(effects(A(r), "chor"), 1)),
+    ],
+    "An outbox": [
+        ("again at 1,800 ms", lambda r: A(r).idempotency and republished(r) == [("outbox relay", 1800)]
+         and bus(A(r), "InventoryReserved") == [2100] and A(r).chor.lost == 1),
+        ("completes at 4,500 ms", lambda r: A(r).chor.finished_at == 4500 and A(r).chor.outcome == "completed"),
+        ("without reserving twice; the saga completes at 7,200 ms", lambda r: effects(A(r), "orch")["reserve_inventory"] == 1
+         and hist(A(r), "sent", "reserve_inventory") == [0, 4000] and A(r).orch.finished_at == 7200),
+    ],
+})
+
+
 # -- where each lesson ends --------------------------------------------------------------------
 
 ENDS: dict[str, Callable[[WorkflowState], object]] = {
@@ -316,6 +370,8 @@ ENDS: dict[str, Callable[[WorkflowState], object]] = {
     and outcome_sequence(s, "orch") == outcome_sequence(s, "chor") == ["T1", "T2", "T3", "C3", "C2", "C1"],
     "03-retries-and-backoff": lambda s: s.orch.outcome == s.chor.outcome == "completed"
     and effects(s, "orch")["charge_payment"] == effects(s, "chor")["charge_payment"] == 1 and s.orch.lost == 3,
+    "04-duplicates-and-idempotency": lambda s: s.orch.outcome == s.chor.outcome == "completed" and s.idempotency
+    and effects(s, "orch") == effects(s, "chor") == dict.fromkeys(effects(s, "orch"), 1),
 }
 
 
