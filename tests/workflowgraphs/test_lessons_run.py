@@ -361,6 +361,42 @@ claims("04-duplicates-and-idempotency", {
 })
 
 
+claims("05-when-to-choose-which", {
+    "A pipeline: Airflow's home": [
+        ("succeeded at 2,400 ms after 8 messages", lambda r: A(r).process == "data_pipeline"
+         and A(r).orch.ti == ("success",) * 4 and (A(r).orch.outcome, A(r).orch.finished_at, A(r).orch.messages)
+         == ("completed", 2400, 8)),
+        ("finished at 1,900 ms, also after 8 messages", lambda r: (A(r).chor.outcome, A(r).chor.finished_at,
+                                                                   A(r).chor.messages) == ("completed", 1900, 8)),
+    ],
+    "A failed transform": [
+        ("at 1,600 ms Airflow's default trigger rule, all_success, read load's upstream (success, failed) and marked load "
+         "upstream_failed", lambda r: A(r).proc.steps[3].trigger_rule == "all_success"
+         and A(r).orch.ti == ("success", "success", "failed", "upstream_failed")
+         and [h.at for h in A(r).orch.history if h.kind == "marked"] == [1600]),
+        ("the run failed after 6 messages", lambda r: A(r).orch.outcome == "failed" and A(r).orch.messages == 6),
+        ("the run never finishes", lambda r: A(r).chor.outcome == "" and not A(r).flights
+         and "TransformBFailed" not in sim.summary.subscriptions(A(r).proc)["Load"]),
+        ("sees transform_b failed and load still pending", lambda r: reconstruct(A(r).proc, A(r).chor.bus_log).steps[2:]
+         == ("failed", "pending")),
+    ],
+    "Trigger rule all_done": [
+        ("both runs end failed", lambda r: A(r).proc.steps[3].trigger_rule == "all_done"
+         and A(r).orch.outcome == A(r).chor.outcome == "failed"
+         and effects(A(r), "orch")["load"] == effects(A(r), "chor")["load"] == 1),
+        ("orchestrated at 2,400 ms, choreographed at 1,900 ms", lambda r: (A(r).orch.finished_at, A(r).chor.finished_at)
+         == (2400, 1900)),
+        ("subscribes to TransformBFailed as well", lambda r: "TransformBFailed" in sim.summary.subscriptions(A(r).proc)["Load"]),
+    ],
+    "A saga across teams": [
+        ("compensated at 3,200 ms after 8 messages", lambda r: (A(r).orch.outcome, A(r).orch.finished_at, A(r).orch.messages)
+         == ("compensated", 3200, 8)),
+        ("compensated at 3,500 ms after 9 messages", lambda r: (A(r).chor.outcome, A(r).chor.finished_at,
+                                                                A(r).chor.messages) == ("compensated", 3500, 9)),
+    ],
+})
+
+
 # -- where each lesson ends --------------------------------------------------------------------
 
 ENDS: dict[str, Callable[[WorkflowState], object]] = {
@@ -372,6 +408,8 @@ ENDS: dict[str, Callable[[WorkflowState], object]] = {
     and effects(s, "orch")["charge_payment"] == effects(s, "chor")["charge_payment"] == 1 and s.orch.lost == 3,
     "04-duplicates-and-idempotency": lambda s: s.orch.outcome == s.chor.outcome == "completed" and s.idempotency
     and effects(s, "orch") == effects(s, "chor") == dict.fromkeys(effects(s, "orch"), 1),
+    "05-when-to-choose-which": lambda s: s.orch.outcome == s.chor.outcome == "compensated"
+    and outcome_sequence(s, "orch") == outcome_sequence(s, "chor") == ["T1", "T2", "C2", "C1"],
 }
 
 
