@@ -397,6 +397,44 @@ claims("05-when-to-choose-which", {
 })
 
 
+def event(r: StepRun, kind: str) -> dict[str, Any]:
+    [found] = [e["data"] for e in r.events if e["kind"] == kind]
+    return found
+
+
+claims("06-the-orchestrator-crashes", {
+    "A history on disk": [
+        ("t=1,000 ms: the orchestrator has appended 5 records", lambda r: A(r).now_ms == 1000 and A(r).idempotency
+         and [(h.kind, h.step) for h in A(r).orch.history]
+         == [("started", 0), ("succeeded", 0), ("sent", 1), ("succeeded", 1), ("sent", 2)]),
+    ],
+    "The conductor falls": [
+        ("crashes at 1,000 ms and loses its 1 running timer", lambda r: r.before.now_ms == 1000
+         and len(event(r, "orchestrator_crashed")["remove"]) == 1 and not A(r).orch.up),
+        ("charged the card at 1,100 ms", lambda r: did(A(r), "orch", "charge_payment") == [1100]),
+        ("lost at 1,600 ms", lambda r: event(r, "message_lost")["at"] == 1600 and A(r).orch.lost == 1
+         and hist(A(r), "succeeded", "charge_payment") == []),
+        ("t=4,000 ms", lambda r: A(r).now_ms == 4000 and A(r).orch.outcome == ""),
+        ("completed at 3,500 ms", lambda r: A(r).chor.outcome == "completed" and A(r).chor.finished_at == 3500),
+    ],
+    "Replay": [
+        ("restarts at 4,000 ms and replays its 5 records", lambda r: r.before.now_ms == 4000
+         and event(r, "orchestrator_restarted")["replayed"] == 5 and event(r, "orchestrator_restarted")["completed"] == [0, 1]),
+        ("they are not run again", lambda r: hist(A(r), "sent", "reserve_inventory") == [0]
+         and effects(A(r), "orch")["reserve_inventory"] == 1),
+        ("ProcessPayment again (attempt 2)", lambda r: attempts(A(r), "charge_payment") == [1, 2]
+         and hist(A(r), "sent", "charge_payment") == [800, 4000]),
+        ("completes at 6,400 ms after 10 messages, each step done once", lambda r: (A(r).orch.outcome, A(r).orch.finished_at,
+                                                                                   A(r).orch.messages)
+         == ("completed", 6400, 10) and effects(A(r), "orch") == dict.fromkeys(effects(A(r), "orch"), 1)),
+    ],
+    "Replay without keys": [
+        ("the card is charged 2 times", lambda r: not A(r).idempotency and effects(A(r), "orch")["charge_payment"] == 2
+         and hist(A(r), "sent", "reserve_inventory") == [0] and A(r).orch.outcome == "completed"),
+    ],
+})
+
+
 # -- where each lesson ends --------------------------------------------------------------------
 
 ENDS: dict[str, Callable[[WorkflowState], object]] = {
@@ -410,6 +448,9 @@ ENDS: dict[str, Callable[[WorkflowState], object]] = {
     and effects(s, "orch") == effects(s, "chor") == dict.fromkeys(effects(s, "orch"), 1),
     "05-when-to-choose-which": lambda s: s.orch.outcome == s.chor.outcome == "compensated"
     and outcome_sequence(s, "orch") == outcome_sequence(s, "chor") == ["T1", "T2", "C2", "C1"],
+    "06-the-orchestrator-crashes": lambda s: s.orch.outcome == s.chor.outcome == "completed"
+    and outcome_sequence(s, "orch") == ["T1", "T2", "T3", "T3", "T4", "T5"]
+    and outcome_sequence(s, "chor") == ["T1", "T2", "T3", "T4", "T5"],
 }
 
 
