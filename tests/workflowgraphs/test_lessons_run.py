@@ -32,7 +32,7 @@ from apps.workflowgraphs import sim
 from apps.workflowgraphs.sim import COMMANDS, WorkflowState, comparison, outcome_sequence, reconstruct
 from apps.workflowgraphs.sim.retry import airflow_min_backoff_s, airflow_wait_ms, temporal_wait_ms
 from tests.contract.test_lesson_numbers import exempted, quoted, unmatched
-from tests.lessonfold import StepRun, fold_lesson
+from tests.lessonfold import StepRun, fold_lesson, fold_steps
 
 LESSONS = Path(__file__).resolve().parents[2] / "apps" / "workflowgraphs" / "lessons"
 SLUGS = sorted(p.stem for p in LESSONS.glob("*.toml"))
@@ -479,7 +479,7 @@ def test_a_lesson_has_the_shape_the_rooms_parser_wants(slug):
 @pytest.mark.parametrize("slug", SLUGS)
 def test_every_number_is_one_the_scene_produces_as_the_contract_reads_it(slug, room_seed):
     wrong = [f"step {r.index + 1} ({r.title}): {', '.join(unmatched(CONCEPT, r))}"
-             for r in runs(slug, room_seed) if unmatched(CONCEPT, r)]  # type: ignore[arg-type]
+             for r in runs(slug, room_seed) if unmatched(CONCEPT, r)]
     assert not wrong, "\n".join(wrong)
 
 
@@ -511,3 +511,17 @@ def test_the_lesson_ends_where_it_says(slug, room_seed):
     last = runs(slug, room_seed)[-1]
     assert ENDS[slug](last.after), f"{slug} does not end where it says"
     assert not last.after.flights, "nothing is left on its way at the end"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_the_lesson_runs_the_same_from_a_busy_room(slug):
+    """A room mid-run (a fault armed, a service and the orchestrator down, the clock moved) changes
+    nothing: each lesson's first command loads its scene afresh."""
+    busy = sim.initial_state({})
+    for cmd in ({"type": "bus_fault", "topic": "PaymentCompleted", "fault": "duplicate"}, {"type": "start"},
+                {"type": "crash_service", "service": "Shipping"}, {"type": "tick", "dt_ms": 1234},
+                {"type": "crash_orchestrator"}, {"type": "idempotency", "on": True}):
+        for ev in sim.decide(busy, dict(cmd, _seed="busy")):
+            busy = sim.evolve(busy, ev)
+    *_, last = fold_steps(LESSONS, slug, busy, sim.decide, sim.evolve, sim.Rejected)
+    assert sim.to_json(last.after) == sim.to_json(runs(slug)[-1].after)
