@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "apps.hashring",
     "apps.logpartitions",
     "apps.lockquorums",
+    "apps.workflowgraphs",
 ]
 
 MIDDLEWARE = [

@@ -154,7 +154,6 @@ REGISTRY: dict[str, Concept] = {}
 
 # Concepts shown on the home page before their app exists: (slug, title, one line).
 COMING: list[tuple[str, str, str]] = [
-    ("workflow-graphs", "Workflow graphs", "One order saga run as orchestration and as choreography, with compensation."),
     ("sharding", "Sharding", "Hash, range and directory sharding, hot shards and the cost of resharding."),
     ("api-protocols", "API protocols", "REST, gRPC, GraphQL, WebSocket, webhooks, MQTT and AMQP, message by message."),
 ]

@@ -20,7 +20,7 @@ from .conftest import People, Person
 pytestmark = pytest.mark.browser
 
 axe_playwright_python = pytest.importorskip("axe_playwright_python", reason="axe-playwright-python (requirements-dev.txt) ships axe-core")
-CONCEPTS = ["hashring", "log-partitions", "lock-quorums"]
+CONCEPTS = ["hashring", "log-partitions", "lock-quorums", "workflow-graphs"]
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 

@@ -19,7 +19,7 @@ from .conftest import People, Person, open_controls
 
 pytestmark = pytest.mark.browser
 
-CONCEPTS = ["hashring", "log-partitions", "lock-quorums"]
+CONCEPTS = ["hashring", "log-partitions", "lock-quorums", "workflow-graphs"]
 FULL_HD = {"width": 1920, "height": 1080}
 PHONE = {"width": 390, "height": 844}
 PROJECTION = re.compile(r"(^|\s)projection(\s|$)")

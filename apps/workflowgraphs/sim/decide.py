@@ -175,8 +175,10 @@ def _retry_policy(state: WorkflowState, cmd: Command) -> list[Event]:
 
 def _load_scene(state: WorkflowState, cmd: Command) -> list[Event]:
     name = cmd.get("process", "order_saga")
-    if not isinstance(name, str) or not known_process(name):
-        raise Rejected(f"There is no process called {str(name)[:40]!r} (processes: {', '.join(PROCESSES)}).")
+    if not isinstance(name, str):
+        raise Rejected(f"A process is named by text: one of {', '.join(PROCESSES)}.")
+    if not known_process(name):
+        raise Rejected(f"There is no process called {name[:40]!r} (processes: {', '.join(PROCESSES)}).")
     params: dict[str, Any] = {"process": name, "seed": clean_int(cmd.get("seed", 0), "The seed", 0, 10**9),
                               "idempotency": clean_bool(cmd.get("idempotency", False), "Idempotency")}
     if "join_rule" in cmd:
