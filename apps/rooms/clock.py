@@ -92,7 +92,7 @@ async def _run(code: str) -> None:
                 continue
             failures = 0
             if out:
-                await broadcast(code, out.frame, out.mine)
+                await broadcast(code, out.frame, out.mine, out.order)
             if status == "stopped":
                 break
             await asyncio.sleep(wait)

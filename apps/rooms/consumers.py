@@ -234,6 +234,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if out is None:  # a resend of a command already applied: tell the sender, nobody else
             await self.send(text_data=json.dumps({"duplicate": True, "command_id": command_id}))
             return
-        await broadcast(self.code, out.frame, out.mine)  # the sender's own panel comes with it, to all their tabs
+        await broadcast(self.code, out.frame, out.mine, out.order)  # the sender's own panel comes with it, to all their tabs
         if self.concept.ticks and applied.room.playing:
             clock.ensure(self.code)

@@ -174,16 +174,18 @@ def round_game_over(room: Room, concept: Concept, kinds: set[str]) -> bool:
 
 class Outgoing(NamedTuple):
     """What an applied command sends: one frame for everyone, and person -> frame for the
-    participants whose own panel changed."""
+    participants whose own panel changed; ``order``: the seqs the frame covers (first, last), so
+    every process's relay delivers a room's frames in seq order (``fanout.py``)."""
 
     frame: str
     mine: dict[str, str]
+    order: tuple[int, int]
 
 
 def render_outgoing(applied: Applied) -> Outgoing:
     concept = get(applied.room.concept)
     mine = personal.changed_panels(concept, applied.round_before, applied.room.round, applied.before, applied.after)
-    return Outgoing(render_broadcast(applied), mine)
+    return Outgoing(render_broadcast(applied), mine, (applied.events[0].seq, applied.room.seq))
 
 
 def render_full_frame(room: Room, person: str = "") -> str:

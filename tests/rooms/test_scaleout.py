@@ -389,3 +389,49 @@ def test_scaleout_check_reports_two_workers_without_redis(tmp_path):
     done = manage(env, "check")
     assert done.returncode != 0
     assert "distviz.E001" in done.stderr
+
+
+# -- in order across workers -----------------------------------------------------------------------
+
+def presenter_cookie_with_pid(code: str) -> str:
+    """A presenter's browser of its own (its own pid: its own rate-limit budget)."""
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+
+    store = SessionStore()
+    store["presenter_rooms"] = [code]
+    store["pid"] = uuid.uuid4().hex[:16]
+    store.save()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+
+
+async def test_scaleout_viewers_see_every_seq_in_order_while_both_workers_take_commands(servers, room_code):
+    """Commands applied by two workers at once: their broadcasts cross Redis independently, yet
+    every viewer on either worker gets every seq once, in order, with no gap (a gap makes the page
+    ask for the whole state again and lose the animations of what it skipped)."""
+    first, second = servers
+    senders_each, commands_each = 2, 15
+    final = 2 + 2 * senders_each * commands_each
+
+    async def watch(port: int) -> list[tuple[int, int]]:
+        seen: list[tuple[int, int]] = []
+        async with socket_to(port, room_code) as ws:
+            await recv_json(ws)  # the full state (seq 2) or nothing: the page was not drawn at a seq
+            while not seen or seen[-1][1] < final:
+                msg = await recv_update(ws)
+                seen.append((msg["from"], msg["seq"]))
+        return seen
+
+    async def send(port: int, n: int) -> None:
+        async with socket_to(port, room_code, presenter_cookie_with_pid(room_code)) as ws:
+            for i in range(commands_each):
+                await ws.send(command({"type": "lookup", "key": f"p{port}-s{n}-k{i}"}))
+                await asyncio.sleep(0.08)
+            await asyncio.sleep(0.5)  # stay connected while the last broadcasts go out
+
+    watchers = [asyncio.ensure_future(watch(port)) for port in (first, first, second, second)]
+    await asyncio.sleep(0.5)  # every viewer connected before the first command
+    await asyncio.gather(*(send(port, n) for port in (first, second) for n in range(senders_each)))
+    for seen in await asyncio.wait_for(asyncio.gather(*watchers), timeout=30):
+        gaps = [(prev, this) for prev, this in zip(seen, seen[1:]) if this[0] != prev[1] + 1]
+        assert not gaps, f"out of order or missing: {gaps[:5]} in {len(seen)} frames"
+        assert seen[-1][1] == final
