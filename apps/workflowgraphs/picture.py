@@ -83,7 +83,7 @@ NARROW, WIDE = frozenset("iljtfr .,:;·'|!()[]-"), frozenset("mwMW")
 def text_w(text: str, bold: bool = False) -> float:
     """About how wide ``text`` is at 24 units (DejaVu Sans): narrow and wide letters apart."""
     w = sum(8.0 if c in NARROW else 20.0 if c in WIDE else 16.5 if c.isupper() or c.isdigit() else 13.5 for c in text)
-    return w * (1.08 if bold else 1.0)
+    return w * (1.12 if bold else 1.0)
 
 
 def lines_svg(x: float, y: float, lines: list[tuple[str, str]], width: float, step: int = LINE) -> SafeString:
@@ -238,8 +238,8 @@ def _edges(pic: Picture, state: WorkflowState, boxes: list[Box]) -> None:
     if rule is not None:
         j = p.index(rule.name)
         box = boxes[j]
-        edges.add("rule", markup("<text id='rule' class='rule' x='{}' y='{}'>{}</text>", f"{box.cx:.0f}",
-                                 f"{box.y + box.h + 30:.0f}", f"trigger rule: {rule.trigger_rule}"))
+        edges.add("rule", markup("<g id='rule' class='rule'>{}</g>", lines_svg(
+            box.x + 8, box.y + box.h + 30, [("trigger rule:", "rule"), (rule.trigger_rule, "rule")], HALF - box.x - 8)))
 
 
 def will_compensate(state: WorkflowState) -> list[int]:
@@ -254,7 +254,7 @@ def _orch_lines(state: WorkflowState) -> list[tuple[str, str]]:
     side, p = state.orch, state.proc
     head = ("Orchestrator: up" if side.up else "Orchestrator: DOWN", "oname")
     if side.outcome:
-        wait = (f"saga {side.outcome}", "ogood" if side.outcome == "completed" else "obad")
+        wait = (f"{'saga' if p.saga else 'run'} {side.outcome}", "ogood" if side.outcome == "completed" else "obad")
     elif not state.started:
         wait = ("waits for the start", "oline")
     else:
@@ -475,7 +475,7 @@ def _arrow_tone(e: Episode, m: Message) -> str:
     return "failr" if m["result"] == "failed" else ("req" if m["kind"] in ("command", "publish") else "okr")
 
 
-DIAGRAM_STYLE = spacetime.Style(label=lambda e: short(e.label, 7), tone=_arrow_tone)
+DIAGRAM_STYLE = spacetime.Style(label=lambda e: short(e.label, 6), tone=_arrow_tone)
 
 
 def lanes(state: WorkflowState, style: str) -> list[spacetime.Lane]:
@@ -515,6 +515,7 @@ def _panels(pic: Picture, state: WorkflowState) -> None:
         c = cmp[style]
         rows.append({"style": style, "title": "Orchestrated" if style == "orch" else "Choreographed", **c,
                      "time": secs(c["time_ms"]) if c["time_ms"] is not None else ("running" if state.started else "—"),
+                     "state_word": "running" if state.started else "not started",
                      "knew_text": knew_text(c["knew"], state.started_at),
                      "compensated_text": ", ".join(c["compensated"]) or "nothing"})
     progress = reconstruct(p, state.chor.bus_log, state.chor.services)

@@ -60,7 +60,9 @@ def test_the_saga_runs_both_ways_side_by_side(people: People, request: pytest.Fi
         expect(person.page.locator("#wf-tasks .task")).to_have_count(len(STEPS))
         expect(person.page.locator("#wf-services .service")).to_have_count(4)
         expect(person.page.locator("#orch")).to_contain_text("waits for the start")
-    press(presenter, "#wf-runctl button[data-send=start]")
+    before = presenter.seq()
+    presenter.page.keyboard.press("s")  # the shortcut on "Start the run"
+    presenter.wait_seq(before + 1)
     state = run_to_the_end(presenter)
     assert state["orch"]["outcome"] == state["chor"]["outcome"] == "completed"
     seq = presenter.seq()

@@ -127,7 +127,8 @@ def _marked(b: WorkflowState, a: WorkflowState, d: Any) -> str:
 def _finished(b: WorkflowState, a: WorkflowState, d: Any) -> str:
     side = a.side(d["style"])
     took = d["at"] - a.started_at
-    return (f"{STYLE[d['style']]}: the saga is {d['outcome']} at t={d['at']:,} ms, {took:,} ms after the start, "
+    what = f"the saga is {d['outcome']}" if a.proc.saga else f"the run {'has failed' if d['outcome'] == 'failed' else 'is ' + d['outcome']}"
+    return (f"{STYLE[d['style']]}: {what} at t={d['at']:,} ms, {took:,} ms after the start, "
             f"after {side.messages} messages; {len([e for e in side.ledger if e.kind == 'C'])} compensation(s).")
 
 
