@@ -24,12 +24,16 @@ from .fanout import broadcast
 from .frames import render_outgoing
 from .models import Room
 from .registry import TICK_MS  # logical time per tick; the speed sets how often a tick happens in real time
-from .services import SYSTEM, CommandRejected, room_command_apply
+from .services import SYSTEM, ClockLost, CommandRejected, room_command_apply
 
 log = logging.getLogger(__name__)
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 _TASKS: dict[str, asyncio.Task[None]] = {}
+
+
+LEASE_SECONDS = 1.0  # a dead owner's lease runs out this soon; a live one renews it every turn
+TURN_SECONDS = 0.25  # how often an owner renews and a standby looks for a free lease
 
 
 def interval_for(speed: float) -> float:
@@ -51,16 +55,28 @@ def lease_release(code: str, owner: str) -> None:
 
 
 def clock_step(code: str, owner: str = OWNER) -> tuple[str, float, Any]:
-    """One turn of the loop: ("stopped" | "standby" | "ticked", seconds to wait, what to send:
-    an ``Outgoing`` (the frame, and the participants' own panels that changed) or None)."""
-    row = Room.objects.filter(code=code).values("playing", "speed").first()
+    """One turn of the loop: ("stopped" | "standby" | "waiting" | "ticked", seconds to the next
+    turn, what to send: an ``Outgoing`` (the frame, and the participants' own panels that
+    changed) or None).
+
+    The owner renews its short lease every turn and ticks when the room's next tick is due (kept
+    in the room row, so a process that takes over after a crash ticks on time: within
+    ``LEASE_SECONDS`` + ``TURN_SECONDS`` of the crash, and not early). Its tick carries its name
+    (``_owner``): the engine refuses it, under the room row's lock, once another holds the lease."""
+    row = Room.objects.filter(code=code).values("playing", "speed", "clock_next_tick").first()
     if row is None or not row["playing"]:
         return "stopped", 0.0, None
     interval = interval_for(row["speed"])
-    if not lease_take(code, owner, max(3.0, 2.5 * interval)):
-        return "standby", interval, None
+    if not lease_take(code, owner, LEASE_SECONDS):
+        return "standby", TURN_SECONDS, None
+    now = timezone.now()
+    due = row["clock_next_tick"]
+    if due is not None and now < due:
+        return "waiting", min(TURN_SECONDS, (due - now).total_seconds()), None
     try:
-        applied = room_command_apply(code=code, actor=SYSTEM, command={"type": "tick", "dt_ms": TICK_MS})
+        applied = room_command_apply(code=code, actor=SYSTEM, command={"type": "tick", "dt_ms": TICK_MS, "_owner": owner})
+    except ClockLost:
+        return "standby", TURN_SECONDS, None
     except CommandRejected as exc:
         # Paused meanwhile, or the concept cannot go on (e.g. the ring is full): pause, say why.
         try:
@@ -68,7 +84,11 @@ def clock_step(code: str, owner: str = OWNER) -> tuple[str, float, Any]:
         except CommandRejected:
             return "stopped", 0.0, None
         return "stopped", 0.0, render_outgoing(applied)
-    return "ticked", interval, render_outgoing(applied)
+    # The next one is due an interval after this one was due (or now, after a pause or a stall).
+    following = max(due + timedelta(seconds=interval), now) if due is not None and now - due < timedelta(seconds=interval) \
+        else now + timedelta(seconds=interval)
+    Room.objects.filter(code=code, clock_owner=owner).update(clock_next_tick=following)
+    return "ticked", min(TURN_SECONDS, interval), render_outgoing(applied)
 
 
 RETRY_SECONDS = 1.0  # after a failed turn (the database restarting, "database is locked")

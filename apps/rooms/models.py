@@ -24,6 +24,8 @@ class Room(models.Model):
     # One clock per room across processes: whoever holds an unexpired lease ticks.
     clock_owner = models.CharField(max_length=64, blank=True, default="")
     clock_lease_until = models.DateTimeField(null=True, blank=True)
+    # When the next tick is due: a process that takes the lease over ticks then, not at once.
+    clock_next_tick = models.DateTimeField(null=True, blank=True)
     presenter_key_hash = models.CharField(max_length=64, blank=True, default="")
     # Which co-presenter link is current: issuing a new one adds 1, and a browser that claimed an
     # older one (its session holds the generation it claimed) presents no more.

@@ -40,6 +40,12 @@ class CommandRejected(Exception):
     """Raised with a message for the sender; nothing was appended."""
 
 
+class ClockLost(CommandRejected):
+    """A room clock's tick from a process that no longer holds the room's clock (it was paused,
+    or cut off, while another took the lease over): refused in the same transaction as the
+    append, under the room row's lock, so two processes never both tick."""
+
+
 class PresenterRevoked(CommandRejected):
     """A co-presenter whose link was replaced by a newer one sent a command: refused, and their
     socket presents no more."""
@@ -428,6 +434,7 @@ def _apply_meta(room: Room, kind: str, data: dict[str, Any]) -> None:
     """Room-level events also update the row's cached room-level state."""
     if kind == "clock_set":
         room.playing, room.speed = data["playing"], data["speed"]
+        room.clock_next_tick = None  # played, paused or sped up: the clock ticks at its next turn
     elif kind == "classroom_set":
         room.classroom = data["classroom"]
     elif kind == "view_only_set":
@@ -451,7 +458,7 @@ def _apply_meta(room: Room, kind: str, data: dict[str, Any]) -> None:
         room.lesson = None
 
 
-META_FIELDS = ["seq", "position", "playing", "speed", "classroom", "view_only", "round", "lesson"]
+META_FIELDS = ["seq", "position", "playing", "speed", "clock_next_tick", "classroom", "view_only", "round", "lesson"]
 
 
 def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], command_id: str | None = None) -> Applied:
@@ -482,6 +489,9 @@ def room_command_apply(*, code: str, actor: Actor, command: dict[str, Any], comm
         authorise(concept, room, actor, kind)
         if actor.role == "system" and kind == "tick" and not room.playing:
             raise CommandRejected("The clock is paused.")
+        if actor.role == "system" and "_owner" in command and room.clock_owner != command["_owner"]:
+            raise ClockLost("Another process holds this room's clock now.")
+        command = {k: v for k, v in command.items() if k != "_owner"}
         before = room_state(room)
         if actor.role == "participant":
             raw_events = _round_entry(room, concept, before, actor, command)

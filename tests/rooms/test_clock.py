@@ -124,6 +124,7 @@ def test_clock_step_ticks_as_the_owner(playing_room, fake_now):
 @pytest.mark.django_db
 def test_clock_step_advances_logical_time(playing_room, fake_now, client):
     clock.clock_step(playing_room.code, owner="a")
+    fake_now.advance(1.0)
     clock.clock_step(playing_room.code, owner="a")
     state = client.get(f"/r/{playing_room.code}/state.json").json()["state"]
     assert state["clock_ms"] == 2 * clock.TICK_MS
@@ -135,7 +136,7 @@ def test_clock_step_stands_by_while_another_owner_ticks(playing_room, fake_now):
     before = log_size(playing_room)
     status, wait, frame = clock.clock_step(playing_room.code, owner="b")
     assert (status, frame) == ("standby", None)
-    assert wait == clock.interval_for(1.0)
+    assert wait == clock.TURN_SECONDS  # it looks again soon: a dead owner's lease runs out in a second
     assert log_size(playing_room) == before
 
 
@@ -185,9 +186,50 @@ def test_interval_for_shrinks_as_speed_grows():
 
 @pytest.mark.django_db
 def test_clock_step_waits_the_interval_of_the_room_speed(playing_room, apply, fake_now):
-    assert clock.clock_step(playing_room.code, owner="a")[1] == 1.0
-    apply(playing_room, {"type": "speed", "speed": 4})
-    assert clock.clock_step(playing_room.code, owner="a")[1] == 0.25
+    """The owner ticks once per interval of the room's speed, renewing its lease every turn
+    in between (a turn is at most TURN_SECONDS)."""
+    code = playing_room.code
+    assert clock.clock_step(code, owner="a")[0] == "ticked"
+    fake_now.advance(0.5)
+    assert clock.clock_step(code, owner="a") == ("waiting", 0.25, None)  # renewed, not ticked
+    fake_now.advance(0.5)
+    assert clock.clock_step(code, owner="a")[0] == "ticked"
+    apply(playing_room, {"type": "speed", "speed": 4})  # a new speed: the clock ticks at its next turn
+    assert clock.clock_step(code, owner="a")[0] == "ticked"
+    fake_now.advance(0.1)
+    assert clock.clock_step(code, owner="a")[:2] == ("waiting", 0.15)  # then every quarter second
+    fake_now.advance(0.15)
+    assert clock.clock_step(code, owner="a")[0] == "ticked"
+
+
+@pytest.mark.django_db
+def test_a_process_taking_over_ticks_when_the_next_tick_is_due_not_at_once(playing_room, apply, fake_now):
+    apply(playing_room, {"type": "speed", "speed": 0.25})  # a tick every 4 s
+    code = playing_room.code
+    assert clock.clock_step(code, owner="a")[0] == "ticked"
+    fake_now.advance(clock.LEASE_SECONDS + 0.1)  # "a" died a moment after ticking
+    before = log_size(playing_room)
+    assert clock.clock_step(code, owner="b")[0] == "waiting"  # "b" holds the lease, the tick is not due
+    assert log_size(playing_room) == before
+    assert Room.objects.get(pk=playing_room.pk).clock_owner == "b"
+    fake_now.advance(4.0 - clock.LEASE_SECONDS - 0.1)
+    assert clock.clock_step(code, owner="b")[0] == "ticked"
+
+
+@pytest.mark.django_db
+def test_a_tick_from_a_process_that_lost_the_lease_is_refused(playing_room, fake_now):
+    """"a" stalled (a long GC pause) while "b" took the clock over: "a"'s tick, when it wakes,
+    is refused under the room row's lock, so the room is not ticked twice."""
+    from apps.rooms.services import SYSTEM, ClockLost, room_command_apply
+
+    code = playing_room.code
+    assert clock.clock_step(code, owner="a")[0] == "ticked"
+    fake_now.advance(5)
+    assert clock.clock_step(code, owner="b")[0] == "ticked"
+    before = log_size(playing_room)
+    with pytest.raises(ClockLost):
+        room_command_apply(code=code, actor=SYSTEM, command={"type": "tick", "dt_ms": clock.TICK_MS, "_owner": "a"})
+    assert log_size(playing_room) == before
 
 
 @pytest.mark.django_db

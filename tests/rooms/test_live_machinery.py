@@ -225,7 +225,7 @@ def test_the_clock_sends_its_tick_length_with_every_tick(room, monkeypatch):
     monkeypatch.setattr(clock, "room_command_apply", spy)
     monkeypatch.setattr(clock, "TICK_MS", 250)  # not the 1000 a concept might guess
     assert clock.clock_step(room.code, owner="a")[0] == "ticked"
-    assert sent == [{"type": "tick", "dt_ms": 250}]
+    assert sent == [{"type": "tick", "dt_ms": 250, "_owner": "a"}]
     last = RoomEvent.objects.get(room=room, seq=refreshed(room).seq)
     assert (last.kind, last.data["dt_ms"]) == ("ticked", 250)  # the concept was told, not left to guess
 

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -435,3 +436,56 @@ async def test_scaleout_viewers_see_every_seq_in_order_while_both_workers_take_c
         gaps = [(prev, this) for prev, this in zip(seen, seen[1:]) if this[0] != prev[1] + 1]
         assert not gaps, f"out of order or missing: {gaps[:5]} in {len(seen)} frames"
         assert seen[-1][1] == final
+
+
+# -- clock failover ------------------------------------------------------------------------------
+
+@pytest.fixture
+def two_fresh_workers(scaled_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tuple[int, subprocess.Popen[bytes]]]]:
+    """Two daphne workers of their own (a test may kill one): [(port, process), ...]."""
+    logs = tmp_path_factory.mktemp("failover")
+    workers = []
+    try:
+        for i in range(2):
+            port = free_port()
+            workers.append((port, daphne(scaled_env, port, logs / f"daphne-{i}.log")))
+        for i, (port, proc) in enumerate(workers):
+            wait_for_port(port, proc, logs / f"daphne-{i}.log")
+        yield workers
+    finally:
+        for _port, proc in workers:
+            stop(proc)
+
+
+async def test_scaleout_ticks_resume_within_a_second_and_a_half_of_a_kill_9_of_the_ticking_worker(scaled_env, two_fresh_workers):
+    """The worker that ticks a playing room dies (kill -9): the other, which has a viewer of the
+    room, takes the clock over. Ticks resume within 1.5 s, none is doubled (one tick per
+    interval, every seq once), and a command sent meanwhile is not lost."""
+    (port_a, proc_a), (port_b, _proc_b) = two_fresh_workers
+    code = room_with_round(scaled_env, "hashring", "own_key")
+    async with socket_to(port_a, code, presenter_cookie(code)) as on_a:
+        await recv_json(on_a)
+        await on_a.send(command({"type": "play"}))  # only A has a viewer: A's clock ticks
+        await recv_update(on_a)
+        async with socket_to(port_b, code, presenter_cookie(code)) as on_b:
+            await recv_json(on_b)
+            loop = asyncio.get_running_loop()
+            ticks: list[tuple[float, int, int]] = []  # (arrival on B, from, seq)
+            while len(ticks) < 2:
+                msg = await recv_update(on_b)
+                ticks.append((loop.time(), msg["from"], msg["seq"]))
+            proc_a.send_signal(signal.SIGKILL)  # A dies between two ticks, holding the lease
+            killed = loop.time()
+            await on_b.send(command({"type": "lookup", "key": "during-failover"}))
+            updates = []
+            while len([u for u in updates if "Tick" in u[3]]) < 3:
+                msg = await recv_update(on_b)
+                updates.append((loop.time(), msg["from"], msg["seq"], msg["content"]))
+    first_tick_after = next(t for t, _f, _s, content in updates if "Tick" in content)
+    assert first_tick_after - killed <= 1.5, f"ticks resumed {first_tick_after - killed:.2f} s after the kill"
+    seqs = [(f, s) for _t, f, s in ticks] + [(f, s) for _t, f, s, _c in updates]
+    assert all(b[0] == a[1] + 1 for a, b in zip(seqs, seqs[1:])), f"a seq missing or doubled: {seqs}"
+    assert any("Looked up during-failover" in c for *_rest, c in updates)  # the command was not lost
+    tick_times = [t for t, _f, _s, c in updates if "Tick" in c]
+    assert all(later - earlier >= 0.6 for earlier, later in zip(tick_times, tick_times[1:]))  # one per interval
+    assert first_tick_after - ticks[-1][0] >= 0.6  # the new owner ticked when due, not at once
