@@ -23,6 +23,10 @@
            join storm: 300 clients (page + static + WebSocket + full state) within 10 s, next to a bare
            asyncio static + websockets server with the same bytes (all must get a working room). See
            joinstorm.py.
+7. workflow workflow graphs: one room-clock tick (decide + evolve) of a 20-service saga with 100 messages in
+           flight (budget: <= 5 ms median and p99), the broadcast frame per command of every lesson and of
+           sagas played at 1x with faults (budget: median <= 8 KB), and bytes per viewer per second with both
+           views playing, raw and with permessage-deflate, next to the log and lock rooms. See workflowbench.py.
 
 Extras (off by default): --profile (cProfile of part 2), --profile-server (each app server once
 more under cProfile, measured commands only), --what-if lazy-expiry,direct (the app with one
@@ -91,8 +95,8 @@ def print_fanout_table(results: list, bare_for: dict) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="sim,size,fanout,log,lock,join",
-                    help="comma-separated parts: sim, size, fanout, log, lock, join")
+    ap.add_argument("--only", default="sim,size,fanout,log,lock,join,workflow",
+                    help="comma-separated parts: sim, size, fanout, log, lock, join, workflow")
     ap.add_argument("--servers", default="daphne,uvicorn", help="app servers for the fan-out: daphne, uvicorn")
     ap.add_argument("--viewers", type=int, default=300)
     ap.add_argument("--commands", type=int, default=100)
@@ -220,6 +224,13 @@ def main() -> int:
         import joinstorm
 
         res = joinstorm.run()
+        summary.extend(res["summary"])
+
+    if "workflow" in parts:
+        heading("7. workflow graphs: a 20-service saga's tick; the broadcast per command; bytes per second playing")
+        import workflowbench
+
+        res = workflowbench.run()
         summary.extend(res["summary"])
 
     if "fanout" in parts and args.profile_server:
