@@ -7,6 +7,7 @@ from typing import Any
 from apps.rooms.registry import Concept, simulation
 
 from . import sim
+from .classround import my_entry, my_entry_basis, round_panel
 from .picture import picture
 from .sim import WorkflowState
 
@@ -33,4 +34,10 @@ CONCEPT = Concept(
     picture=picture,
     state_json=state_json,
     ticks=True,
+    # The class round (students are the services, ``classround.SERVICES_ROUND``) joins ``rounds``
+    # once the engine lets a participant act more than once in a round: a student takes a service
+    # and then answers each request. Its panels are here already (drawn for entries only).
+    round_panel=round_panel,
+    my_entry=my_entry,
+    my_entry_basis=my_entry_basis,
 )

@@ -15,6 +15,7 @@ from apps.common.sim.validate import Rejected, clean_int, clean_name, clean_numb
 
 from . import airflow
 from .advance import advance
+from .classroom import CLASS_COMMANDS
 from .engine import Event, Out, awaiting, ev, network
 from .evolve import evolve
 from .process import PROCESSES
@@ -208,4 +209,5 @@ COMMANDS: dict[str, Callable[[WorkflowState, Command], list[Event]]] = {
     "idempotency": _idempotency,
     "retry_policy": _retry_policy,
     "load_scene": _load_scene,
+    **CLASS_COMMANDS,  # the class round: students are the services
 }

@@ -111,6 +111,14 @@ def idem_key(p: Process, step: int, action: str) -> str:
     return f"{p.name}:{p.steps[step].name}:{action}"
 
 
+def reply_timeout(state: WorkflowState, step: int, action: str) -> int:
+    """How long the orchestrator waits for a reply: longer by the students' time limit when a
+    student answers for the service (the class round)."""
+    p = state.proc
+    asks = action == "do" and p.decidable(step) and state.seated(p.steps[step].service)
+    return state.settings.reply_timeout_ms + (state.settings.answer_ms if asks else 0)
+
+
 def command_sent(state: WorkflowState, net: Network, at: int, step: int, action: str, attempt: int,
                  recovered: bool = False, remove: list[int] | None = None) -> Event:
     p = state.proc
@@ -119,8 +127,8 @@ def command_sent(state: WorkflowState, net: Network, at: int, step: int, action:
     key = idem_key(p, step, action)
     op = s.command if action == "do" else s.undo
     out.send("command", ORCHESTRATOR, s.service, at, op, step=step, action=action, key=key, attempt=attempt)
-    out.flight("timeout", ORCHESTRATOR, ORCHESTRATOR, at, at + state.settings.reply_timeout_ms, op, step, action, key,
-               attempt)
+    out.flight("timeout", ORCHESTRATOR, ORCHESTRATOR, at, at + reply_timeout(state, step, action), op, step, action,
+               key, attempt)
     return ev("command_sent", **out.moves(remove), step=step, action=action, attempt=attempt, key=key,
               recovered=recovered)
 

@@ -216,6 +216,41 @@ class EventRepublished(Moves):
     lost_again: bool
 
 
+class SeatTaken(TypedDict):
+    name: str
+    service: str
+
+
+class SeatsCleared(TypedDict):
+    seats: int  # how many students had a service
+
+
+class RequestHeld(Moves):
+    ask: FlightData  # the command (orch) or delivery (chor) that reached the service, held
+    service: str
+    step: int
+    due: int  # the time limit on the room clock
+    timer: int  # the id of the timer flight that fires at ``due``
+    students: list[str]  # who is this service
+
+
+class RequestAnswered(Moves):
+    ask: int
+    op: str  # the held command's name, or the held event's topic
+    name: str
+    service: str
+    step: int
+    ok: bool
+
+
+class RequestExpired(Moves):
+    ask: int
+    op: str
+    service: str
+    step: int
+    redelivered: bool  # chor: the bus delivers the unacknowledged event again
+
+
 EVENTS: dict[str, type] = {
     "scene_loaded": SceneLoaded,
     "run_started": RunStarted,
@@ -242,4 +277,9 @@ EVENTS: dict[str, type] = {
     "event_routed": EventRouted,
     "event_deferred": EventDeferred,
     "event_republished": EventRepublished,
+    "seat_taken": SeatTaken,
+    "seats_cleared": SeatsCleared,
+    "request_held": RequestHeld,
+    "request_answered": RequestAnswered,
+    "request_expired": RequestExpired,
 }

@@ -31,9 +31,14 @@ from .events import (
     Published,
     ReplyReceived,
     ReplyTimedOut,
+    RequestAnswered,
+    RequestExpired,
+    RequestHeld,
     RunStarted,
     SagaFinished,
     SceneLoaded,
+    SeatsCleared,
+    SeatTaken,
     ServiceCrashed,
     ServiceRestarted,
     ServiceSlowed,
@@ -42,7 +47,7 @@ from .events import (
     UndoFailSet,
 )
 from .retry import RetryPolicy
-from .state import BusRecord, Effect, Flight, HistoryEntry, Service, Side, WorkflowState, initial_state
+from .state import Answer, Ask, BusRecord, Effect, Flight, HistoryEntry, Service, Side, WorkflowState, initial_state
 
 Event = dict[str, Any]
 TRACE = Bound(episodes=40, messages=120)
@@ -340,6 +345,30 @@ def _moved_only(state: WorkflowState, d: Moves) -> WorkflowState:
     return state
 
 
+# -- the class round: students are the services --------------------------------------------------
+
+def _seat_taken(state: WorkflowState, d: SeatTaken) -> WorkflowState:
+    return replace(state, seats=state.seats + ((d["name"], d["service"]),))
+
+
+def _seats_cleared(state: WorkflowState, d: SeatsCleared) -> WorkflowState:
+    return replace(state, seats=(), answers=())
+
+
+def _request_held(state: WorkflowState, d: RequestHeld) -> WorkflowState:
+    ask = Ask(id=d["ask"]["id"], held=flight(d["ask"]), step=d["step"], due=d["due"], timer=d["timer"])
+    return replace(state, asks=state.asks + (ask,))
+
+
+def _request_answered(state: WorkflowState, d: RequestAnswered) -> WorkflowState:
+    answer = Answer(d["name"], d["service"], d["style"], d["step"], d["ok"], d["at"])
+    return replace(state, asks=tuple(a for a in state.asks if a.id != d["ask"]), answers=state.answers + (answer,))
+
+
+def _request_expired(state: WorkflowState, d: RequestExpired) -> WorkflowState:
+    return replace(state, asks=tuple(a for a in state.asks if a.id != d["ask"]))
+
+
 EVOLVE: dict[str, Callable[[WorkflowState, Any], WorkflowState]] = {
     "scene_loaded": _scene_loaded,
     "run_started": _run_started,
@@ -366,4 +395,9 @@ EVOLVE: dict[str, Callable[[WorkflowState, Any], WorkflowState]] = {
     "event_routed": _event_routed,
     "event_deferred": _event_deferred,
     "event_republished": _moved_only,
+    "seat_taken": _seat_taken,
+    "seats_cleared": _seats_cleared,
+    "request_held": _request_held,
+    "request_answered": _request_answered,
+    "request_expired": _request_expired,
 }

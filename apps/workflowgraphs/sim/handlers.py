@@ -43,7 +43,42 @@ def _undo_result(state: WorkflowState, svc: Service, step: int) -> tuple[bool, b
     return True, False, True
 
 
+def _held(state: WorkflowState, f: Flight, net: Network, step: int) -> Event:
+    """The service has students (the class round): the command or event waits for one of them
+    to answer, until the time limit on the room clock."""
+    out = Out(state, f.style, net, f.at)
+    due = f.at + state.settings.answer_ms
+    timer = out.flight("ask", f.to, f.to, f.at, due, f.op, f.step, f.action, str(f.id))
+    held: dict[str, Any] = {**f.__dict__}
+    return ev("request_held", **out.moves([f.id]), ask=held, service=f.to, step=step, due=due, timer=timer["id"],
+              students=[who for who, svc in state.seats if svc == f.to])
+
+
+def _expired(state: WorkflowState, f: Flight, net: Network) -> Event:
+    """Nobody answered in time. Orchestrated: the service gives no reply (the orchestrator's own
+    timeout follows). Choreographed: the event was never acknowledged, so the bus delivers it
+    again (as Kafka, RabbitMQ or NATS redeliver an unacknowledged message)."""
+    ask = next(a for a in state.asks if a.timer == f.id)
+    out = Out(state, f.style, net, f.at)
+    if f.style == "chor":
+        h = ask.held
+        out.sent += 1
+        out.flight("deliver", BUS, h.to, f.at, f.at + state.settings.latency_ms, h.op, h.step, h.action, h.key)
+    return ev("request_expired", **out.moves([f.id]), ask=ask.id, op=ask.held.op, service=ask.held.to, step=ask.step,
+              redelivered=f.style == "chor")
+
+
 def _command(state: WorkflowState, f: Flight, net: Network) -> Event:
+    svc = state.orch.service(f.to)
+    if svc.up and f.action == "do" and state.seated(svc.name) and state.proc.decidable(f.step) and not (
+            state.idempotency and f.key in svc.seen):
+        return _held(state, f, net, f.step)
+    return serve_command(state, f, net, None)
+
+
+def serve_command(state: WorkflowState, f: Flight, net: Network, decision: bool | None) -> Event:
+    """The service handles a command: as the scene says (``decision`` None), or as its student
+    answered."""
     svc = state.orch.service(f.to)
     if not svc.up:
         return _lost(state, f, net, f"{svc.name} is down")
@@ -52,7 +87,7 @@ def _command(state: WorkflowState, f: Flight, net: Network) -> Event:
     if dup:
         ok, applied = (f.step not in svc.failed) if f.action == "do" else True, False
     elif f.action == "do":
-        ok = f.step not in state.fail_steps
+        ok = f.step not in state.fail_steps if decision is None else decision
         applied = ok
     else:
         ok, applied, noop = _undo_result(state, svc, f.step)
@@ -134,7 +169,7 @@ def _join(state: WorkflowState, svc: Service, i: int, f: Flight) -> str:
     return airflow.trigger_outcome(p.steps[i].trigger_rule, states, len(states) == len(ups))
 
 
-def _react(state: WorkflowState, svc: Service, f: Flight, out: Out) -> dict[str, Any]:
+def _react(state: WorkflowState, svc: Service, f: Flight, out: Out, answer: bool | None = None) -> dict[str, Any]:
     p = state.proc
     found = [(i, how) for s, i, how in reactions(p, f.op) if s == svc.name] if f.kind == "deliver" else [(f.step, "undo")]
     if not found:
@@ -156,13 +191,32 @@ def _react(state: WorkflowState, svc: Service, f: Flight, out: Out) -> dict[str,
         return {"step": i, "reaction": "wait", "ok": True, "applied": False, "mark": "", "published": []}
     if decision != "run":
         return {"step": i, "reaction": "mark", "ok": True, "applied": False, "mark": decision, "published": []}
-    ok = i not in state.fail_steps
+    ok = i not in state.fail_steps if answer is None else answer
     topic = step.done_topic if ok else step.failed_topic
     published.append(publish(state, out, svc.name, at, topic, f"{topic}#{out.new_id()}", i, "done" if ok else "failed"))
     return {"step": i, "reaction": "do", "ok": ok, "applied": ok, "mark": "", "published": published}
 
 
+def student_step(state: WorkflowState, svc: Service, f: Flight) -> int:
+    """The step its students decide that the service would do because of this delivery (-1: none)."""
+    if f.kind != "deliver" or not svc.up or not state.seated(svc.name) or (state.idempotency and f.key in svc.seen):
+        return -1
+    found = [(i, how) for s, i, how in reactions(state.proc, f.op) if s == svc.name]
+    if not found or found[0][1] != "join" or not state.proc.decidable(found[0][0]):
+        return -1
+    return found[0][0] if _join(state, svc, found[0][0], f) == "run" else -1
+
+
 def _deliver(state: WorkflowState, f: Flight, net: Network) -> Event:
+    step = student_step(state, state.chor.service(f.to), f)
+    if step >= 0:
+        return _held(state, f, net, step)
+    return serve_delivery(state, f, net, None)
+
+
+def serve_delivery(state: WorkflowState, f: Flight, net: Network, answer: bool | None) -> Event:
+    """The service reacts to a delivery (or its retry timer): as the scene says (``answer``
+    None), or as its student answered (``answer``)."""
     svc = state.chor.service(f.to)
     out = Out(state, "chor", net, f.at)
     base = dict(service=svc.name, topic=f.op if f.kind == "deliver" else "", event_id=f.key if f.kind == "deliver" else "",
@@ -173,7 +227,7 @@ def _deliver(state: WorkflowState, f: Flight, net: Network) -> Event:
     if f.kind == "deliver" and state.idempotency and f.key in svc.seen:
         return ev("event_handled", **out.moves([f.id]), **base, step=-1, reaction="duplicate", ok=True, applied=False,
                   mark="", published=[], retry_wait_ms=0, how="")
-    r = _react(state, svc, f, out)
+    r = _react(state, svc, f, out, answer)
     wait, how = 0, ""
     if r["reaction"] == "undo" and not r["ok"]:  # the compensation failed: the service tries again later
         p, tries = state.proc, dict(svc.undo_tries).get(r["step"], 0) + 1
@@ -199,6 +253,8 @@ HANDLE: dict[tuple[str, str], Handler] = {
     ("chor", "publish"): _route,
     ("chor", "deliver"): _deliver,
     ("chor", "retry"): _deliver,
+    ("orch", "ask"): _expired,
+    ("chor", "ask"): _expired,
     ("chor", "relay"): _republish,
     ("chor", "reconcile"): _republish,
 }

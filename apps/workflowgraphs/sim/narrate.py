@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .classroom import done_verb
 from .state import WorkflowState
 
 Say = Callable[[WorkflowState, WorkflowState, Any], str]
@@ -169,6 +170,40 @@ def _republished(b: WorkflowState, a: WorkflowState, d: Any) -> str:
     return f"Choreographed: the {d['by']} publishes {d['topic']} again at t={d['at']:,} ms{again}."
 
 
+# -- the class round: students are the services --------------------------------------------------
+
+def _students(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _seat(b: WorkflowState, a: WorkflowState, d: Any) -> str:
+    n = sum(1 for _, svc in a.seats if svc == d["service"])
+    share = f" ({n} students share it: the first to answer decides)" if n > 1 else ""
+    return f"{d['name']} is {d['service']}: its requests now wait for a student's answer{share}."
+
+
+def _seats_cleared(b: WorkflowState, a: WorkflowState, d: Any) -> str:
+    return f"A new class round: the {d['seats']} student(s) give back their services, which decide by themselves again."
+
+
+def _held(b: WorkflowState, a: WorkflowState, d: Any) -> str:
+    what = "the command" if d["style"] == "orch" else "the event"
+    return (f"{STYLE[d['style']]}: {what} {d['ask']['op']} reaches {d['service']}, which waits for "
+            f"{_students(d['students'])} to answer by t={d['due']:,} ms.")
+
+
+def _answered(b: WorkflowState, a: WorkflowState, d: Any) -> str:
+    verb = done_verb(_name(a, d["step"]), d["ok"])
+    return f"{STYLE[d['style']]}: {d['name']}, as {d['service']}, {verb} ({d['op']}) at t={d['at']:,} ms."
+
+
+def _expired(b: WorkflowState, a: WorkflowState, d: Any) -> str:
+    head = f"{STYLE[d['style']]}: nobody answered {d['op']} at {d['service']} by t={d['at']:,} ms"
+    if d["redelivered"]:
+        return f"{head}: the event was never acknowledged, so the bus delivers it again."
+    return f"{head}: {d['service']} gives no reply; the orchestrator's own timeout decides what follows."
+
+
 NARRATE: dict[str, Say] = {
     "scene_loaded": _scene, "run_started": _started, "clock_advanced": _clock, "step_fail_set": _fail_set,
     "undo_fail_set": _undo_fail, "service_crashed": _svc("crashes"), "service_restarted": _restarted,
@@ -177,6 +212,8 @@ NARRATE: dict[str, Say] = {
     "command_sent": _sent, "command_handled": _handled, "reply_received": _reply, "reply_timed_out": _timed_out,
     "task_marked": _marked, "saga_finished": _finished, "message_lost": _msg_lost, "event_handled": _ev_handled,
     "event_routed": _routed, "event_deferred": _deferred, "event_republished": _republished,
+    "seat_taken": _seat, "seats_cleared": _seats_cleared, "request_held": _held, "request_answered": _answered,
+    "request_expired": _expired,
 }
 
 

@@ -58,6 +58,16 @@ class Process:
     def can_fail(self, i: int) -> bool:
         return bool(self.steps[i].failed_topic) and not self.retryable(i)
 
+    def decidable(self, i: int) -> bool:
+        """A step a student who is its service decides (the class round): it can fail for a
+        business reason and is asked for by another step (not the run's origin)."""
+        return self.can_fail(i) and not self.steps[i].origin and bool(self.steps[i].upstream)
+
+    @property
+    def class_services(self) -> tuple[str, ...]:
+        """The services students take, in turn: those with a step to decide, in the steps' order."""
+        return tuple(dict.fromkeys(s.service for i, s in enumerate(self.steps) if self.decidable(i)))
+
     @cached_property
     def _upstream(self) -> tuple[tuple[int, ...], ...]:
         return tuple(tuple(self.index(u) for u in s.upstream) for s in self.steps)

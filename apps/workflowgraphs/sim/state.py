@@ -126,6 +126,30 @@ class Side:
 
 
 @dataclass(frozen=True)
+class Ask:
+    """A request held for the students who are its service (the class round): the command or
+    event that reached the service, waiting for one of them to answer until ``due``."""
+
+    id: int  # the held flight's id (what a student's answer names)
+    held: Flight  # the command (orch) or delivery (chor), as it arrived
+    step: int  # the step the students decide (chor: the step the event asks the service to do)
+    due: int  # the room clock's time limit
+    timer: int  # the id of the timer flight that fires at ``due``
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A student's answer to a request: who, for which service, which step, in which style."""
+
+    name: str
+    service: str
+    style: str
+    step: int
+    ok: bool
+    at: int
+
+
+@dataclass(frozen=True)
 class Settings:
     latency_ms: int = 300  # one way, every link
     process_ms: int = 200  # a service's local transaction
@@ -134,6 +158,7 @@ class Settings:
     reconcile_ms: int = 10_000  # the reconciler finds an event that was never published
     reorder_ms: int = 1500  # how long the bus holds back a reordered event
     loss: float = 0.0  # chance any one message is lost
+    answer_ms: int = 15_000  # the class round: how long a student has to answer a request
 
 
 @dataclass(frozen=True)
@@ -153,6 +178,11 @@ class WorkflowState:
     next_id: int = 0
     orch: Side = field(default_factory=Side)
     chor: Side = field(default_factory=Side)
+    # The class round (students are the services): who took which service, in turn; the requests
+    # waiting for them; their answers so far. A service with a student waits for them.
+    seats: tuple[tuple[str, str], ...] = ()  # (student's name, service)
+    asks: tuple[Ask, ...] = ()
+    answers: tuple[Answer, ...] = ()
 
     @property
     def proc(self) -> Process:
@@ -160,6 +190,13 @@ class WorkflowState:
 
     def side(self, style: str) -> Side:
         return self.orch if style == "orch" else self.chor
+
+    def seat_of(self, name: str) -> str:
+        """The service a student is ("" : none)."""
+        return next((svc for who, svc in self.seats if who == name), "")
+
+    def seated(self, service: str) -> bool:
+        return any(svc == service for _, svc in self.seats)
 
 
 def _variants(p: Process) -> dict[tuple[tuple[str, str], ...], Process]:
