@@ -52,8 +52,8 @@ def _request(state: WorkflowState, ask: Any) -> dict[str, Any]:
     h = ask.held
     step = state.proc.steps[ask.step]
     yes, no = choices(step.name)
-    what = (f"The orchestrator asks you: {h.op}" if h.style == "orch"
-            else f"{h.op} arrived from the bus: you {step.command}")
+    what = (f"The orchestrator sends you {h.op}" if h.style == "orch" else f"The bus brings you {h.op}")
+    what += f": {yes.lower()} or {no.lower()}?"
     return {"id": ask.id, "style": STYLE[h.style], "what": what, "yes": yes, "no": no,
             "left_s": max(0, ask.due - state.now_ms) // 1000, "attempt": h.attempt}
 

@@ -66,7 +66,8 @@ def test_a_service_with_a_student_waits_for_them_in_both_styles():
     assert s.orch.ti[1] == "running" and not s.orch.ledger[1:] and not s.chor.ledger[1:]
     panel = my_entry(s, {"name": "Ann", "entry": "Inventory"})
     assert "You are Inventory" in panel and panel.count('data-send="be_the_service"') == 4
-    assert "Reserve" in panel and "Refuse" in panel and "The orchestrator asks you: ReserveInventory" in panel
+    assert "Reserve" in panel and "Refuse" in panel
+    assert "The orchestrator sends you ReserveInventory: reserve or refuse?" in panel
 
 
 def test_declining_the_payment_compensates_the_saga_in_both_styles():
