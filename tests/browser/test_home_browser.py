@@ -15,16 +15,18 @@ def test_home_shows_concept_cards(presenter: Person, request: pytest.FixtureRequ
     expect(page.locator("h1")).to_contain_text("distributed systems")
 
     live = page.locator("article.card.live")
-    expect(live).to_have_count(3)
+    expect(live).to_have_count(4)
     expect(page.locator("#card-hashring h2")).to_have_text("Hash ring")
     expect(page.locator("#card-hashring button")).to_be_enabled()
     expect(page.locator("#card-log-partitions h2")).to_have_text("Log partitions")
     expect(page.locator("#card-log-partitions button")).to_be_enabled()
     expect(page.locator("#card-lock-quorums h2")).to_have_text("Lock quorums")
     expect(page.locator("#card-lock-quorums button")).to_be_enabled()
+    expect(page.locator("#card-workflow-graphs h2")).to_have_text("Workflow graphs")
+    expect(page.locator("#card-workflow-graphs button")).to_be_enabled()
 
     coming = page.locator("article.card.coming")
-    assert coming.count() >= 3
+    assert coming.count() >= 2  # sharing and API protocols
     for card in coming.all():
         expect(card.locator(".badge")).to_have_text("coming")
         expect(card.locator("button")).to_have_count(0)  # nothing to open yet
