@@ -95,13 +95,25 @@ def entry_of(current: dict[str, Any] | None, person: str) -> Entry | None:
     return next((e for e in found.get("entries", []) if e.get("pid") == person), None)
 
 
-def status_html(current: dict[str, Any], entry: Entry) -> str:
-    """The line that replaces a participant's round form once they have taken part."""
+def status_html(current: dict[str, Any], entry: Entry, moves: bool = False) -> str:
+    """The line that replaces a participant's round form once they have taken part (in a round
+    of moves, once they have joined it: their own panel has what to do next)."""
+    if moves:
+        return format_html(
+            '<p id="my-round" class="round-done" role="status" hx-swap-oob="outerMorph">'
+            "You are in <strong>{}</strong>: {}. Your own panel shows what to do next.</p>",
+            current.get("title", "this round"), entry.get("entry", ""),
+        )
     return format_html(
         '<p id="my-round" class="round-done" role="status" hx-swap-oob="outerMorph">'
         "You have taken part in <strong>{}</strong>: {}. One entry each in this round.</p>",
         current.get("title", "this round"), entry.get("entry", ""),
     )
+
+
+def _moves(concept: Concept, current: dict[str, Any]) -> bool:
+    spec = concept.round_spec(str(current.get("kind", "")))
+    return spec is not None and spec.moves
 
 
 def my_panels(concept: Concept, state: Any, current: dict[str, Any] | None, person: str) -> SafeString:
@@ -110,7 +122,7 @@ def my_panels(concept: Concept, state: Any, current: dict[str, Any] | None, pers
     entry = entry_of(current, person)
     if entry is None or concept.my_entry is None or current is None:
         return mark_safe(CLEARED)
-    return mark_safe(entry_html(concept, state, entry) + status_html(current, entry))
+    return mark_safe(entry_html(concept, state, entry) + status_html(current, entry, _moves(concept, current)))
 
 
 def personal_frame(html: str) -> str:
@@ -139,5 +151,5 @@ def changed_panels(concept: Concept, round_before: dict[str, Any] | None, round_
         html = entry_html(concept, after, entry)
         if same_entry and before is not None and basis is None and entry_html(concept, before, entry) == html:
             continue
-        out[person] = personal_frame(html + status_html(current, entry))
+        out[person] = personal_frame(html + status_html(current, entry, _moves(concept, current)))
     return out

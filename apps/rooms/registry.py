@@ -33,6 +33,9 @@ class RoundSpec:
     entry_key: str = "key"  # which field of the translated command names the participant's entry
     # Concept events that start the round's game afresh: everyone may take part again.
     resets_entries: frozenset[str] = frozenset()
+    # A participant acts more than once (the students who are the saga's services answer each
+    # request): their first command makes their entry, later ones go to ``to_command`` as moves.
+    moves: bool = False
     # Concept commands the round starts with, from the state when it opens: a game that keeps its
     # own players in the concept state (the lock's race) clears them, so a new round is a new game.
     on_open: Callable[[Any], list[dict[str, Any]]] | None = None

@@ -422,6 +422,8 @@ def _round_entry(room: Room, concept: Concept, state: Any, actor: Actor, command
     if not actor.pid:  # one entry per person: a connection without the page's session is nobody yet
         raise CommandRejected("Open the room's page (or reload it) to take part: this connection does not say who you are.")
     mine = next((e for e in room.round.get("entries", []) if e.get("pid") == actor.pid), None)
+    if mine is not None and spec.moves:  # a move in a round of many: no second entry
+        return _decide_all(room, concept, state, [spec.to_command(state, command, actor.name)], "Your move")
     if mine is not None:
         raise CommandRejected(f"You have already taken part in this round: {mine.get('entry', '')}. One entry each.")
     translated = spec.to_command(state, command, actor.name)

@@ -45,6 +45,7 @@ SERVICES_ROUND = RoundSpec(
     input_label=None,
     resets_entries=frozenset({"seats_cleared", "scene_loaded"}),
     on_open=round_opened,
+    moves=True,
 )
 
 

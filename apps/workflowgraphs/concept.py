@@ -7,7 +7,7 @@ from typing import Any
 from apps.rooms.registry import Concept, simulation
 
 from . import sim
-from .classround import my_entry, my_entry_basis, round_panel
+from .classround import SERVICES_ROUND, my_entry, my_entry_basis, round_panel
 from .picture import picture
 from .sim import WorkflowState
 
@@ -34,9 +34,9 @@ CONCEPT = Concept(
     picture=picture,
     state_json=state_json,
     ticks=True,
-    # The class round (students are the services, ``classround.SERVICES_ROUND``) joins ``rounds``
-    # once the engine lets a participant act more than once in a round: a student takes a service
-    # and then answers each request. Its panels are here already (drawn for entries only).
+    # The class round: students are the services. A student takes a service, then answers each
+    # request that reaches it (the round's ``moves``).
+    rounds=(SERVICES_ROUND,),
     round_panel=round_panel,
     my_entry=my_entry,
     my_entry_basis=my_entry_basis,
