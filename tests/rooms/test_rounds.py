@@ -100,6 +100,25 @@ def test_round_entry_is_once_per_participant(round_room, apply):
 
 
 @pytest.mark.django_db
+def test_a_round_of_moves_takes_a_participants_later_commands_as_moves_not_entries(round_room, apply, monkeypatch):
+    """``RoundSpec.moves`` (the workflow room's students who answer each request of their
+    service): the first command makes the entry, later ones go through ``to_command``."""
+    import dataclasses
+
+    from apps.rooms import registry
+
+    concept = get(SLUG)
+    spec = dataclasses.replace(concept.rounds[0], moves=True,
+                               to_command=lambda state, body, name: {"type": "add_token", "name": body.get("key") or name, "slot": 0})
+    monkeypatch.setitem(registry.REGISTRY, SLUG, dataclasses.replace(concept, rounds=(spec,)))
+    apply(round_room, MY_TOKEN, actor=ALICE)
+    applied = apply(round_room, {**MY_TOKEN, "key": "second-move"}, actor=ALICE)
+    assert [e.kind for e in applied.events] == ["token_added"]  # a move: no second round_entry
+    assert [e["pid"] for e in refreshed(round_room).round["entries"]] == ["pid-alice"]
+    assert room_state(refreshed(round_room)).slot_of("second-move") == 0
+
+
+@pytest.mark.django_db
 def test_round_entry_is_once_per_pid_whatever_the_name(round_room, apply):
     # A second tab, or a renamed student: the pid comes from the session, the name does not count.
     apply(round_room, MY_TOKEN, actor=student("Alice", pid="p1"))
