@@ -6,6 +6,8 @@ each message added to that style's trace for the space-time diagram), then their
 """
 from __future__ import annotations
 
+from bisect import insort
+
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast
@@ -74,7 +76,10 @@ def flight(d: FlightData) -> Flight:
 def _moves(state: WorkflowState, kind: str, m: Moves) -> WorkflowState:
     gone = set(m["remove"])
     added = [flight(d) for d in m["add"]]
-    flights = sorted([f for f in state.flights if f.id not in gone] + added, key=lambda f: (f.at, f.id))
+    # The flights stay sorted by (arrival, id): the kept ones already are, the few added go in.
+    flights = [f for f in state.flights if f.id not in gone] if gone else list(state.flights)
+    for f in added:
+        insort(flights, f, key=_arrival)
     side = state.side(m["style"])
     trace = side.trace
     for f in added:
@@ -82,8 +87,14 @@ def _moves(state: WorkflowState, kind: str, m: Moves) -> WorkflowState:
             msg = message(f.kind, f.op, f.frm, f.to, f.sent, f.at, "ok" if f.ok else "failed")
             trace = trace.add(Episode(0, kind, f.op, f.sent, f.at, f.frm, (msg,), ok=f.ok), TRACE, _overlapping)
     side = replace(side, messages=side.messages + m["sent"], lost=side.lost + m["lost"], trace=trace)
-    state = _with_side(state, m["style"], side)
-    return replace(state, flights=tuple(flights), next_id=max(state.next_id, m["next_id"]))
+    next_id = max(state.next_id, m["next_id"])
+    if m["style"] == "orch":  # one copy of the state, not two
+        return replace(state, orch=side, flights=tuple(flights), next_id=next_id)
+    return replace(state, chor=side, flights=tuple(flights), next_id=next_id)
+
+
+def _arrival(f: Flight) -> tuple[int, int]:
+    return (f.at, f.id)
 
 
 def _overlapping(last: Episode, new: Episode) -> Episode | None:
