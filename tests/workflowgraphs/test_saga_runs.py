@@ -210,7 +210,7 @@ def test_duplicate_narration_counts_the_charges():
             after = evolve(state, e)
             if e["kind"] == "event_handled" and e["data"]["reaction"] == "do" and e["data"]["step"] == 2:
                 n = sum(1 for x in after.chor.ledger if x.step == 2 and x.kind == "T")
-                assert f"charge_payment done {n} time(s)" in narrate(state, after, e)
+                assert f"charge_payment done {n} time{'' if n == 1 else 's'} here" in narrate(state, after, e)
             state = after
     assert sum(1 for x in state.chor.ledger if x.step == 2 and x.kind == "T") == 2
 

@@ -12,6 +12,15 @@ Say = Callable[[WorkflowState, WorkflowState, Any], str]
 STYLE = {"orch": "Orchestrated", "chor": "Choreographed"}
 
 
+
+def _count(n: int, word: str) -> str:
+    """"1 time", "2 times": a number and its noun, as a person would say it."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def _the_students(n: int) -> str:
+    return "the one student" if n == 1 else f"the {n:,} students"
+
 def _name(s: WorkflowState, i: int) -> str:
     return s.proc.steps[i].name if 0 <= i < len(s.proc.steps) else "?"
 
@@ -40,7 +49,7 @@ def _fail_set(b: WorkflowState, a: WorkflowState, d: Any) -> str:
 
 
 def _undo_fail(b: WorkflowState, a: WorkflowState, d: Any) -> str:
-    return f"The compensation of {_name(a, d['step'])} will fail {d['times']} time(s) before it succeeds."
+    return f"The compensation of {_name(a, d['step'])} will fail {_count(d['times'], 'time')} before it succeeds."
 
 
 def _svc(verb: str) -> Say:
@@ -48,7 +57,7 @@ def _svc(verb: str) -> Say:
 
 
 def _restarted(b: WorkflowState, a: WorkflowState, d: Any) -> str:
-    return f"{d['service']} restarts; the bus delivers the {len(d['add'])} event(s) it kept while it was down."
+    return f"{d['service']} restarts; the bus delivers the {_count(len(d['add']), 'event')} it kept while it was down."
 
 
 def _slowed(b: WorkflowState, a: WorkflowState, d: Any) -> str:
@@ -56,14 +65,14 @@ def _slowed(b: WorkflowState, a: WorkflowState, d: Any) -> str:
 
 
 def _orch_crashed(b: WorkflowState, a: WorkflowState, d: Any) -> str:
-    return (f"The orchestrator crashes, losing {len(d['remove'])} timer(s); its history of "
+    return (f"The orchestrator crashes, losing {_count(len(d['remove']), 'timer')}; its history of "
             f"{len(a.orch.history)} records is safe on disk.")
 
 
 def _orch_restarted(b: WorkflowState, a: WorkflowState, d: Any) -> str:
     done = ", ".join(_name(a, i) for i in d["completed"]) or "none"
     return (f"The orchestrator restarts and replays its {d['replayed']} history records: completed steps ({done}) "
-            f"are not run again; {len(d['pending'])} unanswered step(s) will be asked again.")
+            f"are not run again; {_count(len(d['pending']), 'unanswered step')} will be asked again.")
 
 
 def _bus_fault(b: WorkflowState, a: WorkflowState, d: Any) -> str:
@@ -103,7 +112,7 @@ def _handled(b: WorkflowState, a: WorkflowState, d: Any) -> str:
             "has nothing to undo" if d["noop"] else "commits it" if d["applied"] else "refuses it" if d["action"] == "do"
             else "fails to compensate")
     n = sum(1 for e in a.orch.ledger if e.step == d["step"] and e.kind == ("T" if d["action"] == "do" else "C"))
-    return f"Orchestrated: {d['service']} {what} and replies {d['topic']}; it has done this {n} time(s){_lost(d)}."
+    return f"Orchestrated: {d['service']} {what} and replies {d['topic']}; it has done this {_count(n, 'time')}{_lost(d)}."
 
 
 def _reply(b: WorkflowState, a: WorkflowState, d: Any) -> str:
@@ -130,7 +139,7 @@ def _finished(b: WorkflowState, a: WorkflowState, d: Any) -> str:
     took = d["at"] - a.started_at
     what = f"the saga is {d['outcome']}" if a.proc.saga else f"the run {'has failed' if d['outcome'] == 'failed' else 'is ' + d['outcome']}"
     return (f"{STYLE[d['style']]}: {what} at t={d['at']:,} ms, {took:,} ms after the start, "
-            f"after {side.messages} messages; {len([e for e in side.ledger if e.kind == 'C'])} compensation(s).")
+            f"after {side.messages} messages; {_count(len([e for e in side.ledger if e.kind == 'C']), 'compensation')}.")
 
 
 def _msg_lost(b: WorkflowState, a: WorkflowState, d: Any) -> str:
@@ -151,7 +160,7 @@ def _ev_handled(b: WorkflowState, a: WorkflowState, d: Any) -> str:
                  f"{who} fails to compensate {step}; {d['how']}"),
     }
     n = sum(1 for e in a.chor.ledger if e.step == d["step"] and e.kind == "T")
-    times = f" ({step} done {n} time(s) here)" if d["reaction"] == "do" else ""
+    times = f" ({step} done {_count(n, 'time')} here)" if d["reaction"] == "do" else ""
     return f"Choreographed: {says[d['reaction']]}{times}."
 
 
@@ -183,7 +192,7 @@ def _seat(b: WorkflowState, a: WorkflowState, d: Any) -> str:
 
 
 def _seats_cleared(b: WorkflowState, a: WorkflowState, d: Any) -> str:
-    return f"A new class round: the {d['seats']} student(s) give back their services, which decide by themselves again."
+    return f"A new class round: {_the_students(d['seats'])} give back their services, which decide by themselves again."
 
 
 def _held(b: WorkflowState, a: WorkflowState, d: Any) -> str:
