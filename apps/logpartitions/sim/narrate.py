@@ -101,7 +101,7 @@ def _burst_produced(after: State, d: BurstProduced) -> str:
     failed = "; ".join(f"{p['records']:,} to P{p['partition']} failed: {p['error']}"
                        for p in d["per_partition"] if p["error"])
     return (f"{d['producer']} sent a burst of {_plural(d['count'], 'record')}: {d['appended']:,} written over "
-            f"{sum(1 for p in d['per_partition'] if not p['error'])} partition(s)"
+            f"{_plural(sum(1 for p in d['per_partition'] if not p['error']), 'partition')}"
             f"{'; ' + failed if failed else ''}.{tail}")
 
 
@@ -112,8 +112,8 @@ def _produce_failed(after: State, d: ProduceFailed) -> str:
     if d.get("partition") is None:
         return f"Produce failed: {d['reason']}: no partition has a leader to take the record."
     if d["reason"] == "NotEnoughReplicas":
-        return (f"Produce to P{d['partition']} failed: NotEnoughReplicas. The ISR has {len(d.get('isr', []))} "
-                f"member(s), min.insync.replicas is {d.get('min_insync')}, and acks=all needs them.")
+        return (f"Produce to P{d['partition']} failed: NotEnoughReplicas. The ISR has "
+                f"{_plural(len(d.get('isr', [])), 'member')}, min.insync.replicas is {d.get('min_insync')}, and acks=all needs them.")
     return f"Produce to P{d['partition']} failed: {d['reason']} (the partition has no leader)."
 
 
@@ -196,7 +196,7 @@ def _rebalanced(who: str, d: MemberJoined | MemberLeft | AssignorSet) -> str:
     moved, idle = rb["moved"], rb["idle"]
     text = f"{who}: rebalance ({rb['protocol']}, generation {rb['generation']})"
     if moved:
-        text += f", {len(moved)} partition(s) moved"
+        text += f", {_plural(len(moved), 'partition')} moved"
     if idle:
         text += f"; idle: {', '.join(idle)} (more consumers than partitions)"
     return text + "."
