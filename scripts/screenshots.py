@@ -127,6 +127,18 @@ def main() -> None:
                 settle(lock)
                 shots.append(("lockquorums-lesson-projected", lock))
 
+                ctx4 = browser.new_context(base_url=url, viewport=FULL_HD)
+                flow = ctx4.new_page()
+                open_room(flow, "workflow-graphs")
+                present(flow)
+                flow.locator("#lesson button[data-send=lesson_start]", has_text="The same failure both ways").click()
+                flow.locator("#lesson.running").wait_for()
+                for _ in range(3):
+                    flow.keyboard.press("PageDown")
+                    flow.wait_for_timeout(600)
+                settle(flow)
+                shots.append(("workflowgraphs-lesson-projected", flow))
+
                 phone_ctx = browser.new_context(base_url=url, viewport=PHONE, is_mobile=True, has_touch=True)
                 phone = phone_ctx.new_page()
                 phone.goto(f"/r/{code}/")
