@@ -103,8 +103,9 @@ class Relay:
                 self.timers[code] = asyncio.get_running_loop().call_later(
                     HOLD_SECONDS, lambda: asyncio.ensure_future(self._release(code)))
             return
-        await self.deliver(code, frame, mine)  # the next one (or an old one: the page ignores what it has)
+        # Counted before the await: a frame arriving while this one is written sees it as sent.
         self.expected[code] = max(expected or 0, last + 1)
+        await self.deliver(code, frame, mine)  # the next one (or an old one: the page ignores what it has)
         await self._flush(code, everything=False)
 
     async def _flush(self, code: str, everything: bool) -> None:
@@ -115,8 +116,8 @@ class Relay:
             if not everything and first != self.expected.get(code):
                 return
             last, frame, mine = held.pop(first)
-            await self.deliver(code, frame, mine)
             self.expected[code] = max(self.expected.get(code, 0), last + 1)
+            await self.deliver(code, frame, mine)
         self._forget_held(code)
 
     async def _release(self, code: str) -> None:
