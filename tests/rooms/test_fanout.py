@@ -130,3 +130,14 @@ async def test_broadcast_carries_the_order_and_the_relay_uses_it():
         assert viewer.frames == ["f1", "f2", "f3"]
     finally:
         await r.leave("BORDER", viewer)
+
+
+async def test_a_held_frame_a_wider_frame_already_covered_goes_out_at_once():
+    viewer = FakeViewer()
+    r = Relay()
+    r.viewers["WIDEFR"].add(viewer)
+    await r.deliver_in_order("WIDEFR", 4, 4, "f4")
+    await r.deliver_in_order("WIDEFR", 7, 7, "f7")  # held: 5 and 6 missing
+    await r.deliver_in_order("WIDEFR", 5, 8, "f5-8")  # a frame of several events covers them
+    assert viewer.frames == ["f4", "f5-8", "f7"]  # f7 is not left waiting for the hold to end
+    assert not r.held.get("WIDEFR") and "WIDEFR" not in r.timers and r.expected["WIDEFR"] == 9
