@@ -57,6 +57,32 @@ def _apply(code: str, command: dict[str, Any], render: bool = True) -> tuple[Any
 _OOB = re.compile(r'<[a-zA-Z][^>]*\shx-swap-oob="([^"]*)"[^>]*>')
 
 
+def ensure_django() -> None:
+    """Set Django up for an in-process part, unless another part of this run already did (they
+    then share its database)."""
+    from django.apps import apps
+
+    if not apps.ready:
+        setup_django()
+
+
+def parts_over_budget(rows: list[dict[str, Any]], title: str, budget: int, limit: int = 6) -> None:
+    """Which parts make the frames over ``budget`` bytes big: bytes by part, summed over them."""
+    over = [r for r in rows if r["bytes"] > budget]
+    if not over:
+        return
+    sums: dict[str, int] = defaultdict(int)
+    seen: dict[str, int] = defaultdict(int)
+    for r in over:
+        for part, size, _count in breakdown(r["frame"]):
+            sums[part] += size
+            seen[part] += 1
+    total = sum(r["bytes"] for r in over)
+    print(f"  {title}: the {len(over)} frames over {budget // 1024} KB ({total // len(over):,} B on average), bytes by part:")
+    for part, size in sorted(sums.items(), key=lambda kv: -kv[1])[:limit]:
+        print(f"    {100 * size / total:5.1f}%  {size // len(over):>7,} B per frame  in {seen[part]:>3} of them  {part}")
+
+
 def breakdown(frame: str) -> list[tuple[str, int, int]]:
     """(swap + element id with digits folded, bytes, count) for each out-of-band part of a frame."""
     content = json.loads(frame)["content"]

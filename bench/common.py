@@ -11,12 +11,23 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 VENV_BIN = REPO / ".venv" / "bin"
 PYTHON = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def guarded(what: str, fn: Any, *args: Any) -> Any:
+    """Run one sub-part; on an error print it and go on with the others (the app may be mid-edit)."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - report and go on
+        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+        print(f"  {what} FAILED: {type(exc).__name__}: {first}")
+        return None
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -33,7 +33,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from common import median, percentile
+import broadcast
+from common import guarded, median, percentile
 
 STEP_BUDGET_MS = 5.0
 BYTES_BUDGET = 8 * 1024
@@ -167,15 +168,6 @@ def time_race() -> dict[str, float]:
 
 # -- b. broadcast frames -------------------------------------------------------------------------
 
-def setup_django() -> None:
-    from django.apps import apps
-
-    if apps.ready:  # another part set Django up in this process already: share its database
-        return
-    import broadcast
-
-    broadcast.setup_django()
-
 
 class Frames:
     """Every measured broadcast: its kind, where it came from, bytes, apply and render time."""
@@ -208,25 +200,6 @@ def _step_label(step: Any) -> str:
         return "no commands"
     label = types[0] if len(set(types)) == 1 else "+".join(dict.fromkeys(types))
     return label + (f" ({len(types)} commands)" if len(types) > 1 else "")
-
-
-def _parts_over_budget(rows: list[dict[str, Any]], title: str, limit: int = 6) -> None:
-    """Which parts make the frames over 8 KB big: bytes by part, summed over those frames."""
-    import broadcast
-
-    over = [r for r in rows if r["bytes"] > BYTES_BUDGET]
-    if not over:
-        return
-    sums: dict[str, int] = defaultdict(int)
-    seen: dict[str, int] = defaultdict(int)
-    for r in over:
-        for part, size, _count in broadcast.breakdown(r["frame"]):
-            sums[part] += size
-            seen[part] += 1
-    total = sum(r["bytes"] for r in over)
-    print(f"  {title}: the {len(over)} frames over 8 KB ({total // len(over):,} B on average), bytes by part:")
-    for part, size in sorted(sums.items(), key=lambda kv: -kv[1])[:limit]:
-        print(f"    {100 * size / total:5.1f}%  {size // len(over):>7,} B per frame  in {seen[part]:>3} of them  {part}")
 
 
 def play_lessons(frames: Frames) -> int:
@@ -284,8 +257,6 @@ def play_race(frames: Frames) -> None:
 
 
 def frame_sizes() -> dict[str, Any]:
-    import broadcast
-
     frames = Frames()
     t0 = time.perf_counter()
     n_lessons = play_lessons(frames)
@@ -321,7 +292,7 @@ def frame_sizes() -> dict[str, Any]:
     print("  the 3 largest (lessons, scenarios, ticks):")
     for r in sorted(main_rows, key=lambda r: -r["bytes"])[:3]:
         print(f"    {r['bytes']:>7,} B  {r['kind']:<34} {r['where']}")
-    _parts_over_budget(main_rows, "lessons, scenarios, ticks")
+    broadcast.parts_over_budget(main_rows, "lessons, scenarios, ticks", BYTES_BUDGET)
     for label, r in (("largest", max(main_rows, key=lambda r: r["bytes"])),
                      ("largest class race", max(rows[scenario_rows:], key=lambda r: r["bytes"]))):
         print(f"  parts of the {label} frame ({r['kind']}, {r['bytes']:,} B), largest first:")
@@ -470,7 +441,7 @@ def heavy_room(cycles: int) -> dict[str, Any]:
     if over_kinds:
         print("  over 8 KB by command: " + ", ".join(f"{k} {v} of {kinds_n[k]}" for k, v in
                                                      sorted(over_kinds.items(), key=lambda kv: -kv[1])))
-    _parts_over_budget(frames.rows, "long run")
+    broadcast.parts_over_budget(frames.rows, "long run", BYTES_BUDGET)
     return {"commands": accepted, "total": total, "kept": kept, "shown": shown_msgs, "episodes_el": eps,
             "bands_el": bands, "build_median": median(build), "build_p99": percentile(build, 99),
             "crossed_bytes": crossed["bytes"] if crossed else None, "max_bytes": max(sizes),
@@ -648,16 +619,6 @@ def browser_run(commands: list[Command]) -> dict[str, Any]:
             "problems": len(problems)}
 
 
-def _guarded(what: str, fn: Any, *args: Any) -> Any:
-    """Run one sub-part; on an error print it and go on with the others (the app may be mid-edit)."""
-    try:
-        return fn(*args)
-    except Exception as exc:  # noqa: BLE001 - report and go on
-        first = str(exc).splitlines()[0][:160] if str(exc) else ""
-        print(f"  {what} FAILED: {type(exc).__name__}: {first}")
-        return None
-
-
 def _summary(steps: dict[str, Any] | None, frames: dict[str, Any] | None, heavy: dict[str, Any] | None,
              browser: dict[str, Any] | None) -> list[tuple[str, bool | None, str]]:
     out: list[tuple[str, bool | None, str]] = []
@@ -710,13 +671,13 @@ def _summary(steps: dict[str, Any] | None, frames: dict[str, Any] | None, heavy:
 def run() -> dict[str, Any]:
     t0 = time.perf_counter()
     print("  a. one scenario step: decide + evolve, pure core")
-    steps = _guarded("part a", time_steps)
+    steps = guarded("part a", time_steps)
     print("  b. broadcast frame per command (room_command_apply + render_broadcast)")
-    setup_django()
-    frames = _guarded("part b", frame_sizes)
+    broadcast.ensure_django()
+    frames = guarded("part b", frame_sizes)
     print("  c. the space-time diagram on a long run")
-    heavy = _guarded("part c", heavy_room, HEAVY_CYCLES)
-    browser = _guarded("browser part", browser_run, heavy["commands"]) if heavy is not None else None
+    heavy = guarded("part c", heavy_room, HEAVY_CYCLES)
+    browser = guarded("browser part", browser_run, heavy["commands"]) if heavy is not None else None
     summary = _summary(steps, frames, heavy, browser)
     print(f"  (part 5 took {time.perf_counter() - t0:.1f} s)")
     return {"steps": steps, "frames": frames, "heavy": heavy, "browser": browser, "summary": summary}

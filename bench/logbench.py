@@ -19,6 +19,7 @@ import zlib
 from collections import defaultdict
 from typing import Any
 
+import broadcast
 from common import median, percentile
 
 PARTITIONS, BROKERS, RF = 12, 6, 3
@@ -154,15 +155,6 @@ def time_evolve() -> dict[str, Any]:
 
 # -- b, c. broadcast frames ------------------------------------------------------------------------
 
-def setup_django() -> None:
-    from django.apps import apps
-
-    if apps.ready:  # part 2 set Django up in this process already: share its database
-        return
-    import broadcast
-
-    broadcast.setup_django()
-
 
 def _presenter(code: str, command: dict[str, Any]) -> tuple[Any, str]:
     from apps.rooms.frames import render_broadcast
@@ -224,8 +216,6 @@ def frame_sizes() -> dict[str, Any]:
     print(f"  {'command':<34}{'n':>4}{'bytes med':>11}{'max':>9}{'apply+render ms':>17}")
     for kind, values in sizes.items():
         print(f"  {kind:<34}{len(values):>4}{int(median(values)):>11,}{max(values):>9,}{median(apply_ms[kind]):>17.1f}")
-    import broadcast
-
     for kind, which in ((streaming, "median"), (streaming, "largest"), ("tick, idle", "median")):
         ordered = sorted(frames[kind], key=len)
         frame = ordered[len(ordered) // 2] if which == "median" else ordered[-1]
@@ -261,7 +251,7 @@ def run() -> dict[str, Any]:
     print("  a. one tick's evolve, pure core")
     ticks = time_evolve()
     print("  b. broadcast frame per command (room_command_apply + render_broadcast)")
-    setup_django()
+    broadcast.ensure_django()
     frames = frame_sizes()
     stream_row = ticks[f"a producer streams {STREAM_RATE} records per tick"]
     worst_tick = max(ticks.values(), key=lambda r: r["p95_ms"])

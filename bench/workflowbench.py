@@ -34,7 +34,8 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-from common import median, percentile
+import broadcast
+from common import guarded, median, percentile
 
 TICK_BUDGET_MS = 5.0
 BYTES_BUDGET = 8 * 1024
@@ -49,16 +50,6 @@ OTHER_ROOM_TICKS = 30
 CLOCK_TICK = "tick (room clock, playing)"
 
 Command = dict[str, Any]
-
-
-def _guarded(what: str, fn: Any, *args: Any) -> Any:
-    """Run one sub-part; on an error print it and go on with the others (the app may be mid-edit)."""
-    try:
-        return fn(*args)
-    except Exception as exc:  # noqa: BLE001 - report and go on
-        first = str(exc).splitlines()[0][:160] if str(exc) else ""
-        print(f"  {what} FAILED: {type(exc).__name__}: {first}")
-        return None
 
 
 def _bytes_stats(values: list[int]) -> str:
@@ -170,15 +161,6 @@ def time_ticks() -> dict[str, Any]:
 
 # -- b. broadcast frames -------------------------------------------------------------------------
 
-def setup_django() -> None:
-    from django.apps import apps
-
-    if apps.ready:  # another part set Django up in this process already: share its database
-        return
-    import broadcast
-
-    broadcast.setup_django()
-
 
 class Frames:
     """Every broadcast of the rooms played here, in order per room: its kind, where it came from,
@@ -272,8 +254,6 @@ def play_saga(frames: Frames, name: str, setup: list[Command], during: dict[int,
 
 
 def _parts_of(rows: list[dict[str, Any]], title: str, limit: int = 7) -> None:
-    import broadcast
-
     r = max(rows, key=lambda r: r["bytes"])
     print(f"  parts of the {title} frame ({r['kind']}, {r['where']}, {r['bytes']:,} B), largest first:")
     parts = broadcast.breakdown(r["frame"])
@@ -281,25 +261,6 @@ def _parts_of(rows: list[dict[str, Any]], title: str, limit: int = 7) -> None:
         print(f"    {size:>8,} bytes  x{count:<4} {part}")
     if parts[limit:]:
         print(f"    {sum(p[1] for p in parts[limit:]):>8,} bytes  in {len(parts) - limit} more kinds of part")
-
-
-def _parts_over_budget(rows: list[dict[str, Any]], title: str, limit: int = 6) -> None:
-    """Which parts make the frames over 8 KB big: bytes by part, summed over those frames."""
-    import broadcast
-
-    over = [r for r in rows if r["bytes"] > BYTES_BUDGET]
-    if not over:
-        return
-    sums: dict[str, int] = defaultdict(int)
-    seen: dict[str, int] = defaultdict(int)
-    for r in over:
-        for part, size, _count in broadcast.breakdown(r["frame"]):
-            sums[part] += size
-            seen[part] += 1
-    total = sum(r["bytes"] for r in over)
-    print(f"  {title}: the {len(over)} frames over 8 KB ({total // len(over):,} B on average), bytes by part:")
-    for part, size in sorted(sums.items(), key=lambda kv: -kv[1])[:limit]:
-        print(f"    {100 * size / total:5.1f}%  {size // len(over):>7,} B per frame  in {seen[part]:>3} of them  {part}")
 
 
 def frame_sizes(frames: Frames) -> dict[str, Any]:
@@ -333,8 +294,8 @@ def frame_sizes(frames: Frames) -> dict[str, Any]:
     _parts_of(rows, "largest")
     ticks = [r for r in rows if r["kind"].startswith("tick")]
     _parts_of(ticks, "largest tick")
-    _parts_over_budget(frames.measured("lesson"), "lessons")
-    _parts_over_budget(ticks, "playing ticks")
+    broadcast.parts_over_budget(frames.measured("lesson"), "lessons", BYTES_BUDGET)
+    broadcast.parts_over_budget(ticks, "playing ticks", BYTES_BUDGET)
     return {"median": median(sizes), "p90": percentile(sizes, 90), "max": max(sizes), "over": over, "n": len(sizes),
             "lesson_median": median(lesson_sizes), "lesson_max": max(lesson_sizes),
             "tick_median": median([r["bytes"] for r in ticks]), "tick_max": max(r["bytes"] for r in ticks),
@@ -396,7 +357,7 @@ def other_rooms(frames: Frames) -> None:
 def rates(frames: Frames) -> dict[str, Any]:
     played = rate(frames, "played: ")
     out = {"workflow": played}
-    _guarded("the other rooms", other_rooms, frames)
+    guarded("the other rooms", other_rooms, frames)
     rows = [("workflow graphs: sagas with faults, both views", played)]
     for name, where in (("log partitions: seed scene, producer 5/tick", "other: log partitions"),
                         ("lock quorums: process_pause, redlock", "other: lock quorums")):
@@ -417,13 +378,13 @@ def rates(frames: Frames) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     t0 = time.perf_counter()
     print(f"  a. one tick of saga_{SERVICES} with {EXTRA_IN_FLIGHT} messages in flight: decide + evolve, pure core")
-    ticks = _guarded("part a", time_ticks)
+    ticks = guarded("part a", time_ticks)
     print("  b. broadcast frame per command (room_command_apply + render_broadcast)")
-    setup_django()
+    broadcast.ensure_django()
     frames = Frames()
-    sizes = _guarded("part b", frame_sizes, frames)
+    sizes = guarded("part b", frame_sizes, frames)
     print("  c. bytes per viewer per second, both views playing at 1x")
-    per_second = _guarded("part c", rates, frames) if sizes is not None else None
+    per_second = guarded("part c", rates, frames) if sizes is not None else None
     summary = _summary(ticks, sizes, per_second)
     print(f"  (part 7 took {time.perf_counter() - t0:.1f} s)")
     return {"ticks": ticks, "frames": sizes, "rates": per_second, "summary": summary}
